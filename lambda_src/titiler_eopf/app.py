@@ -1,0 +1,67 @@
+"""The tiler application (no cache): ``create_tiler_app(settings)``.
+
+The cache layer and the admin routes are composed around it in ``main.py``;
+this module is the heavy one (rasterio, xarray, zarr), imported lazily by the
+Lambda only when a request misses the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from rio_tiler.errors import PointOutsideBounds
+from starlette import status
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
+from titiler.core.factory import ColorMapFactory, TMSFactory
+
+from titiler_eopf import __version__
+from titiler_eopf.catalog import Catalog
+from titiler_eopf.errors import STATUS_CODES, EOPFError
+from titiler_eopf.factory import EOPFTilerFactory
+from titiler_eopf.settings import TilerSettings
+
+logger = logging.getLogger("titiler_eopf")
+
+
+def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None) -> FastAPI:
+    """Build the FastAPI tiler for ``settings`` (nothing read from the environment)."""
+    catalog = catalog or Catalog(settings)
+    app = FastAPI(
+        title="TiTiler-EOPF",
+        description="Tiles, previews, points and statistics of EOPF Zarr products "
+        "(native ESA and GeoZarr layouts).",
+        version=__version__,
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog
+
+    tiler = EOPFTilerFactory(catalog=catalog)
+    app.include_router(tiler.router, prefix=tiler.router_prefix, tags=["EOPF items"])
+    app.include_router(TMSFactory().router, tags=["Tiling schemes"])
+    app.include_router(ColorMapFactory().router, tags=["Color maps"])
+
+    @app.get("/healthz", tags=["Health"], operation_id="healthz")
+    def healthz() -> dict:
+        """Liveness: the app is up (does not touch the store)."""
+        return {"status": "ok", "version": __version__}
+
+    add_exception_handlers(app, {**DEFAULT_STATUS_CODES, PointOutsideBounds: 404})
+    _add_eopf_handlers(app)
+    return app
+
+
+def _add_eopf_handlers(app: FastAPI) -> None:
+    def handler(request: Request, exc: Exception) -> JSONResponse:
+        code = STATUS_CODES.get(type(exc), status.HTTP_500_INTERNAL_SERVER_ERROR)
+        for cls in type(exc).__mro__:  # subclasses map like their parents
+            if cls in STATUS_CODES:
+                code = STATUS_CODES[cls]
+                break
+        if code >= 500:
+            logger.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    app.add_exception_handler(EOPFError, handler)

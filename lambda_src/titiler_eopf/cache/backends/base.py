@@ -1,0 +1,170 @@
+"""The one backend interface, and the metadata record every backend stores.
+
+Bodies are raw bytes; metadata is a flat ``str -> str`` record (a Redis hash,
+S3 object metadata, a dict in memory). No base64, no JSON envelope around the
+body, no pickle (defect 6).
+
+Backends are synchronous: the admin Lambda calls them directly and the
+middleware runs the blocking ones in a worker thread. Each client call goes
+through a circuit breaker and raises ``CacheError``/``CacheUnavailable``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Iterator
+
+from ..keys import CacheKey
+
+# Headers never stored: hop-by-hop, recomputed per response, or per-client.
+UNSTORED_HEADERS = frozenset(
+    {
+        "content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive",
+        "date", "server", "set-cookie", "x-cache", "age", "etag", "cache-control", "vary",
+        "server-timing", "expires", "last-modified",
+    }
+)
+
+
+@dataclass
+class EntryMeta:
+    status: int
+    content_type: str
+    size: int
+    sha256: str  # hex digest of the body; the ETag is derived from it
+    created: float
+    ttl: int  # freshness lifetime in seconds
+    kind: str
+    headers: list[list[str]] = field(default_factory=list)
+    render_ms: float = 0.0
+    tile: str = ""  # "tms/z/x/y" for tiles (tile-range invalidation)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.sha256[:40]}"'
+
+    def age(self, now: float | None = None) -> int:
+        return max(0, int((now or time.time()) - self.created))
+
+    def fresh(self, now: float | None = None) -> bool:
+        return (now or time.time()) < self.created + self.ttl
+
+    def to_record(self) -> dict[str, str]:
+        d = asdict(self)
+        # ASCII only: S3 user metadata must be ASCII.
+        d["headers"] = json.dumps(self.headers, ensure_ascii=True, separators=(",", ":"))
+        return {k: str(v) for k, v in d.items()}
+
+    @classmethod
+    def from_record(cls, rec: dict) -> "EntryMeta | None":
+        """Parse a stored record; ``None`` when it is incomplete or malformed
+        (a half-written or foreign record is a miss, never a wrong answer)."""
+        try:
+            r = {(k.decode() if isinstance(k, bytes) else k).lower(): (v.decode() if isinstance(v, bytes) else v)
+                 for k, v in rec.items()}
+            return cls(
+                status=int(r["status"]),
+                content_type=r["content_type"],
+                size=int(r["size"]),
+                sha256=r["sha256"],
+                created=float(r["created"]),
+                ttl=int(r["ttl"]),
+                kind=r["kind"],
+                headers=json.loads(r.get("headers") or "[]"),
+                render_ms=float(r.get("render_ms") or 0.0),
+                tile=r.get("tile", ""),
+            )
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError):
+            return None
+
+
+@dataclass
+class Lookup:
+    meta: EntryMeta
+    body: bytes | None  # None when not asked for, or when the body is missing
+
+
+@dataclass
+class IndexedEntry:
+    id: str
+    tile: str = ""  # "tms/z/x/y" or ""
+
+
+def new_generation() -> str:
+    """Generations are unique tokens, never counters: if a generation key is
+    lost (eviction, restart) the new one can never equal an old one, so old
+    entries can never become valid again."""
+    return f"{time.time_ns():x}{os.urandom(3).hex()}"
+
+
+def glob_literal(pattern: str) -> str:
+    """Longest literal prefix of a glob (for S3 List prefixes)."""
+    out = []
+    for ch in pattern:
+        if ch in "*?[\\":
+            break
+        out.append(ch)
+    return "".join(out)
+
+
+def glob_match(key_id: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(key_id, pattern)
+
+
+class Backend:
+    name = "base"
+    blocking = True  # run calls in a worker thread
+    cross_process_lock = False
+
+    # --- generations -----------------------------------------------------
+    def generations(self, collection: str, item: str) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def bump(self, collection: str, item: str | None = None) -> str:
+        raise NotImplementedError
+
+    # --- entries ---------------------------------------------------------
+    def lookup(self, key: CacheKey, want_body: bool) -> Lookup | None:
+        raise NotImplementedError
+
+    def put(self, key: CacheKey, meta: EntryMeta, body: bytes, expire: int) -> None:
+        raise NotImplementedError
+
+    def discard(self, key: CacheKey) -> None:
+        """Drop a corrupt entry so it is not checked again (best effort)."""
+
+    # --- invalidation support ---------------------------------------------
+    def scope_entries(self, collection: str, item: str | None) -> Iterator[IndexedEntry]:
+        raise NotImplementedError
+
+    def delete_ids(self, ids: list[str]) -> dict[str, int]:
+        """Delete entries by id; returns counts actually deleted per store."""
+        raise NotImplementedError
+
+    def exists_ids(self, ids: list[str]) -> list[str]:
+        """The ids that exist (for dry runs)."""
+        raise NotImplementedError
+
+    def scan(self, pattern: str, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        raise NotImplementedError
+
+    def describe(self, key_id: str) -> EntryMeta | None:
+        return None
+
+    # --- stampede lock ----------------------------------------------------
+    def try_lock(self, key_id: str, token: str, ttl: float) -> bool:
+        return True
+
+    def unlock(self, key_id: str, token: str) -> None:
+        return None
+
+    # --- health -----------------------------------------------------------
+    def status(self) -> dict:
+        return {"backend": self.name}
+
+    def breakers(self) -> Iterable:
+        return ()

@@ -1,0 +1,134 @@
+"""In-process LRU bounded by bytes (local runs, ``make run``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Iterator
+
+from ..keys import CacheKey, parse_id
+from .base import Backend, EntryMeta, IndexedEntry, Lookup, glob_match, new_generation
+
+
+class MemoryBackend(Backend):
+    name = "memory"
+    blocking = False  # dict operations: no thread hop needed
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, tuple[EntryMeta, bytes, float]] = OrderedDict()
+        self._gens: dict[tuple, str] = {}
+        self._index: dict[tuple[str, str], dict[str, str]] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._mutex = threading.RLock()
+
+    def generations(self, collection, item):
+        with self._mutex:
+            gc = self._gens.setdefault((collection,), new_generation())
+            gi = self._gens.setdefault((collection, item), new_generation())
+            return gc, gi
+
+    def bump(self, collection, item=None):
+        gen = new_generation()
+        with self._mutex:
+            self._gens[(collection,) if item is None else (collection, item)] = gen
+        return gen
+
+    def _get(self, key_id: str):
+        rec = self._entries.get(key_id)
+        if rec is None:
+            return None
+        if time.time() >= rec[2]:
+            self._remove(key_id)
+            return None
+        self._entries.move_to_end(key_id)
+        return rec
+
+    def lookup(self, key: CacheKey, want_body: bool):
+        with self._mutex:
+            rec = self._get(key.id)
+            if rec is None:
+                return None
+            return Lookup(rec[0], rec[1] if want_body else None)
+
+    def put(self, key: CacheKey, meta: EntryMeta, body: bytes, expire: int) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self._mutex:
+            self._remove(key.id)
+            self._entries[key.id] = (meta, bytes(body), time.time() + expire)
+            self.bytes += len(body)
+            self._index.setdefault(key.scope, {})[key.id] = meta.tile
+            while self.bytes > self.max_bytes and self._entries:
+                self._remove(next(iter(self._entries)))
+
+    def _remove(self, key_id: str) -> bool:
+        rec = self._entries.pop(key_id, None)
+        if rec is None:
+            return False
+        self.bytes -= len(rec[1])
+        parts = parse_id(key_id)
+        if parts:
+            idx = self._index.get((parts.collection, parts.item))
+            if idx is not None:
+                idx.pop(key_id, None)
+        return True
+
+    def discard(self, key: CacheKey) -> None:
+        with self._mutex:
+            self._remove(key.id)
+
+    def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
+        with self._mutex:
+            found = [
+                IndexedEntry(kid, tile)
+                for (c, i), idx in self._index.items()
+                if c == collection and (item is None or i == item)
+                for kid, tile in idx.items()
+            ]
+        return iter(found)
+
+    def delete_ids(self, ids):
+        with self._mutex:
+            return {"memory": sum(self._remove(i) for i in ids)}
+
+    def exists_ids(self, ids):
+        with self._mutex:
+            return [i for i in ids if self._get(i) is not None]
+
+    def scan(self, pattern, cursor, limit):
+        with self._mutex:
+            ids = sorted(self._entries)
+        start = int(cursor or 0)
+        out, pos = [], start
+        while pos < len(ids) and len(out) < limit:
+            if glob_match(ids[pos], pattern):
+                out.append(ids[pos])
+            pos += 1
+        return out, (str(pos) if pos < len(ids) else None)
+
+    def describe(self, key_id):
+        with self._mutex:
+            rec = self._entries.get(key_id)
+            return rec[0] if rec else None
+
+    def try_lock(self, key_id, token, ttl):
+        with self._mutex:
+            held = self._locks.get(key_id)
+            if held and held[1] > time.monotonic():
+                return False
+            self._locks[key_id] = (token, time.monotonic() + ttl)
+            return True
+
+    def unlock(self, key_id, token):
+        with self._mutex:
+            held = self._locks.get(key_id)
+            if held and held[0] == token:
+                del self._locks[key_id]
+
+    def status(self):
+        with self._mutex:
+            return {"backend": self.name, "entries": len(self._entries), "bytes": self.bytes,
+                    "max_bytes": self.max_bytes}

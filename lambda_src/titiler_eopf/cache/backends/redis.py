@@ -1,0 +1,314 @@
+"""Redis backend: metadata (and, without S3, the bodies) in Redis.
+
+Redis layout (``id`` = ``{tile|meta}/{namespace}/{collection}/{item}/{digest}``):
+
+* ``cache:{id}``                     hash: metadata fields (+ ``body`` when Redis holds bodies)
+* ``cache:gen/{ns}/{c}``             generation token of a collection (no TTL)
+* ``cache:gen/{ns}/{c}/{i}``         generation token of an item (no TTL)
+* ``cache:idx/{ns}/{c}/{i}``         hash ``id -> "tms/z/x/y"`` of every entry of the item
+                                     (scope purge and tile-range purge without SCAN)
+* ``cache:items/{ns}/{c}``           set of item ids cached in a collection
+* ``cache:lock/{id}``                stampede lock (token, TTL)
+
+Every write goes through MULTI/EXEC so a reader never sees half a record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Iterator
+from urllib.parse import quote
+
+from ..circuit import CircuitBreaker
+from ..keys import CacheKey, parse_id, q
+from .base import Backend, EntryMeta, IndexedEntry, Lookup, new_generation
+
+log = logging.getLogger("titiler_eopf.cache.redis")
+
+META_FIELDS = ("status", "content_type", "size", "sha256", "created", "ttl", "kind", "headers", "render_ms", "tile")
+BATCH = 500
+
+# Compare-and-delete: release the lock only if we still hold it.
+_UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
+
+
+def _secret_password(arn: str, region: str | None) -> str:
+    import boto3  # lazy: only deployments with a secret pay for it
+
+    kwargs = {"region_name": region} if region else {}
+    value = boto3.client("secretsmanager", **kwargs).get_secret_value(SecretId=arn)["SecretString"]
+    # Accept a bare token or a JSON document {"password": ...} / {"token": ...}.
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return value
+    if isinstance(doc, dict):
+        for name in ("password", "token", "auth_token", "authToken"):
+            if name in doc:
+                return str(doc[name])
+    return value
+
+
+class RedisConnection:
+    """Lazily created, reused client behind a circuit breaker."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.breaker = CircuitBreaker("redis", settings.breaker_failures, settings.breaker_reset)
+        self._client = None
+        self._init_lock = threading.Lock()
+        self._unlock_script = None
+
+    def _build(self):
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        s = self.settings
+        password = s.redis_password.get_secret_value() if s.redis_password else None
+        if s.redis_password_secret_arn:
+            arn = s.redis_password_secret_arn
+            region = arn.split(":")[3] if arn.startswith("arn:") and arn.count(":") >= 4 else None
+            password = _secret_password(arn, region)
+        return redis.Redis(
+            host=s.redis_host,
+            port=s.redis_port,
+            db=s.redis_db,
+            username=s.redis_username,
+            password=password,
+            ssl=s.redis_tls,
+            socket_connect_timeout=s.redis_connect_timeout,
+            socket_timeout=s.redis_read_timeout,
+            # No client-side retries: a slow or dead Redis must cost one
+            # timeout at most; the circuit breaker handles the rest.
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            lib_name=None,
+            lib_version=None,
+        )
+
+    @property
+    def client(self):
+        if self._client is None:
+            with self._init_lock:
+                if self._client is None:
+                    self._client = self._build()
+                    self._unlock_script = self._client.register_script(_UNLOCK)
+        return self._client
+
+    def call(self, fn, *args, **kwargs):
+        def run():
+            return fn(self.client, *args, **kwargs)
+
+        return self.breaker.call(run)
+
+
+def _ekey(key_id: str) -> str:
+    return f"cache:{key_id}"
+
+
+class RedisBackend(Backend):
+    name = "redis"
+    cross_process_lock = True
+
+    def __init__(self, settings, conn: RedisConnection | None = None):
+        self.settings = settings
+        self.ns = settings.namespace
+        self.conn = conn or RedisConnection(settings)
+
+    # --- keys -------------------------------------------------------------
+    def _gen_keys(self, collection, item):
+        base = f"cache:gen/{self.ns}/{q(collection)}"
+        return base, f"{base}/{q(item)}"
+
+    def _idx_key(self, collection, item):
+        return f"cache:idx/{self.ns}/{q(collection)}/{q(item)}"
+
+    def _items_key(self, collection):
+        return f"cache:items/{self.ns}/{q(collection)}"
+
+    # --- generations ------------------------------------------------------
+    def generations(self, collection, item):
+        gk = self._gen_keys(collection, item)
+
+        def op(r):
+            vals = r.mget(gk)
+            if all(vals):
+                return vals
+            # First sight of this scope: create a unique token (SET NX: the
+            # first writer wins and everybody reads its value).
+            pipe = r.pipeline(transaction=False)
+            for k, v in zip(gk, vals):
+                if not v:
+                    pipe.set(k, new_generation(), nx=True)
+            pipe.mget(gk)
+            return pipe.execute()[-1]
+
+        gc, gi = self.conn.call(op)
+        return gc.decode(), gi.decode()
+
+    def bump(self, collection, item=None):
+        gen = new_generation()
+        gk = self._gen_keys(collection, item or "")
+        self.conn.call(lambda r: r.set(gk[0] if item is None else gk[1], gen))
+        return gen
+
+    # --- entries ----------------------------------------------------------
+    def lookup(self, key: CacheKey, want_body: bool):
+        fields = META_FIELDS + (("body",) if want_body and self._bodies_in_redis else ())
+        vals = self.conn.call(lambda r: r.hmget(_ekey(key.id), fields))
+        rec = {f: v for f, v in zip(fields, vals) if v is not None}
+        if not rec:
+            return None
+        meta = EntryMeta.from_record({k: v for k, v in rec.items() if k != "body"})
+        if meta is None:
+            log.warning("malformed metadata record", extra={"key": key.id, "backend": self.name})
+            return Lookup(_BROKEN, None)
+        body = self._body(key, meta) if want_body else None
+        if want_body and self._bodies_in_redis:
+            body = rec.get("body")
+        return Lookup(meta, body)
+
+    _bodies_in_redis = True
+
+    def _body(self, key, meta):  # overridden by s3_redis
+        return None
+
+    def _write_meta(self, key: CacheKey, meta: EntryMeta, body: bytes | None, expire: int) -> None:
+        record: dict = meta.to_record()
+        if body is not None:
+            record["body"] = body
+        ek, ik, sk = _ekey(key.id), self._idx_key(*key.scope), self._items_key(key.collection)
+
+        def op(r):
+            pipe = r.pipeline(transaction=True)
+            pipe.delete(ek)
+            pipe.hset(ek, mapping=record)
+            pipe.expire(ek, expire)
+            pipe.hset(ik, key.id, meta.tile)
+            pipe.sadd(sk, q(key.item))
+            for k in (ik, sk):  # index lives as long as its longest entry
+                pipe.expire(k, expire, nx=True)
+                pipe.expire(k, expire, gt=True)
+            pipe.execute()
+
+        self.conn.call(op)
+
+    def put(self, key, meta, body, expire):
+        self._write_meta(key, meta, body, expire)
+
+    def discard(self, key):
+        self.conn.call(lambda r: r.unlink(_ekey(key.id)))
+
+    # --- invalidation support ---------------------------------------------
+    def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
+        if item is None:
+            items = [m.decode() for m in self.conn.call(lambda r: r.smembers(self._items_key(collection)))]
+            from urllib.parse import unquote
+
+            items = [unquote(i) for i in items]
+        else:
+            items = [item]
+        for it in sorted(items):
+            ik = self._idx_key(collection, it)
+            cursor = 0
+            while True:
+                cursor, batch = self.conn.call(lambda r, c=cursor: r.hscan(ik, c, count=1000))
+                for kid, tile in batch.items():
+                    yield IndexedEntry(kid.decode(), tile.decode())
+                if cursor == 0:
+                    break
+
+    def _delete_redis(self, ids: list[str]) -> int:
+        deleted = 0
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+
+            def op(r, chunk=chunk):
+                pipe = r.pipeline(transaction=False)
+                pipe.unlink(*[_ekey(i) for i in chunk])
+                for kid in chunk:
+                    p = parse_id(kid)
+                    if p:
+                        pipe.hdel(self._idx_key(p.collection, p.item), kid)
+                return pipe.execute()[0]
+
+            deleted += int(self.conn.call(op))
+        return deleted
+
+    def delete_ids(self, ids):
+        return {"redis": self._delete_redis(ids)}
+
+    def exists_ids(self, ids):
+        out = []
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+
+            def op(r, chunk=chunk):
+                pipe = r.pipeline(transaction=False)
+                for kid in chunk:
+                    pipe.exists(_ekey(kid))
+                return pipe.execute()
+
+            out += [kid for kid, n in zip(chunk, self.conn.call(op)) if n]
+        return out
+
+    def scan(self, pattern, cursor, limit):
+        match = "cache:" + pattern
+        cur = int(cursor or 0)
+        out: list[str] = []
+        for _ in range(10_000):  # bounded even on a huge keyspace
+            want = max(limit - len(out), 1)
+            nxt, batch = self.conn.call(lambda r, c=cur: r.scan(c, match=match, count=max(want, 100)))
+            ids = [k.decode()[len("cache:"):] for k in batch]
+            ids = [i for i in ids if parse_id(i) is not None]  # entries only, not gen/idx/lock
+            if len(out) + len(ids) > limit:
+                # Do not drop keys past the limit: resume from this batch again.
+                out += ids[: limit - len(out)]
+                return out, str(cur)
+            out += ids
+            cur = nxt
+            if cur == 0:
+                return out, None
+            if len(out) >= limit:
+                return out, str(cur)
+        return out, str(cur)
+
+    def describe(self, key_id):
+        vals = self.conn.call(lambda r: r.hmget(_ekey(key_id), META_FIELDS))
+        rec = {f: v for f, v in zip(META_FIELDS, vals) if v is not None}
+        return EntryMeta.from_record(rec) if rec else None
+
+    # --- lock ---------------------------------------------------------------
+    def try_lock(self, key_id, token, ttl):
+        return bool(self.conn.call(lambda r: r.set(f"cache:lock/{key_id}", token, nx=True, px=int(ttl * 1000))))
+
+    def unlock(self, key_id, token):
+        self.conn.call(lambda r: self.conn._unlock_script(keys=[f"cache:lock/{key_id}"], args=[token], client=r))
+
+    # --- health ---------------------------------------------------------------
+    def status(self):
+        out = {"backend": self.name, "redis": {"circuit": self.conn.breaker.state}}
+        try:
+            out["redis"]["ping"] = bool(self.conn.call(lambda r: r.ping()))
+        except Exception as exc:  # status must answer even when Redis is down
+            out["redis"]["ping"] = False
+            out["redis"]["error"] = type(exc).__name__
+        return out
+
+    def breakers(self):
+        return (self.conn.breaker,)
+
+
+# Sentinel for a record that exists but cannot be parsed: the middleware treats
+# it like a corrupt body (miss + repair).
+_BROKEN = EntryMeta(status=0, content_type="", size=-1, sha256="", created=0, ttl=0, kind="")
+
+
+def is_broken(meta: EntryMeta) -> bool:
+    return meta is _BROKEN
+
+
+__all__ = ["RedisBackend", "RedisConnection", "is_broken", "quote"]

@@ -1,0 +1,89 @@
+"""Circuit breaker, one per backend client.
+
+After ``failures`` consecutive errors the breaker opens: calls fail at once
+(no timeout paid) so requests bypass the cache with no added latency. After
+``reset`` seconds one probe call is let through (half-open); its success closes
+the breaker, its failure re-opens it for another ``reset``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, TypeVar
+
+log = logging.getLogger("titiler_eopf.cache.circuit")
+T = TypeVar("T")
+
+
+class CacheError(Exception):
+    """A backend call failed (timeout, connection, server error)."""
+
+
+class CacheUnavailable(CacheError):
+    """The breaker is open: the call was not attempted."""
+
+
+class CircuitBreaker:
+    def __init__(self, name: str, failures: int, reset: float, clock: Callable[[], float] = time.monotonic):
+        self.name = name
+        self.threshold = failures
+        self.reset = reset
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+        self.opened_count = 0
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            if self._probing or self._clock() - self._opened_at >= self.reset:
+                return "half-open"
+            return "open"
+
+    def _allow(self) -> bool:
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._probing:
+                return False
+            if self._clock() - self._opened_at >= self.reset:
+                self._probing = True  # this caller is the one probe
+                return True
+            return False
+
+    def _success(self) -> None:
+        with self._lock:
+            if self._opened_at is not None:
+                log.info("circuit closed", extra={"backend": self.name})
+            self._failures = 0
+            self._opened_at = None
+            self._probing = False
+
+    def _failure(self, exc: BaseException) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._probing or (self._opened_at is None and self._failures >= self.threshold):
+                if self._opened_at is None or self._probing:
+                    log.warning(
+                        "circuit opened after %d failure(s): %r", self._failures, exc, extra={"backend": self.name}
+                    )
+                self._opened_at = self._clock()
+                self._probing = False
+                self.opened_count += 1
+
+    def call(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        if not self._allow():
+            raise CacheUnavailable(f"{self.name} circuit open")
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # any client error counts: the breaker must see them all
+            self._failure(exc)
+            raise CacheError(f"{self.name}: {exc!r}") from exc
+        self._success()
+        return result

@@ -1,0 +1,85 @@
+"""Which requests are cacheable, matched on the real tiler paths.
+
+Each route is an anchored regex (the public cache matched substrings that no
+longer existed in the paths, so ``/info`` and ``/bbox`` were never cached:
+defect 4). Matching runs on the path relative to ``root_path`` so an API
+Gateway stage prefix does not break it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+FORMATS = "png|jpeg|jpg|webp|tif|npy|jp2|pngraw"
+_NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+_PREFIX = r"^/collections/(?P<collection>[^/]+)/items/(?P<item>[^/]+)"
+
+ROUTES: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "tile",
+        re.compile(
+            _PREFIX + r"/tiles/(?P<tms>[^/]+)/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)"
+            rf"(?:@(?P<scale>\d+)x)?(?:\.(?P<format>{FORMATS}))?$"
+        ),
+    ),
+    ("tilejson", re.compile(_PREFIX + r"/(?P<tms>[^/]+)/tilejson\.json$")),
+    ("info", re.compile(_PREFIX + r"/info(?:\.(?P<format>geojson))?$")),
+    ("statistics", re.compile(_PREFIX + r"/statistics$")),
+    (
+        "preview",
+        re.compile(
+            _PREFIX + rf"/preview(?:/(?P<width>\d+)x(?P<height>\d+))?(?:\.(?P<format>{FORMATS}))?$"
+        ),
+    ),
+    (
+        "bbox",
+        re.compile(
+            _PREFIX + rf"/bbox/(?P<minx>{_NUM}),(?P<miny>{_NUM}),(?P<maxx>{_NUM}),(?P<maxy>{_NUM})"
+            rf"(?:/(?P<width>\d+)x(?P<height>\d+))?\.(?P<format>{FORMATS})$"
+        ),
+    ),
+]
+
+KINDS = tuple(kind for kind, _ in ROUTES)
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    kind: str
+    collection: str
+    item: str
+    # Every other path parameter (tms, z, x, y, scale, format, width, ...), as
+    # written; ``format`` is "" for an extension-less request.
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tile(self) -> tuple[str, int, int, int] | None:
+        if self.kind != "tile":
+            return None
+        p = self.params
+        return p["tms"], int(p["z"]), int(p["x"]), int(p["y"])
+
+
+def route_path(scope: dict) -> str:
+    """The path the app routes on: ``path`` minus ``root_path`` (Starlette 1.x:
+    ``scope["path"]`` includes the root path)."""
+    path: str = scope.get("path", "")
+    root = scope.get("root_path", "") or ""
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root) :]
+    return path
+
+
+def match_path(path: str) -> RouteMatch | None:
+    if not path.startswith("/collections/"):
+        return None
+    for kind, regex in ROUTES:
+        m = regex.match(path)
+        if m:
+            groups = m.groupdict()
+            collection = groups.pop("collection")
+            item = groups.pop("item")
+            params = {k: (v if v is not None else "") for k, v in groups.items()}
+            return RouteMatch(kind, collection, item, params)
+    return None

@@ -1,0 +1,173 @@
+"""Cache settings (``TITILER_EOPF_CACHE_*``), validated when the cache is built.
+
+Every wrong combination fails at start with a message that names the
+environment variable to fix, so a bad deployment never starts half-cached.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+P = "TITILER_EOPF_CACHE_"
+
+# Route kinds grouped by TTL / Cache-Control class.
+TTL_CLASS = {
+    "tile": "tile",
+    "tilejson": "metadata",
+    "info": "metadata",
+    "statistics": "metadata",
+    "preview": "preview",
+    "bbox": "preview",
+}
+
+
+class CacheSettings(BaseSettings):
+    """Where the cache lives and how long entries stay valid."""
+
+    model_config = SettingsConfigDict(env_prefix=P, extra="ignore", populate_by_name=True)
+
+    # memory: embedded LRU (local runs); redis; s3; s3_redis (production: index in
+    # Redis, bodies in S3); none/disabled: pass through.
+    backend: Literal["memory", "redis", "s3", "s3_redis", "none", "disabled"] = "memory"
+    namespace: str = "titiler-eopf"
+
+    # TTLs in seconds. ``default_ttl`` is what metadata/preview fall back to when
+    # their own TTL is unset (name kept for existing deployments); tiles always
+    # get ``tile_ttl`` (the public cache gave every entry the default: defect 6).
+    default_ttl: int = Field(3600, ge=1)
+    tile_ttl: int = Field(86400, ge=1)
+    metadata_ttl: int | None = Field(None, ge=1)  # tilejson, info, statistics
+    preview_ttl: int | None = Field(None, ge=1)  # preview, bbox
+    empty_ttl: int = Field(60, ge=0)  # 204/404 tiles; 0 = never cache them
+    # An expired entry is kept this long and served (X-Cache: STALE) only when a
+    # fresh render fails with a 5xx. 0 disables it.
+    stale_if_error: int = Field(0, ge=0)
+
+    # Cache-Control sent on cacheable routes (CDN friendly); empty = leave the app's.
+    cache_control_tile: str = "public, max-age=3600"
+    cache_control_metadata: str = "public, max-age=300"
+    cache_control_preview: str = "public, max-age=300"
+    cache_control_empty: str = "public, max-age=60"
+
+    # Redis
+    redis_host: str | None = None
+    redis_port: int = Field(6379, ge=1, le=65535)
+    redis_db: int = Field(0, ge=0)
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_password_secret_arn: str | None = None  # ElastiCache AUTH token in Secrets Manager
+    redis_tls: bool = False
+    redis_connect_timeout: float = Field(0.05, gt=0, le=10)
+    redis_read_timeout: float = Field(0.05, gt=0, le=10)
+
+    # S3
+    s3_bucket: str | None = None
+    s3_prefix: str = "cache/"
+    s3_region: str = "us-east-1"
+    s3_endpoint_url: str | None = None
+    s3_aws_access_key_id: str | None = None
+    s3_aws_secret_access_key: SecretStr | None = None
+    s3_connect_timeout: float = Field(0.3, gt=0, le=30)
+    s3_read_timeout: float = Field(0.5, gt=0, le=60)
+    # S3-only backend: generations are re-read at most this often per process
+    # (S3 has no cheap atomic counter read on every request).
+    s3_generation_refresh: float = Field(1.0, ge=0, le=60)
+
+    # Circuit breaker, one per backend client (Redis, S3).
+    breaker_failures: int = Field(3, ge=1, le=1000)
+    breaker_reset: float = Field(5.0, gt=0, le=3600)  # seconds open before a probe
+
+    # Stampede lock
+    lock_ttl: float = Field(30.0, gt=0, le=900)
+    lock_wait: float = Field(10.0, ge=0, le=900)
+    lock_poll: float = Field(0.05, gt=0, le=5)
+
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1)
+    memory_max_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    excluded_params: list[str] = ["access_token", "token", "_"]
+
+    # A client ``Cache-Control: no-cache`` re-renders and refreshes the entry.
+    honor_no_cache: bool = True
+    # Admin bypass header: re-render and refresh when its value is the admin token.
+    bypass_header: str = "x-cache-bypass"
+    admin_token: SecretStr | None = Field(
+        None, validation_alias="TITILER_EOPF_ADMIN_TOKEN"
+    )
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c in value for c in "/*?[]{} \t:"):
+            raise ValueError(
+                f"{P}NAMESPACE must be non-empty without '/', ':', spaces or glob characters"
+            )
+        return value
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip().lstrip("/")
+        if value and not value.endswith("/"):
+            value += "/"
+        return value
+
+    @field_validator("excluded_params", mode="before")
+    @classmethod
+    def _excluded(cls, value):
+        # "a,b" as well as the JSON list pydantic-settings expects.
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _combination(self) -> "CacheSettings":
+        b = self.backend
+        if b in ("s3", "s3_redis") and not self.s3_bucket:
+            raise ValueError(f"{P}S3_BUCKET is required when {P}BACKEND={b}")
+        if b in ("redis", "s3_redis") and not self.redis_host:
+            raise ValueError(f"{P}REDIS_HOST is required when {P}BACKEND={b}")
+        if (self.redis_password or self.redis_password_secret_arn) and not self.redis_tls:
+            raise ValueError(
+                f"{P}REDIS_PASSWORD (or {P}REDIS_PASSWORD_SECRET_ARN) requires {P}REDIS_TLS=true:"
+                " an AUTH token must not travel in clear"
+            )
+        if self.redis_password and self.redis_password_secret_arn:
+            raise ValueError(
+                f"set only one of {P}REDIS_PASSWORD and {P}REDIS_PASSWORD_SECRET_ARN"
+            )
+        if bool(self.s3_aws_access_key_id) != bool(self.s3_aws_secret_access_key):
+            raise ValueError(
+                f"{P}S3_AWS_ACCESS_KEY_ID and {P}S3_AWS_SECRET_ACCESS_KEY must be set together"
+            )
+        if self.lock_wait >= self.lock_ttl:
+            raise ValueError(f"{P}LOCK_WAIT must be shorter than {P}LOCK_TTL")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend not in ("none", "disabled")
+
+    def ttl_for(self, kind: str) -> int:
+        cls = TTL_CLASS[kind]
+        if cls == "tile":
+            return self.tile_ttl
+        if cls == "metadata":
+            return self.metadata_ttl or self.default_ttl
+        return self.preview_ttl or self.default_ttl
+
+    def cache_control_for(self, kind: str, empty: bool = False) -> str:
+        if empty:
+            return self.cache_control_empty
+        return getattr(self, f"cache_control_{TTL_CLASS[kind]}")
+
+    def public_summary(self) -> dict:
+        """What ``/cache/status`` may show: no hosts, buckets or secrets."""
+        return {
+            "backend": self.backend,
+            "namespace": self.namespace,
+            "ttl": {k: self.ttl_for(k) for k in TTL_CLASS} | {"empty": self.empty_ttl},
+        }

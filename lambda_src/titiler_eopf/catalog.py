@@ -1,0 +1,91 @@
+"""Opened products, reused across requests (bounded LRU, in-process only).
+
+Opened datasets hold live store clients and lazy arrays: they stay in this
+process and are never pickled into a shared store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cachetools import LRUCache
+
+from titiler_eopf.errors import EOPFError, ItemNotFoundError, StoreError, StoreTimeoutError
+from titiler_eopf.product import Product
+from titiler_eopf.settings import TilerSettings
+from titiler_eopf.store import ItemLocation, locate, open_zarr_store
+
+logger = logging.getLogger(__name__)
+
+
+class Catalog:
+    """``open(collection, item)`` -> Product, cached."""
+
+    def __init__(self, settings: TilerSettings):
+        self.settings = settings
+        self._cache: LRUCache = LRUCache(maxsize=max(settings.dataset_cache_size, 1))
+        self._enabled = settings.dataset_cache_size > 0
+        self._lock = threading.Lock()
+
+    def open(self, collection_id: str, item_id: str) -> Product:
+        key = (collection_id, item_id)
+        if self._enabled:
+            with self._lock:
+                product = self._cache.get(key)
+            if product is not None:
+                return product
+        product = self._open(locate(self.settings, collection_id, item_id))
+        if self._enabled:
+            with self._lock:
+                self._cache[key] = product
+        return product
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _open(self, location: ItemLocation) -> Product:
+        import zarr
+
+        store = open_zarr_store(self.settings, location)
+        try:
+            group = zarr.open_group(store=store, mode="r")
+        except EOPFError:
+            raise
+        except (FileNotFoundError, KeyError) as exc:
+            raise ItemNotFoundError(
+                f"Item '{location.item_id}' not found in collection "
+                f"'{location.collection_id}' (looked for {location.url})"
+            ) from exc
+        except BaseException as exc:  # noqa: BLE001 - obstore panics are BaseExceptions
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise translate_store_error(exc, location) from exc
+        try:
+            return Product(location, store, group)
+        except EOPFError:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise translate_store_error(exc, location) from exc
+
+
+def translate_store_error(exc: BaseException, location: ItemLocation) -> StoreError:
+    """Turn what zarr/obstore raise into an error that names the item."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    if "NotFound" in name:  # zarr GroupNotFoundError, obstore NotFoundError
+        return ItemNotFoundError(
+            f"Item '{location.item_id}' not found in collection "
+            f"'{location.collection_id}' (looked for {location.url})"
+        )
+    if "timeout" in text.lower() or "timed out" in text.lower() or "Timeout" in name:
+        error: StoreError = StoreTimeoutError(
+            f"Timed out reading {location.label} from {location.url}: {text}"
+        )
+    else:
+        error = StoreError(f"Cannot read {location.label} from {location.url}: {name}: {text}")
+    logger.error("store error for %s (%s): %s", location.label, location.url, error)
+    return error

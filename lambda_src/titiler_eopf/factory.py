@@ -1,0 +1,218 @@
+"""Route factory: titiler's TilerFactory, fed by EOPF items and ``variables``.
+
+Every route lives under ``/collections/{collection_id}/items/{item_id}``; the
+path dependency opens the item (404 if it does not exist), the reader
+dependency carries the repeated ``variables``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+import jinja2
+from attrs import define, field
+from fastapi import Depends, Path, Query
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+from titiler.core.dependencies import DefaultDependency
+from titiler.core.factory import TilerFactory
+from titiler.core.resources.responses import JSONResponse
+
+from titiler_eopf.catalog import Catalog
+from titiler_eopf.errors import VariableError
+from titiler_eopf.product import Product
+from titiler_eopf.reader import EOPFReader
+
+ITEM_PREFIX = "/collections/{collection_id}/items/{item_id}"
+ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
+MAX_SCALE = 4
+
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        autoescape=jinja2.select_autoescape(["html"]),
+        loader=jinja2.FileSystemLoader(str(FilePath(__file__).parent / "templates")),
+    )
+)
+
+
+@dataclass
+class VariablesParams(DefaultDependency):
+    """Bands of the request, in order."""
+
+    variables: Annotated[
+        list[str] | None,
+        Query(
+            description=(
+                "Variables as `{group}:{variable}`, repeated, in band order; e.g. "
+                "`/measurements/reflectance:b04`. The group may be a multiscale group "
+                "(level chosen per request) or one of its levels (`.../r20m:b05`)."
+            ),
+        ),
+    ] = None
+
+
+def item_dependency(catalog: Catalog):
+    """Path dependency returning the opened product."""
+
+    def item(
+        collection_id: Annotated[
+            str, Path(pattern=ID_REGEX, description="Collection id, e.g. sentinel-2-l2a")
+        ],
+        item_id: Annotated[str, Path(pattern=ID_REGEX, description="Item (product) id")],
+    ) -> Product:
+        return catalog.open(collection_id, item_id)
+
+    return item
+
+
+def _with_scale(endpoint):
+    """The tile endpoint with a ``scale`` path parameter instead of ``tilesize``.
+
+    ``/tiles/{tms}/{z}/{x}/{y}@2x.png`` is a 512 px tile of a 256 px matrix.
+    """
+    signature = inspect.signature(endpoint)
+    params = [p for p in signature.parameters.values() if p.name != "tilesize"]
+    scale = inspect.Parameter(
+        "scale",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[int, Path(ge=1, le=MAX_SCALE, description="Tile scale (1-4)")],
+    )
+
+    @functools.wraps(endpoint)
+    def scaled(*args: Any, scale: int, **kwargs: Any):
+        tms = kwargs.get("tileMatrixSetId")
+        del tms  # the matrix tile size is 256 for every supported TMS
+        return endpoint(*args, tilesize=256 * scale, **kwargs)
+
+    scaled.__signature__ = signature.replace(parameters=params + [scale])  # type: ignore[attr-defined]
+    return scaled
+
+
+@define(kw_only=True)
+class EOPFTilerFactory(TilerFactory):
+    """TilerFactory for EOPF items, with `@{scale}x` tiles, `/info` and `/map`."""
+
+    catalog: Catalog = field()
+    reader: type[EOPFReader] = EOPFReader
+    reader_dependency: type[DefaultDependency] = VariablesParams
+    path_dependency: Any = field(default=None)
+    router_prefix: str = ITEM_PREFIX
+    add_viewer: bool = False
+
+    def __attrs_post_init__(self):
+        self.path_dependency = item_dependency(self.catalog)
+        super().__attrs_post_init__()
+
+    def register_routes(self):
+        super().register_routes()
+        self._add_scale_routes()
+        self.map_viewer()
+
+    def _add_scale_routes(self):
+        """Register `{y}@{scale}x` forms *before* `{y}.{format}` so they match first."""
+        routes = self.router.routes
+        for route in list(routes):
+            if not isinstance(route, APIRoute) or route.name != "tile":
+                continue
+            if not route.path.startswith("/tiles/"):
+                continue
+            base, _, suffix = route.path.partition("{y}")
+            new_path = f"{base}{{y}}@{{scale}}x{suffix}"
+            self.router.add_api_route(
+                new_path,
+                _with_scale(route.endpoint),
+                methods=list(route.methods),
+                response_class=route.response_class,
+                responses=route.responses,
+                operation_id=f"{route.operation_id}Scaled",
+                name="tile_scaled",
+            )
+            new_route = routes.pop()
+            routes.insert(routes.index(route), new_route)
+
+    def info(self):
+        """`/info`: the variables asked for, or the whole product without `variables`."""
+
+        @self.router.get(
+            "/info",
+            response_class=JSONResponse,
+            responses={200: {"description": "Product or variables info."}},
+            operation_id=f"{self.operation_prefix}getInfo",
+        )
+        def info(
+            product=Depends(self.path_dependency),
+            reader_params=Depends(self.reader_dependency),
+        ):
+            """Bounds, CRS, levels and bands; lists every variable when none is asked."""
+            if reader_params.variables:
+                with self.reader(product, **reader_params.as_dict()) as src:
+                    return src.info().model_dump(exclude_none=True)
+            return product_summary(product)
+
+    def map_viewer(self):
+        @self.router.get(
+            "/map",
+            response_class=HTMLResponse,
+            operation_id=f"{self.operation_prefix}getMapViewer",
+        )
+        def map_viewer(
+            request: Request,
+            product=Depends(self.path_dependency),
+            reader_params=Depends(self.reader_dependency),
+            tileMatrixSetId: Annotated[str, Query(description="TileMatrixSet")] = "WebMercatorQuad",
+        ):
+            """A map page showing the item's tiles (query parameters go to the tiles)."""
+            if not reader_params.variables:
+                raise VariableError(
+                    "The map needs 'variables' (e.g. "
+                    "?variables=/measurements/reflectance:b04&variables=/measurements/reflectance:b03"
+                    "&variables=/measurements/reflectance:b02&rescale=0,1). Available variables: "
+                    + ", ".join(product.available_variables())
+                )
+            tilejson_url = self.url_for(request, "tilejson", tileMatrixSetId=tileMatrixSetId)
+            query = [(k, v) for k, v in request.query_params.multi_items() if k != "tileMatrixSetId"]
+            from urllib.parse import urlencode
+
+            if query:
+                tilejson_url += "?" + urlencode(query)
+            return templates.TemplateResponse(
+                request,
+                "map.html",
+                {"tilejson_url": tilejson_url, "title": product.location.label},
+            )
+
+
+def product_summary(product: Product) -> dict:
+    """What a client needs to build its first request."""
+    pyramids = []
+    for path in product.pyramid_paths():
+        pyramid = product.pyramid(path)
+        pyramids.append(
+            {
+                "group": f"/{path}",
+                "crs": f"EPSG:{pyramid.crs.to_epsg()}" if pyramid.crs.to_epsg() else pyramid.crs.to_wkt(),
+                "bounds": list(pyramid.bounds),
+                "variables": [f"/{path}:{v}" for v in pyramid.variables],
+                "levels": [
+                    {
+                        "name": level.name,
+                        "resolution": level.resolution,
+                        "shape": list(level.shape),
+                        "variables": list(level.variables),
+                    }
+                    for level in pyramid.levels
+                ],
+            }
+        )
+    return {
+        "collection": product.location.collection_id,
+        "item": product.location.item_id,
+        "variables": product.available_variables(),
+        "pyramids": pyramids,
+    }

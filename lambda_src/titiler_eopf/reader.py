@@ -1,0 +1,391 @@
+"""rio-tiler reader for EOPF products: bands from ``variables``, level per request.
+
+The reader resolves each requested variable to a pyramid, picks for every
+request the coarsest level that is still fine enough for the output (per
+variable, since a band can be missing from a level), reads the bands of one
+level together through rio-tiler's ``XarrayReader`` and stacks them back in the
+requested order. ``indexes`` (bidx) and ``expression`` then apply to that stack
+(bands named b1..bN in ``variables`` order).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import attr
+import numpy
+import xarray
+from morecantile import Tile, TileMatrixSet
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
+from rio_tiler.constants import WEB_MERCATOR_TMS, WGS84_CRS
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io.base import BaseReader
+from rio_tiler.io.xarray import XarrayReader
+from rio_tiler.models import BandStatistics, ImageData, Info, PointData
+from rio_tiler.types import BBox, Indexes
+
+from titiler_eopf.errors import ParameterError, VariableError
+from titiler_eopf.product import Level, Product, Pyramid, parse_variable
+
+MAX_BANDS = 16
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class Band:
+    """One requested variable and the pyramid that holds it."""
+
+    label: str  # as requested, e.g. /measurements/reflectance:b04
+    name: str  # b04
+    pyramid: Pyramid = attr.ib(eq=False)
+
+
+def resolve_bands(product: Product, variables: Sequence[str] | None) -> list[Band]:
+    """Map ``variables`` to bands; 400 listing what exists when one is unknown."""
+    if not variables:
+        raise VariableError(
+            "The 'variables' query parameter is required (repeat it for several bands, "
+            "in band order). Available variables: " + ", ".join(product.available_variables())
+        )
+    if len(variables) > MAX_BANDS:
+        raise VariableError(f"At most {MAX_BANDS} variables per request (got {len(variables)})")
+    bands = []
+    for label in variables:
+        group, name = parse_variable(label)
+        pyramid = product.pyramid(group)
+        if name not in pyramid.variables:
+            raise VariableError(
+                f"Unknown variable '{label}' in {product.location.label}. "
+                f"Available variables: {', '.join(product.available_variables())}"
+            )
+        bands.append(Band(label, name, pyramid))
+    return bands
+
+
+@attr.s
+class EOPFReader(BaseReader):
+    """Read tiles, parts, previews and points of the bands of an EOPF product."""
+
+    input: Product = attr.ib()
+    variables: list[str] | None = attr.ib(default=None)
+    tms: TileMatrixSet = attr.ib(default=WEB_MERCATOR_TMS)
+
+    bands: list[Band] = attr.ib(init=False)
+
+    def __attrs_post_init__(self):
+        self.bands = resolve_bands(self.input, self.variables)
+        finest = self.reference.levels[0]
+        self.crs = finest.crs
+        self.bounds = finest.bounds
+        height, width = finest.shape
+        minx, miny, maxx, maxy = finest.bounds
+        from affine import Affine
+
+        self.transform = Affine(
+            (maxx - minx) / width, 0, minx, 0, -(maxy - miny) / height, maxy
+        )
+        self.height, self.width = height, width
+
+    @property
+    def reference(self) -> Pyramid:
+        return self.bands[0].pyramid
+
+    @property
+    def minzoom(self) -> int:
+        return self._minzoom
+
+    @property
+    def maxzoom(self) -> int:
+        return self._maxzoom
+
+    # -- level choice -----------------------------------------------------------
+    def _plan(self, target_resolution: float | None) -> dict[int, tuple[Level, list[int]]]:
+        """Group band indexes by the level each one is read from."""
+        plan: dict[int, tuple[Level, list[int]]] = {}
+        for index, band in enumerate(self.bands):
+            level = band.pyramid.level_for(band.name, target_resolution)
+            plan.setdefault(id(level), (level, []))[1].append(index)
+        return plan
+
+    def chosen_levels(self, target_resolution: float | None) -> list[str]:
+        """Level name of every band for a target resolution (for headers and tests)."""
+        return [b.pyramid.level_for(b.name, target_resolution).name for b in self.bands]
+
+    def _target_resolution(self, bounds: BBox, bounds_crs: CRS, width: int, height: int) -> float:
+        """Output pixel size expressed in the dataset CRS."""
+        if bounds_crs != self.crs:
+            bounds = transform_bounds(bounds_crs, self.crs, *bounds, densify_pts=21)
+        minx, miny, maxx, maxy = bounds
+        return min(abs(maxx - minx) / width, abs(maxy - miny) / height)
+
+    def _data_array(self, level: Level, band_indexes: list[int]) -> xarray.DataArray:
+        dataset = self.input.dataset(level)
+        names = [self.bands[i].name for i in band_indexes]
+        array = xarray.concat([dataset[name] for name in names], dim="band", join="override")
+        array = array.assign_coords(band=[self.bands[i].label for i in band_indexes])
+        array.attrs = {}
+        array = array.rio.write_crs(level.crs).rio.write_nodata(numpy.nan)
+        return array
+
+    def _read(
+        self,
+        target_resolution: float | None,
+        read: Any,
+        indexes: Indexes | None,
+        expression: str | None,
+    ) -> ImageData:
+        images: list[tuple[list[int], ImageData]] = []
+        for level, band_indexes in self._plan(target_resolution).values():
+            with XarrayReader(self._data_array(level, band_indexes), tms=self.tms) as src:
+                images.append((band_indexes, read(src)))
+        image = _stack(images, len(self.bands))
+        image.band_descriptions = [band.label for band in self.bands]
+        return _select(image, indexes, expression)
+
+    # -- BaseReader API ------------------------------------------------------------
+    def tile(
+        self,
+        tile_x: int,
+        tile_y: int,
+        tile_z: int,
+        tilesize: int | None = None,
+        indexes: Indexes | None = None,
+        expression: str | None = None,
+        **kwargs: Any,
+    ) -> ImageData:
+        if not self.tile_exists(tile_x, tile_y, tile_z):
+            raise TileOutsideBounds(
+                f"Tile {tile_z}/{tile_x}/{tile_y} is outside the bounds of "
+                f"{self.input.location.label}"
+            )
+        matrix = self.tms.matrix(tile_z)
+        width = tilesize or matrix.tileWidth
+        height = tilesize or matrix.tileHeight
+        bounds = self.tms.xy_bounds(Tile(x=tile_x, y=tile_y, z=tile_z))
+        target = self._target_resolution(bounds, self.tms.rasterio_crs, width, height)
+        kwargs = _reader_options(kwargs)
+        return self._read(
+            target,
+            lambda src: src.part(
+                bounds,
+                dst_crs=self.tms.rasterio_crs,
+                bounds_crs=self.tms.rasterio_crs,
+                height=height,
+                width=width,
+                **kwargs,
+            ),
+            indexes,
+            expression,
+        )
+
+    def part(
+        self,
+        bbox: BBox,
+        dst_crs: CRS | None = None,
+        bounds_crs: CRS = WGS84_CRS,
+        max_size: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        indexes: Indexes | None = None,
+        expression: str | None = None,
+        **kwargs: Any,
+    ) -> ImageData:
+        dst_crs = dst_crs or bounds_crs
+        native = self._native_size(bbox, bounds_crs)
+        height, width = _output_size(native, height, width, max_size)
+        target = self._target_resolution(bbox, bounds_crs, width, height)
+        kwargs = _reader_options(kwargs)
+        return self._read(
+            target,
+            lambda src: src.part(
+                bbox,
+                dst_crs=dst_crs,
+                bounds_crs=bounds_crs,
+                height=height,
+                width=width,
+                **kwargs,
+            ),
+            indexes,
+            expression,
+        )
+
+    def preview(
+        self,
+        max_size: int | None = 1024,
+        height: int | None = None,
+        width: int | None = None,
+        dst_crs: CRS | None = None,
+        indexes: Indexes | None = None,
+        expression: str | None = None,
+        **kwargs: Any,
+    ) -> ImageData:
+        return self.part(
+            self.bounds,
+            dst_crs=dst_crs or self.crs,
+            bounds_crs=self.crs,
+            max_size=max_size,
+            height=height,
+            width=width,
+            indexes=indexes,
+            expression=expression,
+            **kwargs,
+        )
+
+    def point(
+        self,
+        lon: float,
+        lat: float,
+        coord_crs: CRS = WGS84_CRS,
+        indexes: Indexes | None = None,
+        expression: str | None = None,
+        **kwargs: Any,
+    ) -> PointData:
+        values: list[tuple[list[int], PointData]] = []
+        kwargs = _reader_options(kwargs)
+        for level, band_indexes in self._plan(None).values():
+            with XarrayReader(self._data_array(level, band_indexes), tms=self.tms) as src:
+                values.append(
+                    (band_indexes, src.point(lon, lat, coord_crs=coord_crs, **kwargs))
+                )
+        ordered: list[PointData | None] = [None] * len(self.bands)
+        for band_indexes, point in values:
+            for position, index in enumerate(band_indexes):
+                ordered[index] = PointData(
+                    point.array[position : position + 1],
+                    coordinates=point.coordinates,
+                    crs=point.crs,
+                    band_names=[f"b{index + 1}"],
+                )
+        point = PointData.create_from_list([p for p in ordered if p is not None])
+        point.band_names = [f"b{i + 1}" for i in range(len(self.bands))]
+        point.band_descriptions = [band.label for band in self.bands]
+        if expression:
+            return point.apply_expression(expression)
+        if indexes:
+            idx = _check_indexes(indexes, len(self.bands))
+            return PointData(
+                point.array[[i - 1 for i in idx]],
+                coordinates=point.coordinates,
+                crs=point.crs,
+                band_names=[f"b{i}" for i in idx],
+                band_descriptions=[self.bands[i - 1].label for i in idx],
+            )
+        return point
+
+    def statistics(self, max_size: int = 1024, **kwargs: Any) -> dict[str, BandStatistics]:
+        image = self.preview(max_size=max_size, **kwargs)
+        return image.statistics()
+
+    def feature(self, shape: dict, **kwargs: Any) -> ImageData:
+        from rasterio.features import bounds as feature_bounds
+
+        shape_crs = kwargs.pop("shape_crs", WGS84_CRS)
+        image = self.part(feature_bounds(shape), bounds_crs=shape_crs, **kwargs)
+        return image.clip(shape) if hasattr(image, "clip") else image
+
+    def info(self) -> Info:
+        first = self.bands[0]
+        return Info(
+            bounds=self.bounds,
+            crs=f"http://www.opengis.net/def/crs/EPSG/0/{self.crs.to_epsg()}"
+            if self.crs.to_epsg()
+            else self.crs.to_wkt(),
+            band_metadata=[(f"b{i + 1}", {}) for i in range(len(self.bands))],
+            band_descriptions=[(f"b{i + 1}", b.label) for i, b in enumerate(self.bands)],
+            dtype="float32",
+            nodata_type="Nodata",
+            width=self.width,
+            height=self.height,
+            minzoom=self.minzoom,
+            maxzoom=self.maxzoom,
+            variables=[b.label for b in self.bands],
+            levels=[
+                {
+                    "name": level.name,
+                    "resolution": level.resolution,
+                    "shape": list(level.shape),
+                    "variables": [b.label for b in self.bands if b.name in level.variables],
+                }
+                for level in first.pyramid.levels
+            ],
+        )
+
+    def _native_size(self, bbox: BBox, bounds_crs: CRS) -> tuple[int, int]:
+        """Pixel size of ``bbox`` at the finest resolution of the first band."""
+        bounds = bbox
+        if bounds_crs != self.crs:
+            bounds = transform_bounds(bounds_crs, self.crs, *bbox, densify_pts=21)
+        resolution = self.reference.levels_with(self.bands[0].name)[0].resolution
+        width = max(1, math.ceil(abs(bounds[2] - bounds[0]) / resolution))
+        height = max(1, math.ceil(abs(bounds[3] - bounds[1]) / resolution))
+        return height, width
+
+
+def _reader_options(kwargs: dict) -> dict:
+    """Options forwarded to XarrayReader.part/point (nodata, reprojection method)."""
+    options: dict[str, Any] = {}
+    if kwargs.get("nodata") is not None:
+        options["nodata"] = kwargs["nodata"]
+    method = kwargs.get("reproject_method") or kwargs.get("resampling_method")
+    if method:
+        options["reproject_method"] = method
+    return options
+
+
+def _output_size(
+    native: tuple[int, int], height: int | None, width: int | None, max_size: int | None
+) -> tuple[int, int]:
+    native_h, native_w = native
+    if height and width:
+        return height, width
+    if height:
+        return height, max(1, round(native_w * height / native_h))
+    if width:
+        return max(1, round(native_h * width / native_w)), width
+    if max_size and max(native) > max_size:
+        ratio = max_size / max(native)
+        return max(1, round(native_h * ratio)), max(1, round(native_w * ratio))
+    return native_h, native_w
+
+
+def _stack(images: list[tuple[list[int], ImageData]], count: int) -> ImageData:
+    if len(images) == 1 and images[0][0] == list(range(count)):
+        return images[0][1]
+    first = images[0][1]
+    data = numpy.ma.zeros((count, first.height, first.width), dtype=first.array.dtype)
+    for band_indexes, image in images:
+        data[band_indexes] = image.array
+    data.mask = numpy.zeros_like(data.data, dtype=bool)
+    for band_indexes, image in images:
+        data.mask[band_indexes] = numpy.ma.getmaskarray(image.array)
+    return ImageData(data, bounds=first.bounds, crs=first.crs, nodata=first.nodata)
+
+
+def _check_indexes(indexes: Indexes, count: int) -> list[int]:
+    idx = [indexes] if isinstance(indexes, int) else list(indexes)
+    bad = [i for i in idx if not 1 <= i <= count]
+    if bad:
+        raise ParameterError(
+            f"Invalid bidx {bad}: this request has {count} band(s) (one per 'variables'), "
+            f"so bidx must be between 1 and {count}"
+        )
+    return idx
+
+
+def _select(image: ImageData, indexes: Indexes | None, expression: str | None) -> ImageData:
+    if expression:
+        return image.apply_expression(expression)
+    if indexes:
+        idx = _check_indexes(indexes, image.count)
+        descriptions = image.band_descriptions
+        selected = ImageData(
+            image.array[[i - 1 for i in idx]],
+            bounds=image.bounds,
+            crs=image.crs,
+            nodata=image.nodata,
+        )
+        selected.band_descriptions = [descriptions[i - 1] for i in idx]
+        return selected
+    return image

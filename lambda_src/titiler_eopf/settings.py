@@ -1,0 +1,54 @@
+"""Tiler settings (``TITILER_EOPF_*``), validated when the app is created.
+
+Nothing here is read at import time: ``create_app(settings)`` takes an explicit
+``TilerSettings`` (tests build one directly); only entry points (``make run``,
+the Lambda handler) call ``TilerSettings()`` to read the environment.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TilerSettings(BaseSettings):
+    """Where the products live and how the tiler reads them."""
+
+    model_config = SettingsConfigDict(env_prefix="TITILER_EOPF_", extra="ignore")
+
+    # Root of the product store: a local directory, ``s3://bucket/prefix`` or
+    # ``https://host/prefix``. An item is ``{store_url}/{collection}/{item}.zarr``.
+    store_url: str = "data"
+    # S3 options for ``s3://`` stores. The region is explicit on purpose:
+    # without it obstore looks the region up over HTTPS (slow, fails offline).
+    store_region: str = "us-east-1"
+    store_endpoint_url: str | None = None  # S3-compatible stores, moto in tests
+    store_allow_http: bool = False
+    store_anonymous: bool = False  # public buckets: skip request signing
+
+    # Reads never hang: every request to the store is bounded.
+    store_connect_timeout: float = Field(5.0, gt=0, le=60)
+    store_read_timeout: float = Field(20.0, gt=0, le=300)
+
+    # Opened products kept in-process (LRU), so a request does not re-read metadata.
+    dataset_cache_size: int = Field(32, ge=0, le=1024)
+
+    cors_origins: list[str] = ["*"]
+    admin_token: SecretStr | None = None
+    # Log level of the ``titiler_eopf`` loggers.
+    log_level: str = "INFO"
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_url_scheme(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("TITILER_EOPF_STORE_URL must not be empty")
+        if "://" in value:
+            scheme = value.split("://", 1)[0].lower()
+            if scheme not in {"s3", "http", "https", "file"}:
+                raise ValueError(
+                    f"TITILER_EOPF_STORE_URL has unsupported scheme {scheme!r}; "
+                    "use a local directory, file://, s3://bucket/prefix or https://host/prefix"
+                )
+        return value.rstrip("/") or "/"

@@ -1,0 +1,120 @@
+"""Where an item lives: ``{store_url}/{collection}/{item}.zarr``, opened as a zarr store.
+
+Every remote store is built through obstore with explicit timeouts and a small
+retry budget, so a slow or dead store turns into an error, never a hang.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+from titiler_eopf.errors import ItemNotFoundError, StoreError
+from titiler_eopf.settings import TilerSettings
+
+# Collection and item ids are path segments: no separators, no "..".
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class ItemLocation:
+    """An item's address in the store, before anything is read."""
+
+    collection_id: str
+    item_id: str
+    url: str  # for logs and error messages
+
+    @property
+    def label(self) -> str:
+        return f"{self.collection_id}/{self.item_id}"
+
+
+def locate(settings: TilerSettings, collection_id: str, item_id: str) -> ItemLocation:
+    """Build the item URL from the store root (ids are validated by the route)."""
+    root = settings.store_url
+    if "://" not in root:
+        root = str(Path(root).resolve())
+    return ItemLocation(collection_id, item_id, f"{root}/{collection_id}/{item_id}.zarr")
+
+
+def open_zarr_store(settings: TilerSettings, location: ItemLocation):
+    """Return a read-only ``zarr.storage.ObjectStore`` rooted at the item."""
+    from zarr.storage import ObjectStore
+
+    url = location.url
+    parsed = urlparse(url)
+    try:
+        if parsed.scheme in ("", "file"):
+            obj = _local_store(location, Path(parsed.path if parsed.scheme else url))
+        elif parsed.scheme == "s3":
+            obj = _s3_store(settings, parsed.netloc, parsed.path.lstrip("/"))
+        else:  # http(s)
+            obj = _http_store(settings, url)
+    except (ItemNotFoundError, StoreError):
+        raise
+    except BaseException as exc:  # obstore config errors are pyo3 PanicExceptions
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise StoreError(f"Cannot configure the store for {location.label} at {url}: {exc}") from exc
+    return ObjectStore(obj, read_only=True)
+
+
+def _local_store(location: ItemLocation, path: Path):
+    from obstore.store import LocalStore
+
+    if not path.is_dir():
+        if not path.parent.is_dir():
+            raise ItemNotFoundError(
+                f"Collection '{location.collection_id}' not found (looked for {path.parent})"
+            )
+        raise ItemNotFoundError(
+            f"Item '{location.item_id}' not found in collection "
+            f"'{location.collection_id}' (looked for {path})"
+        )
+    return LocalStore(prefix=path)
+
+
+def _client_options(settings: TilerSettings) -> dict:
+    return {
+        "connect_timeout": timedelta(seconds=settings.store_connect_timeout),
+        "timeout": timedelta(seconds=settings.store_read_timeout),
+        "allow_http": settings.store_allow_http,
+    }
+
+
+def _retry_config(settings: TilerSettings) -> dict:
+    # A couple of quick retries for transient errors, bounded by the read timeout.
+    return {
+        "max_retries": 2,
+        "retry_timeout": timedelta(seconds=settings.store_read_timeout),
+    }
+
+
+def _s3_store(settings: TilerSettings, bucket: str, prefix: str):
+    from obstore.store import S3Store
+
+    config: dict = {"region": settings.store_region}
+    if settings.store_endpoint_url:
+        config["endpoint"] = settings.store_endpoint_url
+    if settings.store_anonymous:
+        config["skip_signature"] = True
+    return S3Store(
+        bucket,
+        prefix=prefix,
+        config=config,
+        client_options=_client_options(settings),
+        retry_config=_retry_config(settings),
+    )
+
+
+def _http_store(settings: TilerSettings, url: str):
+    from obstore.store import HTTPStore
+
+    return HTTPStore.from_url(
+        url,
+        client_options=_client_options(settings),
+        retry_config=_retry_config(settings),
+    )
