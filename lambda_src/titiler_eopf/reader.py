@@ -113,6 +113,20 @@ class EOPFReader(BaseReader):
         """Level name of every band for a target resolution (for headers and tests)."""
         return [b.pyramid.level_for(b.name, target_resolution).name for b in self.bands]
 
+    def _tile_geometry(self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None):
+        matrix = self.tms.matrix(tile_z)
+        width = tilesize or matrix.tileWidth
+        height = tilesize or matrix.tileHeight
+        bounds = self.tms.xy_bounds(Tile(x=tile_x, y=tile_y, z=tile_z))
+        target = self._target_resolution(bounds, self.tms.rasterio_crs, width, height)
+        return bounds, width, height, target
+
+    def tile_levels(
+        self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None = None
+    ) -> list[str]:
+        """The level each band of this tile is read from."""
+        return self.chosen_levels(self._tile_geometry(tile_x, tile_y, tile_z, tilesize)[3])
+
     def _target_resolution(self, bounds: BBox, bounds_crs: CRS, width: int, height: int) -> float:
         """Output pixel size expressed in the dataset CRS."""
         if bounds_crs != self.crs:
@@ -160,11 +174,7 @@ class EOPFReader(BaseReader):
                 f"Tile {tile_z}/{tile_x}/{tile_y} is outside the bounds of "
                 f"{self.input.location.label}"
             )
-        matrix = self.tms.matrix(tile_z)
-        width = tilesize or matrix.tileWidth
-        height = tilesize or matrix.tileHeight
-        bounds = self.tms.xy_bounds(Tile(x=tile_x, y=tile_y, z=tile_z))
-        target = self._target_resolution(bounds, self.tms.rasterio_crs, width, height)
+        bounds, width, height, target = self._tile_geometry(tile_x, tile_y, tile_z, tilesize)
         kwargs = _reader_options(kwargs)
         return self._read(
             target,

@@ -25,6 +25,11 @@ class CacheUnavailable(CacheError):
     """The breaker is open: the call was not attempted."""
 
 
+class CacheRejected(CacheError):
+    """The backend answered but refused the request (a 4xx): not an outage,
+    so it does not count towards opening the breaker."""
+
+
 class CircuitBreaker:
     def __init__(self, name: str, failures: int, reset: float, clock: Callable[[], float] = time.monotonic):
         self.name = name
@@ -82,6 +87,9 @@ class CircuitBreaker:
             raise CacheUnavailable(f"{self.name} circuit open")
         try:
             result = fn(*args, **kwargs)
+        except CacheRejected:
+            self._success()
+            raise
         except Exception as exc:  # any client error counts: the breaker must see them all
             self._failure(exc)
             raise CacheError(f"{self.name}: {exc!r}") from exc

@@ -82,6 +82,11 @@ class EntryMeta:
             return None
 
 
+# A record that exists but cannot be parsed: treated like a corrupt body
+# (miss, then repaired by the next write).
+BROKEN = EntryMeta(status=0, content_type="", size=-1, sha256="", created=0, ttl=0, kind="")
+
+
 @dataclass
 class Lookup:
     meta: EntryMeta
@@ -91,7 +96,7 @@ class Lookup:
 @dataclass
 class IndexedEntry:
     id: str
-    tile: str = ""  # "tms/z/x/y" or ""
+    tile: str | None = ""  # "tms/z/x/y", "" (not a tile) or None (unknown: ask describe())
 
 
 def new_generation() -> str:

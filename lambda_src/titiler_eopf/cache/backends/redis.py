@@ -19,11 +19,11 @@ import json
 import logging
 import threading
 from typing import Iterator
-from urllib.parse import quote
+from urllib.parse import unquote
 
 from ..circuit import CircuitBreaker
 from ..keys import CacheKey, parse_id, q
-from .base import Backend, EntryMeta, IndexedEntry, Lookup, new_generation
+from .base import BROKEN, Backend, EntryMeta, IndexedEntry, Lookup, new_generation
 
 log = logging.getLogger("titiler_eopf.cache.redis")
 
@@ -156,25 +156,27 @@ class RedisBackend(Backend):
         return gen
 
     # --- entries ----------------------------------------------------------
+    # s3_redis keeps bodies in S3 and overrides these two.
+    _bodies_in_redis = True
+
+    def _body(self, key: CacheKey, meta: EntryMeta) -> bytes | None:
+        return None
+
     def lookup(self, key: CacheKey, want_body: bool):
-        fields = META_FIELDS + (("body",) if want_body and self._bodies_in_redis else ())
+        with_body = want_body and self._bodies_in_redis
+        fields = META_FIELDS + (("body",) if with_body else ())
         vals = self.conn.call(lambda r: r.hmget(_ekey(key.id), fields))
         rec = {f: v for f, v in zip(fields, vals) if v is not None}
         if not rec:
             return None
-        meta = EntryMeta.from_record({k: v for k, v in rec.items() if k != "body"})
+        body = rec.pop("body", None)
+        meta = EntryMeta.from_record(rec)
         if meta is None:
             log.warning("malformed metadata record", extra={"key": key.id, "backend": self.name})
-            return Lookup(_BROKEN, None)
-        body = self._body(key, meta) if want_body else None
-        if want_body and self._bodies_in_redis:
-            body = rec.get("body")
+            return Lookup(BROKEN, None)
+        if want_body and not self._bodies_in_redis:
+            body = self._body(key, meta)
         return Lookup(meta, body)
-
-    _bodies_in_redis = True
-
-    def _body(self, key, meta):  # overridden by s3_redis
-        return None
 
     def _write_meta(self, key: CacheKey, meta: EntryMeta, body: bytes | None, expire: int) -> None:
         record: dict = meta.to_record()
@@ -205,10 +207,8 @@ class RedisBackend(Backend):
     # --- invalidation support ---------------------------------------------
     def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
         if item is None:
-            items = [m.decode() for m in self.conn.call(lambda r: r.smembers(self._items_key(collection)))]
-            from urllib.parse import unquote
-
-            items = [unquote(i) for i in items]
+            members = self.conn.call(lambda r: r.smembers(self._items_key(collection)))
+            items = [unquote(m.decode()) for m in members]
         else:
             items = [item]
         for it in sorted(items):
@@ -302,13 +302,4 @@ class RedisBackend(Backend):
         return (self.conn.breaker,)
 
 
-# Sentinel for a record that exists but cannot be parsed: the middleware treats
-# it like a corrupt body (miss + repair).
-_BROKEN = EntryMeta(status=0, content_type="", size=-1, sha256="", created=0, ttl=0, kind="")
-
-
-def is_broken(meta: EntryMeta) -> bool:
-    return meta is _BROKEN
-
-
-__all__ = ["RedisBackend", "RedisConnection", "is_broken", "quote"]
+__all__ = ["RedisBackend", "RedisConnection"]

@@ -1,0 +1,64 @@
+# TiTiler-EOPF on AWS Lambda. The README's two commands: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+PORT     ?= 8000
+HOST     ?= 127.0.0.1
+DATA_DIR ?= data
+STAMP    := $(VENV)/.installed
+
+export CDK_DISABLE_VERSION_CHECK := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Tests never need a real AWS account: make sure nothing on the machine leaks in.
+TEST_ENV := AWS_PROFILE= AWS_ACCESS_KEY_ID= AWS_SECRET_ACCESS_KEY= AWS_SESSION_TOKEN=
+
+.PHONY: help install sample run test test-fast synth bundle bench clean tools
+
+help:
+	@echo "make run    - install, write the sample products, serve on http://$(HOST):$(PORT)"
+	@echo "make test   - install everything the tests need, then run the whole suite"
+	@echo "make sample - write the sample products into $(DATA_DIR)/"
+	@echo "make synth  - cdk synth (no AWS credentials needed)"
+	@echo "make bundle - build the Lambda bundle without Docker"
+	@echo "make bench  - run the benchmarks"
+
+# The venv is rebuilt only when a requirements file changes.
+$(STAMP): requirements.txt lambda_src/requirements.txt
+	@test -x $(PY) || $$(scripts/find-python312.sh) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# lambda_src (the Lambda code) and the repo root importable from the venv
+	$(PY) -c "import os, site; open(os.path.join(site.getsitepackages()[0], 'titiler_eopf_dev.pth'), 'w').write(os.path.abspath('lambda_src') + '\\n' + os.path.abspath('.') + '\\n')"
+	@touch $@
+
+install: $(STAMP)
+
+# Servers and tools the tests start themselves (redis-server for fault tests,
+# the pinned CDK CLI from npm).
+tools:
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
+	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null; }
+	@if [ -f package-lock.json ]; then \
+	  if [ ! -x node_modules/.bin/cdk ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	    npm ci --no-audit --no-fund --silent; fi; fi
+
+sample: install
+	$(PY) -m eopf_sample --out $(DATA_DIR)
+
+run: sample
+	TITILER_EOPF_STORE_URL=$${TITILER_EOPF_STORE_URL:-$(DATA_DIR)} \
+	  $(PY) -m titiler_eopf --host $(HOST) --port $(PORT)
+
+test: install tools
+	$(TEST_ENV) $(PY) -m pytest tests
+
+test-fast: install
+	$(TEST_ENV) $(PY) -m pytest tests -m "not slow"
+
+bench: install tools
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf build cdk.out .pytest_cache

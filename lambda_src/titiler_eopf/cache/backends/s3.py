@@ -1,0 +1,330 @@
+"""S3 backend: bodies in S3, metadata as S3 object metadata, no Redis.
+
+S3 layout (under ``s3_prefix``, default ``cache/``):
+
+* ``{prefix}tile/{ns}/{c}/{i}/{digest}``   tile bodies
+* ``{prefix}meta/{ns}/{c}/{i}/{digest}``   every other kind (tilejson, info, ...)
+* ``{prefix}gen/{ns}/{c}.gen`` and ``{prefix}gen/{ns}/{c}/{i}.gen``
+                                          generation tokens (S3-only backend)
+
+The object key after the prefix is the same ``id`` the Redis backend uses,
+so Redis and S3 can never disagree about which object an entry is.
+
+The tile Lambda may only Get/Put under the prefix. Without s3:ListBucket a
+missing object answers 403 instead of 404: both are a miss, not an outage.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from typing import Iterator
+
+from ..circuit import CacheRejected, CircuitBreaker
+from ..keys import CacheKey, parse_id, q
+from .base import Backend, EntryMeta, IndexedEntry, Lookup, glob_literal, new_generation
+
+log = logging.getLogger("titiler_eopf.cache.s3")
+
+_MISSING = {"NoSuchKey", "404", "NotFound", "AccessDenied", "403"}
+_REJECTED_PREFIX = "4"
+
+
+class S3Connection:
+    def __init__(self, settings):
+        self.settings = settings
+        self.bucket = settings.s3_bucket
+        self.prefix = settings.s3_prefix
+        self.breaker = CircuitBreaker("s3", settings.breaker_failures, settings.breaker_reset)
+        self._client = None
+        self._init_lock = threading.Lock()
+
+    def _build(self):
+        import boto3
+        from botocore.config import Config
+
+        s = self.settings
+        creds = {}
+        if s.s3_aws_access_key_id:
+            creds = {
+                "aws_access_key_id": s.s3_aws_access_key_id,
+                "aws_secret_access_key": s.s3_aws_secret_access_key.get_secret_value(),
+            }
+        session = boto3.session.Session(region_name=s.s3_region, **creds)
+        config = Config(
+            connect_timeout=s.s3_connect_timeout,
+            read_timeout=s.s3_read_timeout,
+            # One attempt: a slow S3 costs one timeout, the breaker does the rest.
+            retries={"max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": "path"} if s.s3_endpoint_url else {},
+            max_pool_connections=32,
+        )
+        return session.client("s3", endpoint_url=s.s3_endpoint_url, config=config)
+
+    @property
+    def client(self):
+        if self._client is None:
+            with self._init_lock:
+                if self._client is None:
+                    self._client = self._build()
+        return self._client
+
+    def call(self, fn, *args, **kwargs):
+        from botocore.exceptions import ClientError
+
+        def run():
+            try:
+                return fn(self.client, *args, **kwargs)
+            except ClientError as exc:
+                err = exc.response.get("Error", {})
+                status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+                if status.startswith(_REJECTED_PREFIX) or err.get("Code") in _MISSING:
+                    raise CacheRejected(f"s3 {err.get('Code')}: {err.get('Message')}") from exc
+                raise
+
+        return self.breaker.call(run)
+
+    @staticmethod
+    def is_missing(exc: CacheRejected) -> bool:
+        cause = exc.__cause__
+        code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause else None
+        return code in _MISSING
+
+    # --- object helpers ---------------------------------------------------
+    def key(self, key_id: str) -> str:
+        return f"{self.prefix}{key_id}"
+
+    def get(self, key_id: str) -> tuple[dict, bytes] | None:
+        def op(c):
+            resp = c.get_object(Bucket=self.bucket, Key=self.key(key_id))
+            return resp.get("Metadata", {}), resp["Body"].read()
+
+        try:
+            return self.call(op)
+        except CacheRejected as exc:
+            if self.is_missing(exc):
+                return None
+            raise
+
+    def head(self, key_id: str) -> dict | None:
+        try:
+            return self.call(lambda c: c.head_object(Bucket=self.bucket, Key=self.key(key_id)).get("Metadata", {}))
+        except CacheRejected as exc:
+            if self.is_missing(exc):
+                return None
+            raise
+
+    def put(self, key_id: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
+        self.call(
+            lambda c: c.put_object(
+                Bucket=self.bucket, Key=self.key(key_id), Body=body, ContentType=content_type or "application/octet-stream",
+                Metadata=metadata,
+            )
+        )
+
+    def list_ids(self, prefix_id: str, start_after: str | None = None, max_keys: int = 1000):
+        """Yield ids (keys without the prefix) under ``prefix_id``, in key order."""
+        kwargs = {"Bucket": self.bucket, "Prefix": self.key(prefix_id), "MaxKeys": max_keys}
+        if start_after:
+            kwargs["StartAfter"] = self.key(start_after)
+        while True:
+            resp = self.call(lambda c, kw=dict(kwargs): c.list_objects_v2(**kw))
+            for obj in resp.get("Contents", []):
+                yield obj["Key"][len(self.prefix):]
+            if not resp.get("IsTruncated"):
+                return
+            kwargs.pop("StartAfter", None)
+            kwargs["ContinuationToken"] = resp["NextContinuationToken"]
+
+    def existing(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` exist: one List per scope folder (not one HEAD per key)."""
+        folders: dict[str, set[str]] = {}
+        for kid in ids:
+            folders.setdefault(kid.rsplit("/", 1)[0] + "/", set()).add(kid)
+        found: set[str] = set()
+        for folder, wanted in folders.items():
+            found |= {k for k in self.list_ids(folder) if k in wanted}
+        return found
+
+    def delete(self, ids: list[str]) -> int:
+        """DeleteObjects in batches of 1000; returns what actually existed and was deleted."""
+        if not ids:
+            return 0
+        try:
+            present = self.existing(ids)
+        except CacheRejected:
+            present = None  # no List permission: trust DeleteObjects' report
+        targets = sorted(present) if present is not None else list(ids)
+        deleted = 0
+        for start in range(0, len(targets), 1000):
+            chunk = targets[start : start + 1000]
+            resp = self.call(
+                lambda c, chunk=chunk: c.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": self.key(k)} for k in chunk], "Quiet": False}
+                )
+            )
+            for err in resp.get("Errors", []):
+                log.warning("S3 delete failed", extra={"key": err.get("Key"), "error": err.get("Code")})
+            deleted += len(resp.get("Deleted", []))
+        return deleted
+
+    def scope_prefixes(self, ns: str, collection: str, item: str | None) -> list[str]:
+        tail = f"{q(collection)}/" + (f"{q(item)}/" if item is not None else "")
+        return [f"tile/{ns}/{tail}", f"meta/{ns}/{tail}"]
+
+    def scan(self, pattern: str, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        """Glob over entry ids with List (prefix = the literal head of the pattern);
+        the cursor is the last id returned (StartAfter), so a page is never skipped."""
+        out: list[str] = []
+        seen = 0
+        for kid in self.list_ids(glob_literal(pattern), start_after=cursor):
+            seen += 1
+            if parse_id(kid) and fnmatch.fnmatchcase(kid, pattern):
+                out.append(kid)
+                if len(out) >= limit:
+                    return out, kid
+            if seen >= 100_000:  # bounded: hand back a cursor rather than run on
+                return out, kid
+        return out, None
+
+    def status(self) -> dict:
+        out = {"circuit": self.breaker.state}
+        try:
+            self.call(lambda c: c.head_bucket(Bucket=self.bucket))
+            out["reachable"] = True
+        except CacheRejected:
+            out["reachable"] = True  # answered (e.g. no ListBucket right): reachable
+        except Exception as exc:
+            out["reachable"] = False
+            out["error"] = type(exc).__name__
+        return out
+
+
+class LocalLocks:
+    """Per-process stampede lock, for backends without a shared lock store."""
+
+    def __init__(self):
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._mutex = threading.Lock()
+
+    def try_lock(self, key_id, token, ttl):
+        with self._mutex:
+            held = self._locks.get(key_id)
+            if held and held[1] > time.monotonic():
+                return False
+            self._locks[key_id] = (token, time.monotonic() + ttl)
+            return True
+
+    def unlock(self, key_id, token):
+        with self._mutex:
+            if self._locks.get(key_id, ("",))[0] == token:
+                del self._locks[key_id]
+
+
+class S3Backend(Backend):
+    name = "s3"
+
+    def __init__(self, settings, conn: S3Connection | None = None):
+        self.settings = settings
+        self.ns = settings.namespace
+        self.s3 = conn or S3Connection(settings)
+        self._gens: dict[tuple, tuple[str, float]] = {}
+        self._locks = LocalLocks()
+
+    # --- generations ---------------------------------------------------------
+    def _gen_id(self, collection, item=None):
+        base = f"gen/{self.ns}/{q(collection)}"
+        return f"{base}.gen" if item is None else f"{base}/{q(item)}.gen"
+
+    def _read_gen(self, collection, item=None) -> str:
+        ck = (collection,) if item is None else (collection, item)
+        cached = self._gens.get(ck)
+        if cached and time.monotonic() - cached[1] < self.settings.s3_generation_refresh:
+            return cached[0]
+        gid = self._gen_id(collection, item)
+        got = self.s3.get(gid)
+        if got is None:
+            gen = new_generation()
+            try:
+                # If-None-Match: the first writer wins; the others read its value.
+                self.s3.call(
+                    lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode(), IfNoneMatch="*")
+                )
+            except CacheRejected:
+                got = self.s3.get(gid)
+                gen = got[1].decode() if got else gen
+        else:
+            gen = got[1].decode()
+        self._gens[ck] = (gen, time.monotonic())
+        return gen
+
+    def generations(self, collection, item):
+        return self._read_gen(collection), self._read_gen(collection, item)
+
+    def bump(self, collection, item=None):
+        gen = new_generation()
+        gid = self._gen_id(collection, item)
+        self.s3.call(lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode()))
+        self._gens[(collection,) if item is None else (collection, item)] = (gen, time.monotonic())
+        return gen
+
+    # --- entries ---------------------------------------------------------------
+    def lookup(self, key: CacheKey, want_body: bool):
+        if want_body:
+            got = self.s3.get(key.id)
+            if got is None:
+                return None
+            md, body = got
+        else:
+            md = self.s3.head(key.id)
+            if md is None:
+                return None
+            body = None
+        meta = EntryMeta.from_record(md)
+        if meta is None:
+            from .base import BROKEN
+
+            return Lookup(BROKEN, None)
+        return Lookup(meta, body)
+
+    def put(self, key, meta, body, expire):
+        self.s3.put(key.id, body, meta.content_type, meta.to_record())
+
+    def discard(self, key):
+        # The tile Lambda has no s3:DeleteObject: the repair is the overwrite.
+        return None
+
+    # --- invalidation ------------------------------------------------------------
+    def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
+        for prefix in self.s3.scope_prefixes(self.ns, collection, item):
+            for kid in self.s3.list_ids(prefix):
+                if parse_id(kid):
+                    yield IndexedEntry(kid, None if kid.startswith("tile/") else "")
+
+    def delete_ids(self, ids):
+        return {"s3": self.s3.delete(ids)}
+
+    def exists_ids(self, ids):
+        present = self.s3.existing(ids)
+        return [i for i in ids if i in present]
+
+    def scan(self, pattern, cursor, limit):
+        return self.s3.scan(pattern, cursor, limit)
+
+    def describe(self, key_id):
+        md = self.s3.head(key_id)
+        return EntryMeta.from_record(md) if md is not None else None
+
+    def try_lock(self, key_id, token, ttl):
+        return self._locks.try_lock(key_id, token, ttl)
+
+    def unlock(self, key_id, token):
+        self._locks.unlock(key_id, token)
+
+    def status(self):
+        return {"backend": self.name, "s3": self.s3.status()}
+
+    def breakers(self):
+        return (self.s3.breaker,)
