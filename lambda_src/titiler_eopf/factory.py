@@ -20,7 +20,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
-from titiler.core.dependencies import DefaultDependency
+from pydantic import Field
+from titiler.core.dependencies import DefaultDependency, PartFeatureParams, PreviewParams
 from titiler.core.factory import TilerFactory
 from titiler.core.resources.responses import JSONResponse
 
@@ -55,6 +56,28 @@ class VariablesParams(DefaultDependency):
             ),
         ),
     ] = None
+
+
+MAX_IMAGE_SIZE = 4096  # ~6 MB Lambda response limit: bigger images cannot be returned anyway
+SizeParam = Annotated[int | None, Field(gt=0, le=MAX_IMAGE_SIZE)]
+
+
+@dataclass
+class BoundedPreviewParams(PreviewParams):
+    """Preview sizes, validated (titiler accepts any integer)."""
+
+    max_size: Annotated[int, Field(gt=0, le=MAX_IMAGE_SIZE, description="Longest side.")] = 1024
+    height: SizeParam = None
+    width: SizeParam = None
+
+
+@dataclass
+class BoundedPartParams(PartFeatureParams):
+    """bbox/feature sizes, validated."""
+
+    max_size: SizeParam = None
+    height: SizeParam = None
+    width: SizeParam = None
 
 
 def item_dependency(catalog: Catalog):
@@ -101,6 +124,8 @@ class EOPFTilerFactory(TilerFactory):
     catalog: Catalog = field()
     reader: type[EOPFReader] = EOPFReader
     reader_dependency: type[DefaultDependency] = VariablesParams
+    img_preview_dependency: type[DefaultDependency] = BoundedPreviewParams
+    img_part_dependency: type[DefaultDependency] = BoundedPartParams
     path_dependency: Any = field(default=None)
     router_prefix: str = ITEM_PREFIX
     add_viewer: bool = False

@@ -131,7 +131,7 @@ class Product:
             else:
                 self._groups[path] = node
         self._pyramids: dict[str, Pyramid] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # pyramid() may be re-entered while listing variables
 
     # -- structure -----------------------------------------------------------------
     def _level_variables(self, group_path: str) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from .backends import Backend, Lookup, make_backend
 from .keys import CacheKey, build_key
 from .metrics import CacheMetrics
 from .routes import RouteMatch, match_path
-from .settings import CacheSettings
+from .settings import CacheSettings, load_settings
 
 log = logging.getLogger("titiler_eopf.cache")
 
@@ -97,4 +97,4 @@ class TileCache:
 def build_cache(settings: CacheSettings | None = None, *, backend: Backend | None = None) -> TileCache:
     """Build the cache from settings (``CacheSettings()`` reads the environment).
     Clients are created lazily at first use and reused."""
-    return TileCache(settings if settings is not None else CacheSettings(), backend)
+    return TileCache(settings if settings is not None else load_settings(), backend)

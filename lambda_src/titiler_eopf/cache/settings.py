@@ -6,10 +6,11 @@ environment variable to fix, so a bad deployment never starts half-cached.
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 P = "TITILER_EOPF_CACHE_"
 
@@ -87,7 +88,8 @@ class CacheSettings(BaseSettings):
 
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1)
     memory_max_bytes: int = Field(256 * 1024 * 1024, ge=1024)
-    excluded_params: list[str] = ["access_token", "token", "_"]
+    # NoDecode: accept "a,b" as well as a JSON list (see the validator).
+    excluded_params: Annotated[list[str], NoDecode] = ["access_token", "token", "_"]
 
     # A client ``Cache-Control: no-cache`` re-renders and refreshes the entry.
     honor_no_cache: bool = True
@@ -118,8 +120,9 @@ class CacheSettings(BaseSettings):
     @field_validator("excluded_params", mode="before")
     @classmethod
     def _excluded(cls, value):
-        # "a,b" as well as the JSON list pydantic-settings expects.
         if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
@@ -171,3 +174,24 @@ class CacheSettings(BaseSettings):
             "namespace": self.namespace,
             "ttl": {k: self.ttl_for(k) for k in TTL_CLASS} | {"empty": self.empty_ttl},
         }
+
+
+class CacheConfigError(ValueError):
+    """Invalid cache configuration; the message names the environment variables."""
+
+
+def load_settings(**overrides) -> CacheSettings:
+    """``CacheSettings()`` from the environment, with errors that name the
+    variables (pydantic names fields; operators set environment variables)."""
+    try:
+        return CacheSettings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+            name = f"{P}{loc.upper()}" if loc else "cache settings"
+            if loc == "admin_token":
+                name = "TITILER_EOPF_ADMIN_TOKEN"
+            msg = err.get("msg", "").removeprefix("Value error, ")
+            lines.append(msg if not loc else f"{name}: {msg}")
+        raise CacheConfigError("invalid cache configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,27 @@
+"""CLI: ``python -m eopf_sample [--out DIR] [--force]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .writer import write_samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m eopf_sample",
+        description="Write small sample EOPF Sentinel-2 L2A products (native zarr v2 and GeoZarr v3).",
+    )
+    parser.add_argument("--out", default="data", help="output directory (default: data)")
+    parser.add_argument("--force", action="store_true", help="rewrite products that already exist")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    write_samples(args.out, force=args.force)
+    print(f"done in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
