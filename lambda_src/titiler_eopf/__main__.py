@@ -17,7 +17,7 @@ def main() -> None:
     from titiler_eopf.main import create_app, load_settings
 
     settings = load_settings()  # fails here, with the variable named, on bad config
-    app = create_app(*settings)
+    app = create_app(settings.tiler, settings.cache)
     base = f"http://{args.host}:{args.port}"
     item = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
     rgb = (
@@ -25,7 +25,7 @@ def main() -> None:
         "&variables=/measurements/reflectance:b02&rescale=0,1"
         "&color_formula=gamma+rgb+1.3,+sigmoidal+rgb+6+0.1,+saturation+1.2"
     )
-    print("TiTiler-EOPF on", base, "- store:", settings[0].store_url)
+    print("TiTiler-EOPF on", base, "- store:", settings.tiler.store_url, "- cache:", settings.cache.backend)
     for collection in ("sentinel-2-l2a", "sentinel-2-l2a-geozarr"):
         print(f"  map:  {base}/collections/{collection}/items/{item}/map?{rgb}")
         print(f"  info: {base}/collections/{collection}/items/{item}/info")

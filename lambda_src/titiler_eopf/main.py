@@ -1,23 +1,100 @@
 """The application as deployed: CORS -> compression -> cache -> tiler.
 
 The cache sits inside the compression middleware: it stores identity bytes and
-compression is applied per client after it (a gzip body is never cached).
-The tiler is built lazily, on the first request the cache cannot answer.
+compression is applied per client after it (a gzip body is never cached and
+never served to a client that did not ask for it). The tiler (rasterio, xarray,
+zarr, titiler) is imported and built lazily, on the first request the cache
+cannot answer, so a cold Lambda answers a cache HIT without importing it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
+from titiler_eopf.cache import load_settings as load_cache_settings
 from titiler_eopf.settings import TilerSettings
 
+# Images are already compressed; compressing them again costs CPU for nothing.
+INCOMPRESSIBLE = {
+    "image/png",
+    "image/jpeg",
+    "image/jpg",
+    "image/webp",
+    "image/jp2",
+}
 
-def load_settings() -> tuple[TilerSettings]:
+
+class SettingsError(ValueError):
+    """Invalid configuration; the message names each bad environment variable."""
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    tiler: TilerSettings
+    cache: CacheSettings
+
+
+def load_settings() -> AppSettings:
     """Read every settings object from the environment (entry points only)."""
-    return (TilerSettings(),)
+    try:
+        tiler = TilerSettings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err.get("loc", ()))
+            message = err.get("msg", "").removeprefix("Value error, ")
+            lines.append(f"TITILER_EOPF_{field.upper()}: {message}" if field else message)
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    try:
+        cache = load_cache_settings()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return AppSettings(tiler, cache)
 
 
-def create_app(settings: TilerSettings | None = None):
-    """Return the ASGI app for ``settings``."""
-    from titiler_eopf.app import create_tiler_app
-
+def create_app(
+    settings: TilerSettings | None = None,
+    cache_settings: CacheSettings | None = None,
+    *,
+    cache: TileCache | None = None,
+):
+    """The full ASGI app; pass settings explicitly (tests) or read them from env."""
     settings = settings or TilerSettings()
-    return create_tiler_app(settings)
+    cache = cache or build_cache(cache_settings or CacheSettings())
+
+    def build_tiler():
+        from titiler_eopf.app import create_tiler_app
+        from titiler_eopf.cache.admin import build_admin_router, build_status_router
+
+        app = create_tiler_app(settings)
+        app.include_router(build_status_router(cache))
+        if settings.admin_token is not None:
+            app.include_router(build_admin_router(cache, settings.admin_token.get_secret_value()))
+        return app
+
+    app = CacheMiddleware(app_factory=build_tiler, cache=cache)
+    app = _compression(app)
+    app = _cors(app, settings.cors_origins)
+    app.cache = cache  # for handlers and tests: the cache behind this app
+    return app
+
+
+def _compression(app):
+    from starlette_cramjam.middleware import CompressionMiddleware
+
+    return CompressionMiddleware(app, minimum_size=1024, exclude_mediatype=INCOMPRESSIBLE)
+
+
+def _cors(app, origins):
+    from starlette.middleware.cors import CORSMiddleware
+
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["X-Cache", "ETag", "Age", "Content-Bbox", "Content-Crs"],
+    )
