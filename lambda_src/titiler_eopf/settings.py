@@ -35,6 +35,9 @@ class TilerSettings(BaseSettings):
 
     cors_origins: list[str] = ["*"]
     admin_token: SecretStr | None = None
+    # Base path the app is served under (API Gateway custom domain mapping);
+    # named HTTP API stages are detected from the event without it.
+    root_path: str = ""
     # Log level of the ``titiler_eopf`` loggers.
     log_level: str = "INFO"
 
