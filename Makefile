@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Tests never need a real AWS account: make sure nothing on the machine leaks in.
 TEST_ENV := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL
 
-.PHONY: help install sample run test test-fast synth bundle bench clean tools
+.PHONY: help install sample run test test-fast synth bundle deploy bench clean tools
 
 help:
 	@echo "make run    - install, write the sample products, serve on http://$(HOST):$(PORT)"
@@ -56,6 +56,18 @@ test: install tools
 
 test-fast: install
 	$(TEST_ENV) $(PY) -m pytest tests -m "not slow"
+
+# cdk synth with no AWS credentials; bundling skipped (-c bundle=false) for a fast
+# offline check: never deploy that cdk.out (the asset hash is the same either way).
+synth: install tools
+	$(TEST_ENV) npx --no-install cdk synth --quiet -c bundle=false $(CDK_ARGS)
+
+# The Lambda bundle, built locally without Docker (cached in ~/.cache/titiler-eopf).
+bundle: install
+	$(PY) scripts/build_bundle.py --arch $(or $(ARCH),x86_64) --zip-size
+
+deploy: install tools
+	npx --no-install cdk deploy $(CDK_ARGS)
 
 bench: install tools
 	$(PY) bench/run_all.py

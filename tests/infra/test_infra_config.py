@@ -1,0 +1,128 @@
+"""Stack configuration: defaults, parsing, precedence, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from infrastructure.config import KEYS, ConfigError, StackConfig, docs_table
+
+
+def load(context=None, environ=None) -> StackConfig:
+    return StackConfig.load(context or {}, environ=environ or {})
+
+
+def test_defaults():
+    c = load()
+    assert (c.stage, c.stack_name, c.memory, c.timeout, c.architecture, c.nat_gateways) == ("dev", "TitilerEopf-dev", 3008, 28, "x86_64", 1)
+    assert (c.cache_node_type, c.cache_replicas, c.cache_prefix) == ("cache.t4g.micro", 0, "cache/")
+    assert c.removal_policy == "destroy" and not c.retain
+    assert c.cors_origins == ("*",) and c.cloudfront is False
+    assert c.tile_expiration_days == 1 and c.meta_expiration_days == 1
+
+
+def test_prod_stage_retains_by_default():
+    assert load({"stage": "prod"}).removal_policy == "retain"
+    assert load({"stage": "prod", "removal_policy": "destroy"}).removal_policy == "destroy"
+
+
+def test_strings_from_cli_are_parsed():
+    c = load(
+        {
+            "memory": "2048",
+            "timeout": "20",
+            "cloudfront": "true",
+            "cache_replicas": "2",
+            "cors_origins": "https://a.example.com, https://b.example.com",
+            "architecture": "arm64",
+        }
+    )
+    assert (c.memory, c.timeout, c.cloudfront, c.cache_replicas, c.architecture) == (2048, 20, True, 2, "arm64")
+    assert c.cors_origins == ("https://a.example.com", "https://b.example.com")
+    assert load({"cors_origins": '["https://x.example.org"]'}).cors_origins == ("https://x.example.org",)
+
+
+def test_environment_overrides_and_context_wins():
+    env = {"TITILER_EOPF_STACK_MEMORY": "1536", "TITILER_EOPF_STACK_STAGE": "staging"}
+    c = load(environ=env)
+    assert (c.memory, c.stage, c.stack_name) == (1536, "staging", "TitilerEopf-staging")
+    assert load({"memory": 4096}, environ=env).memory == 4096
+
+
+def test_lifecycle_days_round_up():
+    c = load({"tile_ttl": 3 * 86400 + 1, "metadata_ttl": 3600, "preview_ttl": 2 * 86400})
+    assert c.tile_expiration_days == 4
+    assert c.meta_expiration_days == 2
+    assert load({"tile_ttl": 60}).tile_expiration_days == 1
+
+
+@pytest.mark.parametrize(
+    ("context", "fragments"),
+    [
+        ({"timeout": 30}, ["'timeout'", "TITILER_EOPF_STACK_TIMEOUT", "1..29", "30 s"]),
+        ({"timeout": "abc"}, ["'timeout'", "expected an integer"]),
+        ({"memory": 64}, ["'memory'", "128..10240"]),
+        ({"architecture": "sparc"}, ["'architecture'", "x86_64 | arm64"]),
+        ({"nat_gateways": 0}, ["'nat_gateways'", "s3://"]),
+        ({"nat_gateways": 3}, ["'nat_gateways'", "0..2"]),
+        ({"stage": "Prod_1"}, ["'stage'", "lower-case"]),
+        ({"store_url": "ftp://x/y"}, ["'store_url'", "s3://bucket"]),
+        ({"cache_node_type": "t4g.micro"}, ["'cache_node_type'", "cache."]),
+        ({"cache_replicas": 6}, ["'cache_replicas'", "0..5"]),
+        ({"log_retention_days": 10}, ["'log_retention_days'", "14"]),
+        ({"cors_origins": "example.com"}, ["'cors_origins'", "origin"]),
+        ({"cors_origins": "*,https://a.example.com"}, ["'cors_origins'", "'*'"]),
+        ({"cloudfront": "maybe"}, ["'cloudfront'", "true | false"]),
+        ({"removal_policy": "snapshot"}, ["'removal_policy'", "destroy | retain"]),
+        ({"cache_prefix": "cache"}, ["'cache_prefix'", "ending in '/'"]),
+        ({"tile_ttl": 10}, ["'tile_ttl'", "60.."]),
+    ],
+)
+def test_invalid_values_name_the_key_and_what_is_allowed(context, fragments):
+    with pytest.raises(ConfigError) as excinfo:
+        load(context)
+    message = str(excinfo.value)
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_invalid_env_value_names_the_key():
+    with pytest.raises(ConfigError, match="TITILER_EOPF_STACK_TIMEOUT"):
+        load(environ={"TITILER_EOPF_STACK_TIMEOUT": "45"})
+
+
+def test_unknown_key_is_rejected():
+    with pytest.raises(ConfigError, match="unknown configuration key"):
+        StackConfig.from_values({"memroy": 1024})
+
+
+def test_s3_store_allows_no_nat():
+    c = load({"nat_gateways": 0, "store_url": "s3://eopf-data/products/"})
+    assert c.store_bucket == "eopf-data" and c.store_key_prefix == "products/"
+
+
+def test_docs_table_lists_every_key():
+    table = docs_table()
+    for key in KEYS:
+        assert f"`{key}`" in table
+
+
+def test_app_rejects_bad_context_with_a_clear_message(capsys):
+    from aws_cdk import App
+
+    from app import build_app
+
+    with pytest.raises(SystemExit) as excinfo:
+        build_app(App(context={"aws:cdk:bundling-stacks": [], "timeout": "45"}))
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "configuration error" in err and "'timeout'" in err and "1..29" in err
+
+
+def test_app_bundle_false_skips_bundling():
+    from aws_cdk import App
+
+    from app import build_app
+
+    app, stack = build_app(App(context={"bundle": "false"}))
+    assert app.node.try_get_context("aws:cdk:bundling-stacks") == []
+    assert not stack.bundling_required

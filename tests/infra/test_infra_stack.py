@@ -1,0 +1,383 @@
+"""Template assertions for every property of the issue (default configuration).
+
+One stack is synthesized per module (bundling skipped); variants are in
+test_infra_stack_variants.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infrastructure.functions import ADMIN_HANDLER, TILE_HANDLER
+
+from .conftest import logical_id, only, synth_stack
+
+
+@pytest.fixture(scope="module")
+def synth():
+    _app, stack = synth_stack()
+    return stack, Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def template(synth) -> Template:
+    return synth[1]
+
+
+@pytest.fixture(scope="module")
+def stack(synth):
+    return synth[0]
+
+
+@pytest.fixture(scope="module")
+def ids(stack) -> dict[str, str]:
+    f = stack.functions
+    return {
+        "tile": logical_id(stack, f.tile_function),
+        "admin": logical_id(stack, f.admin_function),
+        "tile_sg": logical_id(stack, f.tile_security_group),
+        "admin_sg": logical_id(stack, f.admin_security_group),
+        "redis_sg": logical_id(stack, stack.cache.security_group),
+        "secret": logical_id(stack, stack.cache.auth_secret),
+        "bucket": logical_id(stack, stack.bucket.bucket),
+        "api": logical_id(stack, stack.api.http_api),
+        "redis": stack.get_logical_id(stack.cache.replication_group),
+    }
+
+
+def _function(template: Template, logical: str) -> dict:
+    return template.to_json()["Resources"][logical]["Properties"]
+
+
+# ---------------------------------------------------------------- network
+
+
+def test_vpc_two_azs_public_private_isolated_subnets(template):
+    template.resource_count_is("AWS::EC2::VPC", 1)
+    subnets = template.find_resources("AWS::EC2::Subnet")
+    kinds = sorted(next(t["Value"] for t in s["Properties"]["Tags"] if t["Key"] == "aws-cdk:subnet-type") for s in subnets.values())
+    assert kinds == ["Isolated", "Isolated", "Private", "Private", "Public", "Public"]
+    azs = {json.dumps(s["Properties"]["AvailabilityZone"]) for s in subnets.values()}
+    assert len(azs) == 2
+    template.resource_count_is("AWS::EC2::NatGateway", 1)
+
+
+def test_s3_gateway_endpoint_on_lambda_route_tables(template):
+    _, endpoint = only(template, "AWS::EC2::VPCEndpoint")
+    props = endpoint["Properties"]
+    assert props["VpcEndpointType"] == "Gateway"
+    assert ".s3" in json.dumps(props["ServiceName"])
+    assert len(props["RouteTableIds"]) == 2
+    assert all("LambdaSubnet" in r["Ref"] for r in props["RouteTableIds"])
+
+
+def test_flow_logs_for_rejected_traffic(template):
+    template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "cloud-watch-logs"})
+
+
+# ---------------------------------------------------------------- functions
+
+
+@pytest.mark.parametrize(("which", "handler", "memory", "timeout"), [("tile", TILE_HANDLER, 3008, 28), ("admin", ADMIN_HANDLER, 1024, 300)])
+def test_function_runtime_handler_memory_timeout(template, ids, which, handler, memory, timeout):
+    props = _function(template, ids[which])
+    assert props["Runtime"] == "python3.12"
+    assert props["Handler"] == handler
+    assert props["MemorySize"] == memory
+    assert props["Timeout"] == timeout
+    assert props["Architectures"] == ["x86_64"]
+
+
+def test_tile_timeout_below_http_api_limit(template, ids):
+    assert _function(template, ids["tile"])["Timeout"] < 30
+
+
+@pytest.mark.parametrize("which", ["tile", "admin"])
+def test_functions_in_private_subnets_with_their_own_security_group(template, ids, which):
+    vpc_config = _function(template, ids[which])["VpcConfig"]
+    assert vpc_config["SecurityGroupIds"] == [{"Fn::GetAtt": [ids[f"{which}_sg"], "GroupId"]}]
+    assert len(vpc_config["SubnetIds"]) == 2
+    assert all("LambdaSubnet" in s["Ref"] for s in vpc_config["SubnetIds"])
+
+
+@pytest.mark.parametrize(("which", "service"), [("tile", "titiler-eopf"), ("admin", "titiler-eopf-admin")])
+def test_function_environment(template, ids, which, service):
+    env = _function(template, ids[which])["Environment"]["Variables"]
+    assert set(env) == {
+        "TITILER_EOPF_STORE_URL",
+        "TITILER_EOPF_STORE_REGION",
+        "TITILER_EOPF_CACHE_BACKEND",
+        "TITILER_EOPF_CACHE_NAMESPACE",
+        "TITILER_EOPF_CACHE_REDIS_HOST",
+        "TITILER_EOPF_CACHE_REDIS_PORT",
+        "TITILER_EOPF_CACHE_REDIS_TLS",
+        "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN",
+        "TITILER_EOPF_CACHE_S3_BUCKET",
+        "TITILER_EOPF_CACHE_S3_PREFIX",
+        "TITILER_EOPF_CACHE_S3_REGION",
+        "TITILER_EOPF_CACHE_TILE_TTL",
+        "TITILER_EOPF_CACHE_METADATA_TTL",
+        "TITILER_EOPF_CACHE_PREVIEW_TTL",
+        "TITILER_EOPF_CORS_ORIGINS",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+    assert env["TITILER_EOPF_CACHE_BACKEND"] == "s3_redis"
+    assert env["TITILER_EOPF_CACHE_NAMESPACE"] == "dev"
+    assert env["TITILER_EOPF_CACHE_REDIS_TLS"] == "true"
+    assert env["TITILER_EOPF_CACHE_REDIS_HOST"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]}
+    assert env["TITILER_EOPF_CACHE_REDIS_PORT"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Port"]}
+    assert env["TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN"] == {"Ref": ids["secret"]}
+    assert env["TITILER_EOPF_CACHE_S3_BUCKET"] == {"Ref": ids["bucket"]}
+    assert env["TITILER_EOPF_CACHE_S3_PREFIX"] == "cache/"
+    assert env["TITILER_EOPF_CACHE_S3_REGION"] == {"Ref": "AWS::Region"}
+    assert env["TITILER_EOPF_STORE_REGION"] == {"Ref": "AWS::Region"}
+    assert env["TITILER_EOPF_CACHE_TILE_TTL"] == "86400"
+    assert env["TITILER_EOPF_CACHE_METADATA_TTL"] == "3600"
+    assert env["TITILER_EOPF_CACHE_PREVIEW_TTL"] == "3600"
+    assert json.loads(env["TITILER_EOPF_CORS_ORIGINS"]) == ["*"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == service
+    # The AUTH token itself is never in the environment
+    assert "PASSWORD" not in " ".join(k for k in env if not k.endswith("_SECRET_ARN"))
+
+
+def test_both_functions_share_one_code_asset(template, ids):
+    codes = [json.dumps(_function(template, ids[w])["Code"], sort_keys=True) for w in ("tile", "admin")]
+    assert codes[0] == codes[1]
+
+
+@pytest.mark.parametrize("which", ["tile", "admin"])
+def test_function_log_groups_with_retention(template, ids, which):
+    log_group = _function(template, ids[which])["LoggingConfig"]["LogGroup"]["Ref"]
+    resource = template.to_json()["Resources"][log_group]
+    assert resource["Type"] == "AWS::Logs::LogGroup"
+    assert resource["Properties"]["RetentionInDays"] == 30
+    assert resource["DeletionPolicy"] == "Delete"
+
+
+# ---------------------------------------------------------------- security groups
+
+
+def test_redis_security_group_admits_6379_only_from_the_two_lambdas(template, ids):
+    ingress = [r["Properties"] for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ids["redis_sg"], "GroupId"]}]
+    sources = sorted(r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in ingress)
+    assert sources == sorted([ids["tile_sg"], ids["admin_sg"]])
+    assert all((r["IpProtocol"], r["FromPort"], r["ToPort"]) == ("tcp", 6379, 6379) for r in ingress)
+    redis_sg = template.to_json()["Resources"][ids["redis_sg"]]["Properties"]
+    assert "SecurityGroupIngress" not in redis_sg  # no inline (CIDR) ingress
+    assert redis_sg["SecurityGroupEgress"][0]["CidrIp"] == "255.255.255.255/32"  # no egress
+
+
+def test_no_security_group_allows_inbound_from_anywhere(template):
+    for sg in template.find_resources("AWS::EC2::SecurityGroup").values():
+        for rule in sg["Properties"].get("SecurityGroupIngress", []):
+            assert rule.get("CidrIp") != "0.0.0.0/0"
+
+
+@pytest.mark.parametrize("which", ["tile_sg", "admin_sg"])
+def test_lambda_security_groups_egress_https_and_redis_only(template, ids, which):
+    sg = template.to_json()["Resources"][ids[which]]["Properties"]
+    assert [(r["FromPort"], r["ToPort"]) for r in sg["SecurityGroupEgress"]] == [(443, 443)]
+    egress = [r["Properties"] for r in template.find_resources("AWS::EC2::SecurityGroupEgress").values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ids[which], "GroupId"]}]
+    assert [(e["FromPort"], e["DestinationSecurityGroupId"]["Fn::GetAtt"][0]) for e in egress] == [(6379, ids["redis_sg"])]
+
+
+# ---------------------------------------------------------------- Redis
+
+
+def test_redis_replication_group_encryption_auth_single_node(template, ids):
+    props = template.to_json()["Resources"][ids["redis"]]["Properties"]
+    assert props["Engine"] == "redis"
+    assert props["CacheNodeType"] == "cache.t4g.micro"
+    assert props["NumCacheClusters"] == 1
+    assert props["AutomaticFailoverEnabled"] is False
+    assert props["MultiAZEnabled"] is False
+    assert props["TransitEncryptionEnabled"] is True
+    assert props["AtRestEncryptionEnabled"] is True
+    assert props["Port"] == 6379
+    assert props["SecurityGroupIds"] == [{"Fn::GetAtt": [ids["redis_sg"], "GroupId"]}]
+    # AUTH token: a Secrets Manager dynamic reference to the generated secret, never a literal
+    token = json.dumps(props["AuthToken"])
+    assert "{{resolve:secretsmanager:" in token and ids["secret"] in token
+
+
+def test_redis_in_isolated_subnets(template):
+    _, group = only(template, "AWS::ElastiCache::SubnetGroup")
+    subnet_ids = group["Properties"]["SubnetIds"]
+    assert len(subnet_ids) == 2 and all("CacheSubnet" in s["Ref"] for s in subnet_ids)
+
+
+def test_auth_token_secret_generated(template, ids):
+    props = template.to_json()["Resources"][ids["secret"]]["Properties"]
+    generated = props["GenerateSecretString"]
+    assert generated["ExcludePunctuation"] is True
+    assert generated["PasswordLength"] >= 32
+    assert "SecretString" not in props
+
+
+# ---------------------------------------------------------------- S3
+
+
+def test_cache_bucket_encryption_public_access_ssl(template, ids):
+    props = template.to_json()["Resources"][ids["bucket"]]["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": {"Ref": ids["bucket"]},
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Principal": {"AWS": "*"}})]
+                )
+            },
+        },
+    )
+
+
+def test_cache_bucket_lifecycle_rules(template, ids):
+    rules = template.to_json()["Resources"][ids["bucket"]]["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_id = {r["Id"]: r for r in rules}
+    assert by_id["ExpireTiles"] == {"Id": "ExpireTiles", "Prefix": "cache/tile/", "ExpirationInDays": 1, "Status": "Enabled"}
+    assert by_id["ExpireMetadata"] == {"Id": "ExpireMetadata", "Prefix": "cache/meta/", "ExpirationInDays": 1, "Status": "Enabled"}
+    abort = by_id["AbortIncompleteMultipartUploads"]
+    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1} and "Prefix" not in abort
+
+
+def test_cache_bucket_destroyed_on_non_prod_stage(template, ids):
+    resource = template.to_json()["Resources"][ids["bucket"]]
+    assert resource["DeletionPolicy"] == "Delete"
+    template.resource_count_is("Custom::S3AutoDeleteObjects", 1)
+
+
+# ---------------------------------------------------------------- IAM
+
+
+def _statements(template: Template, role_of_function: str) -> list[dict]:
+    resources = template.to_json()["Resources"]
+    role = resources[role_of_function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]]
+    assert len(policies) == 1
+    return policies[0]["PolicyDocument"]["Statement"]
+
+
+def _actions(statement: dict) -> list[str]:
+    actions = statement["Action"]
+    return sorted([actions] if isinstance(actions, str) else actions)
+
+
+def _cache_objects(ids) -> dict:
+    return {"Fn::Join": ["", [{"Fn::GetAtt": [ids["bucket"], "Arn"]}, "/cache/*"]]}
+
+
+def test_tile_role_get_put_under_prefix_and_secret_only(template, ids):
+    statements = _statements(template, ids["tile"])
+    assert [(_actions(s), s["Resource"]) for s in statements] == [
+        (["s3:GetObject", "s3:PutObject"], _cache_objects(ids)),
+        (["secretsmanager:GetSecretValue"], {"Ref": ids["secret"]}),
+    ]
+    assert all(s["Effect"] == "Allow" and "Condition" not in s for s in statements)
+
+
+def test_admin_role_list_get_delete_under_prefix_and_secret_only(template, ids):
+    statements = _statements(template, ids["admin"])
+    assert [(_actions(s), s["Resource"], s.get("Condition")) for s in statements] == [
+        (["s3:ListBucket"], {"Fn::GetAtt": [ids["bucket"], "Arn"]}, {"StringLike": {"s3:prefix": ["cache/*"]}}),
+        (["s3:DeleteObject", "s3:GetObject"], _cache_objects(ids), None),
+        (["secretsmanager:GetSecretValue"], {"Ref": ids["secret"]}, None),
+    ]
+
+
+def test_no_data_bucket_access_for_an_https_store(template):
+    text = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert "StoreRead" not in text and "StoreList" not in text
+
+
+@pytest.mark.parametrize("which", ["tile", "admin"])
+def test_roles_use_only_lambda_execution_managed_policies(template, ids, which):
+    resources = template.to_json()["Resources"]
+    role = resources[_function(template, ids[which])["Role"]["Fn::GetAtt"][0]]["Properties"]
+    arns = sorted(json.dumps(a) for a in role["ManagedPolicyArns"])
+    assert len(arns) == 2
+    assert "AWSLambdaBasicExecutionRole" in arns[0] and "AWSLambdaVPCAccessExecutionRole" in arns[1]
+
+
+# ---------------------------------------------------------------- API
+
+
+def test_http_api_cors(template):
+    _, api = only(template, "AWS::ApiGatewayV2::Api")
+    props = api["Properties"]
+    assert props["ProtocolType"] == "HTTP"
+    cors = props["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["*"]
+    assert sorted(cors["AllowMethods"]) == ["GET", "HEAD", "OPTIONS"]
+
+
+def test_http_api_lambda_proxy_integration_payload_v2(template, ids):
+    _, integration = only(template, "AWS::ApiGatewayV2::Integration")
+    props = integration["Properties"]
+    assert props["IntegrationType"] == "AWS_PROXY"
+    assert props["PayloadFormatVersion"] == "2.0"
+    assert props["IntegrationUri"] == {"Fn::GetAtt": [ids["tile"], "Arn"]}
+
+
+def test_http_api_routes_get_head_only(template):
+    routes = sorted(r["Properties"]["RouteKey"] for r in template.find_resources("AWS::ApiGatewayV2::Route").values())
+    assert routes == ["GET /", "GET /{proxy+}", "HEAD /", "HEAD /{proxy+}"]
+
+
+def test_http_api_stage_throttling_and_access_logs(template):
+    _, stage = only(template, "AWS::ApiGatewayV2::Stage")
+    props = stage["Properties"]
+    assert props["StageName"] == "$default" and props["AutoDeploy"] is True
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
+    log_format = json.loads(props["AccessLogSettings"]["Format"])
+    assert log_format["status"] == "$context.status" and "integrationError" in log_format
+
+
+def test_admin_function_not_reachable_through_the_api(template, ids):
+    for permission in template.find_resources("AWS::Lambda::Permission").values():
+        assert permission["Properties"]["FunctionName"] == {"Fn::GetAtt": [ids["tile"], "Arn"]}
+    assert ids["admin"] not in json.dumps(template.find_resources("AWS::ApiGatewayV2::Integration"))
+
+
+def test_no_cloudfront_by_default(template):
+    template.resource_count_is("AWS::CloudFront::Distribution", 0)
+
+
+# ---------------------------------------------------------------- monitoring + outputs
+
+
+def test_alarms_api_5xx_and_lambda_errors_throttles(template, ids):
+    alarms = [a["Properties"] for a in template.find_resources("AWS::CloudWatch::Alarm").values()]
+    seen = set()
+    for alarm in alarms:
+        dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+        target = dims.get("FunctionName", dims.get("ApiId"))
+        seen.add((alarm["Namespace"], alarm["MetricName"], json.dumps(target)))
+    assert seen == {
+        ("AWS/ApiGateway", "5xx", json.dumps({"Ref": ids["api"]})),
+        ("AWS/Lambda", "Errors", json.dumps({"Ref": ids["tile"]})),
+        ("AWS/Lambda", "Throttles", json.dumps({"Ref": ids["tile"]})),
+        ("AWS/Lambda", "Errors", json.dumps({"Ref": ids["admin"]})),
+        ("AWS/Lambda", "Throttles", json.dumps({"Ref": ids["admin"]})),
+    }
+
+
+def test_api_access_log_group_retention(template, stack):
+    resource = template.to_json()["Resources"][logical_id(stack, stack.api.access_logs)]
+    assert resource["Properties"]["RetentionInDays"] == 30
+
+
+def test_outputs(template, ids):
+    outputs = template.to_json()["Outputs"]
+    assert {"ApiUrl", "AdminFunctionName", "CacheBucketName", "RedisEndpoint"} <= set(outputs)
+    assert outputs["AdminFunctionName"]["Value"] == {"Ref": ids["admin"]}
+    assert outputs["CacheBucketName"]["Value"] == {"Ref": ids["bucket"]}
+    assert outputs["RedisEndpoint"]["Value"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]}
+    assert ids["api"] in json.dumps(outputs["ApiUrl"]["Value"])
