@@ -70,7 +70,7 @@ deploy: install tools
 	npx --no-install cdk deploy $(CDK_ARGS)
 
 bench: install tools
-	$(PY) bench/run_all.py
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf build cdk.out .pytest_cache
