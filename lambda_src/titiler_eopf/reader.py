@@ -304,7 +304,7 @@ class EOPFReader(BaseReader):
             else self.crs.to_wkt(),
             band_metadata=[(f"b{i + 1}", {}) for i in range(len(self.bands))],
             band_descriptions=[(f"b{i + 1}", b.label) for i, b in enumerate(self.bands)],
-            dtype="float32",
+            dtype=str(self.input.dataset(first.pyramid.levels_with(first.name)[0])[first.name].dtype),
             nodata_type="Nodata",
             width=self.width,
             height=self.height,
