@@ -192,22 +192,26 @@ class _CachedRequest:
             self._log(logging.WARNING, "stampede lock unavailable", exc)
             return await self.render(store=True)
         if locked:
-            try:
-                if not (self.refresh or self.found_any):
-                    # Someone may have stored it between our lookup and our lock.
-                    found = await self._quiet_lookup()
-                    if found is not None and found.meta is not BROKEN and found.meta.fresh():
-                        if await self.try_serve(found):
-                            self.metrics.incr("misses", -1)
-                            return
-                await self.render(store=True)
-            finally:
-                try:
-                    await self.cache.run(self.backend.unlock, self.key.id, token)
-                except CacheError as exc:
-                    self._log(logging.WARNING, "lock release failed (it expires by TTL)", exc)
-            return
+            return await self.render_locked(token, recheck=not (self.refresh or self.found_any))
         await self.wait_for_other(token)
+
+    async def render_locked(self, token: str, recheck: bool):
+        """We hold the lock: render and store, then release it (compare-and-delete)."""
+        try:
+            if recheck:
+                # Someone may have stored it between our lookup and our lock.
+                found = await self._quiet_lookup()
+                if found is not None and found.meta is not BROKEN and found.meta.fresh():
+                    self.metrics.incr("misses", -1)
+                    if await self.try_serve(found):
+                        return
+                    self.metrics.incr("misses")
+            await self.render(store=True)
+        finally:
+            try:
+                await self.cache.run(self.backend.unlock, self.key.id, token)
+            except CacheError as exc:
+                self._log(logging.WARNING, "lock release failed (it expires by TTL)", exc)
 
     async def _quiet_lookup(self):
         try:
@@ -233,16 +237,13 @@ class _CachedRequest:
                     return
                 self.metrics.incr("misses")
             try:
-                if await self.cache.run(self.backend.try_lock, self.key.id, token, self.settings.lock_ttl):
-                    try:
-                        return await self.render(store=True)
-                    finally:
-                        try:
-                            await self.cache.run(self.backend.unlock, self.key.id, token)
-                        except CacheError:
-                            pass
+                locked = await self.cache.run(self.backend.try_lock, self.key.id, token, self.settings.lock_ttl)
             except CacheError:
                 break
+            if locked:
+                # The holder finished (or died) without us seeing its entry:
+                # re-check, since it may have stored it just before releasing.
+                return await self.render_locked(token, recheck=True)
         self.metrics.incr("lock_timeouts")
         self._log(logging.WARNING, "stampede wait timed out; rendering uncached")
         await self.render(store=False)

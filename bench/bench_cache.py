@@ -1,0 +1,136 @@
+"""Cache benchmark: MISS vs HIT vs 304 latency per backend, side by side.
+
+Starts its own redis-server and moto S3 server on free ports, runs the same
+workload through ``Compression -> CacheMiddleware -> renderer`` for each
+backend, and prints medians and ratios measured in one run (absolute times
+depend on the machine; the ratios are the point).
+
+    .venv/bin/python bench/bench_cache.py [--n 200] [--render-ms 20] [--size 60000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lambda_src"))
+
+from starlette.applications import Starlette  # noqa: E402
+from starlette.middleware.gzip import GZipMiddleware  # noqa: E402
+from starlette.responses import Response  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} not ready")
+
+
+def renderer(render_ms: float, size: int):
+    def tile(request):
+        time.sleep(render_ms / 1000)  # stands for reading Zarr chunks + encoding
+        seed = f"{request.url.path}?{request.url.query}".encode()
+        return Response((seed * (size // len(seed) + 1))[:size], media_type="image/png")
+
+    return Starlette(routes=[Route("/collections/{c}/items/{i}/tiles/{tms}/{z:int}/{x:int}/{y}", tile)])
+
+
+def timed(client, url, headers=None):
+    t0 = time.perf_counter()
+    resp = client.get(url, headers=headers or {})
+    return (time.perf_counter() - t0) * 1000, resp
+
+
+def run(backend: str, settings: CacheSettings, n: int, render_ms: float, size: int) -> dict:
+    cache = build_cache(settings)
+    app = GZipMiddleware(CacheMiddleware(renderer(render_ms, size), cache=cache), minimum_size=500)
+    client = TestClient(app)
+    urls = [f"/collections/s2/items/{backend}-{time.time_ns()}/tiles/WebMercatorQuad/12/{x}/7.png?variables=b04"
+            "&variables=b03&variables=b02" for x in range(n)]
+    timed(client, "/collections/s2/items/warm/tiles/WebMercatorQuad/1/1/1.png")  # connect clients
+    miss, hit, nm, etags = [], [], [], []
+    for url in urls:
+        ms, resp = timed(client, url)
+        assert resp.headers.get("x-cache") == "MISS", resp.headers
+        miss.append(ms)
+        etags.append(resp.headers["etag"])
+    for url in urls:
+        ms, resp = timed(client, url)
+        assert resp.headers["x-cache"] == "HIT"
+        hit.append(ms)
+    for url, etag in zip(urls, etags):
+        ms, resp = timed(client, url, {"if-none-match": etag})
+        assert resp.status_code == 304
+        nm.append(ms)
+    return {"miss": statistics.median(miss), "hit": statistics.median(hit), "304": statistics.median(nm),
+            "hit_p95": sorted(hit)[int(len(hit) * 0.95) - 1]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--render-ms", type=float, default=20.0)
+    ap.add_argument("--size", type=int, default=60_000, help="tile body bytes")
+    args = ap.parse_args()
+
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+    rport, mport = free_port(), free_port()
+    procs = [
+        subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no"], stdout=subprocess.DEVNULL),
+        subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(mport)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env),
+    ]
+    try:
+        wait_port(rport)
+        wait_port(mport)
+        import boto3
+
+        endpoint = f"http://127.0.0.1:{mport}"
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                     aws_secret_access_key="bench").create_bucket(Bucket="bench")
+        common = {"namespace": "bench", "redis_host": "127.0.0.1", "redis_port": rport,
+                  "redis_connect_timeout": 1, "redis_read_timeout": 1, "s3_bucket": "bench",
+                  "s3_endpoint_url": endpoint, "s3_aws_access_key_id": "bench", "s3_aws_secret_access_key": "bench",
+                  "s3_connect_timeout": 2, "s3_read_timeout": 5}
+        results = {}
+        for backend in ("memory", "redis", "s3_redis", "s3"):
+            results[backend] = run(backend, CacheSettings(backend=backend, **(common | {"namespace": f"bench-{backend}"})), args.n, args.render_ms, args.size)
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
+
+    print(f"n={args.n} render={args.render_ms} ms body={args.size} B  (medians, ms; moto S3 is local, real S3 is slower)")
+    print(f"{'backend':10} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} {'HIT vs memory':>14}")
+    mem_hit = results["memory"]["hit"]
+    for name, r in results.items():
+        print(f"{name:10} {r['miss']:8.2f} {r['hit']:8.2f} {r['hit_p95']:8.2f} {r['304']:8.2f} "
+              f"{r['miss'] / r['hit']:8.1f}x {r['hit'] / mem_hit:13.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

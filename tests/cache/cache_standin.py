@@ -1,0 +1,157 @@
+"""A small real ASGI app with the tiler's route shapes (stand-in renderer).
+
+Bodies are deterministic: a function of the route, the path parameters and
+the query (names unordered, repeated values in order, as the real tiler reads
+them), so a test can tell exactly which request a body belongs to. Every
+render is counted in-process and, when ``STANDIN_RENDER_LOG`` is set, appended
+to that file so renders in other processes can be counted too.
+
+Behaviour switches (deterministic by path, so they work across processes):
+item ``empty`` -> tiles 204; ``missing`` -> 404; ``boom`` -> 500; ``slow`` ->
+sleeps ``STANDIN_SLOW`` seconds (default 0.3) before answering. ``CONTROL``
+holds in-process switches (``fail``: every render answers 500).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+
+from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+CONTENT_TYPES = {
+    "png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp", "tif": "image/tiff",
+    "npy": "application/x-binary", "jp2": "image/jp2", "pngraw": "image/png", "": "image/png",
+}
+CONTROL = {"fail": False}
+_lock = threading.Lock()
+RENDERS = {"count": 0}
+
+
+def _note_render(desc: str) -> None:
+    with _lock:
+        RENDERS["count"] += 1
+    path = os.environ.get("STANDIN_RENDER_LOG")
+    if path:
+        with open(path, "a") as fh:  # O_APPEND: one short line per render, atomic
+            fh.write(f"{os.getpid()} {desc}\n")
+
+
+def render_count(path: str | None = None) -> int:
+    path = path or os.environ.get("STANDIN_RENDER_LOG")
+    if path:
+        try:
+            with open(path) as fh:
+                return sum(1 for _ in fh)
+        except FileNotFoundError:
+            return 0
+    return RENDERS["count"]
+
+
+def canonical(request: Request) -> dict:
+    grouped: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        grouped.setdefault(name, []).append(value)
+    return {"route": request.scope["route"].name, "path": dict(request.path_params),
+            "query": {k: grouped[k] for k in sorted(grouped)}}
+
+
+def body_for(doc: dict, size: int = 2048) -> bytes:
+    """Deterministic bytes of ``size`` for a request description (and the
+    in-process ``CONTROL["version"]``, to make a re-render recognisable)."""
+    seed = json.dumps([doc.get("query"), doc, CONTROL.get("version", 1)], sort_keys=True).encode()
+    out = bytearray(b"STANDIN" + seed[:400])
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(seed + counter.to_bytes(4, "big")).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def _behaviour(request: Request) -> Response | None:
+    item = request.path_params.get("item")
+    if item == "slow":
+        time.sleep(float(os.environ.get("STANDIN_SLOW", "0.3")))
+    if CONTROL["fail"] or item == "boom":
+        return Response(b"render failed", status_code=500, media_type="text/plain")
+    if item == "missing":
+        return JSONResponse({"detail": "Tile outside bounds"}, status_code=404)
+    return None
+
+
+def tile(request: Request) -> Response:
+    doc = canonical(request)
+    _note_render(json.dumps(doc, sort_keys=True))
+    early = _behaviour(request)
+    if early is not None:
+        return early
+    if request.path_params.get("item") == "empty":
+        return Response(status_code=204)
+    fmt = request.path_params.get("format", "")
+    size = int(request.query_params.get("size", "2048"))
+    return Response(body_for(doc, size), media_type=CONTENT_TYPES.get(fmt, "image/png"),
+                    headers={"x-render-pid": str(os.getpid())})
+
+
+def metadata(request: Request) -> Response:
+    doc = canonical(request)
+    _note_render(json.dumps(doc, sort_keys=True))
+    early = _behaviour(request)
+    if early is not None:
+        return early
+    # Big, compressible JSON: a compression middleware will gzip it.
+    payload = {"request": doc, "filler": ["tile metadata"] * 200}
+    return JSONResponse(payload)
+
+
+def image(request: Request) -> Response:
+    doc = canonical(request)
+    _note_render(json.dumps(doc, sort_keys=True))
+    early = _behaviour(request)
+    if early is not None:
+        return early
+    fmt = request.path_params.get("format", "png")
+    return Response(body_for(doc, 4096), media_type=CONTENT_TYPES.get(fmt, "image/png"))
+
+
+def uncached(request: Request) -> Response:
+    _note_render("uncached " + request.url.path)
+    return JSONResponse({"path": request.url.path, "n": RENDERS["count"]})
+
+
+P = "/collections/{collection}/items/{item}"
+routes = [
+    Route(P + "/tiles/{tms}/{z:int}/{x:int}/{y:int}@{scale:int}x.{format}", tile, name="tile"),
+    Route(P + "/tiles/{tms}/{z:int}/{x:int}/{y:int}@{scale:int}x", tile, name="tile"),
+    Route(P + "/tiles/{tms}/{z:int}/{x:int}/{y:int}.{format}", tile, name="tile"),
+    Route(P + "/tiles/{tms}/{z:int}/{x:int}/{y:int}", tile, name="tile"),
+    Route(P + "/{tms}/tilejson.json", metadata, name="tilejson"),
+    Route(P + "/info", metadata, name="info"),
+    Route(P + "/info.geojson", metadata, name="info"),
+    Route(P + "/statistics", metadata, name="statistics", methods=["GET", "POST"]),
+    Route(P + "/preview", image, name="preview"),
+    Route(P + "/preview.{format}", image, name="preview"),
+    Route(P + "/preview/{width:int}x{height:int}.{format}", image, name="preview"),
+    Route(P + "/bbox/{minx},{miny},{maxx},{maxy}/{width:int}x{height:int}.{format}", image, name="bbox"),
+    Route(P + "/bbox/{minx},{miny},{maxx},{maxy}.{format}", image, name="bbox"),
+    Route(P + "/point/{lon},{lat}", uncached, name="point"),
+    Route(P + "/map", uncached, name="map"),
+    Route("/healthz", uncached, name="healthz"),
+    Route("/tileMatrixSets", uncached, name="tms"),
+]
+
+
+def create_app(compress: bool = False):
+    """``compress=True`` wraps the stand-in in its own GZipMiddleware, i.e. an
+    inner app that compresses whenever the request allows it."""
+    app = Starlette(routes=routes)
+    if compress:
+        return GZipMiddleware(app, minimum_size=100)
+    return app

@@ -1,0 +1,126 @@
+"""Fail-open: Redis or S3 stopped mid-test, or hanging. Each test runs its own
+server instance so it can kill it without disturbing the others."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from cache_helpers import client_for, tile_url
+from cache_servers import MotoProcess, RedisProcess, make_settings, s3_client
+
+from titiler_eopf.cache import build_cache
+
+FAST = {"breaker_failures": 2, "breaker_reset": 0.3}
+
+
+def xcache(client, url):
+    resp = client.get(url)
+    assert resp.status_code == 200 and len(resp.content) == 2048
+    return resp.headers["x-cache"]
+
+
+def wait_reset(settings):
+    time.sleep(settings.breaker_reset + 0.1)
+
+
+@pytest.mark.parametrize("backend", ["redis", "s3_redis"])
+def test_redis_stopped_then_back(backend, cache_moto, bucket):
+    redis = RedisProcess().start()
+    try:
+        settings = make_settings(backend, redis_port=redis.port, s3_endpoint=cache_moto.url, bucket=bucket,
+                                 redis_connect_timeout=0.2, redis_read_timeout=0.2, **FAST)
+        cache = build_cache(settings)
+        with client_for(cache) as client:
+            url = tile_url()
+            assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]
+            redis.stop()
+            seen = [xcache(client, url) for _ in range(5)]
+            assert seen[:2] == ["ERROR", "ERROR"] and seen[2:] == ["BYPASS"] * 3
+            assert cache.public_status()["circuits"]["redis"] == "open"
+            redis.start()
+            wait_reset(settings)
+            assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]
+            assert cache.public_status()["circuits"]["redis"] == "closed"
+            m = cache.metrics.snapshot()
+            assert m["bypasses"] == 3 and m["errors"] == 2
+    finally:
+        redis.stop()
+
+
+@pytest.mark.parametrize("backend", ["s3", "s3_redis"])
+def test_s3_down_then_back(backend, redis_client, cache_redis):
+    moto = MotoProcess().start()
+    try:
+        s3_client(moto.url).create_bucket(Bucket="faults")
+        settings = make_settings(backend, redis_port=cache_redis.port, s3_endpoint=moto.url, bucket="faults",
+                                 s3_connect_timeout=0.3, s3_read_timeout=0.5, **FAST)
+        cache = build_cache(settings)
+        with client_for(cache) as client:
+            url = tile_url()
+            assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]
+            moto.stop()
+            seen = [xcache(client, url) for _ in range(5)]
+            assert seen[:2] == ["ERROR", "ERROR"] and seen[2:] == ["BYPASS"] * 3
+            # a cold tile while S3 is down: rendered, the failed write does not fail it
+            other = client.get(tile_url(z=3, x=1, y=1))
+            assert other.status_code == 200 and len(other.content) == 2048
+            moto.start()
+            s3_client(moto.url).create_bucket(Bucket="faults")  # moto restarts empty
+            wait_reset(settings)
+            assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]
+    finally:
+        moto.stop()
+
+
+def test_hanging_redis_costs_one_timeout_then_nothing(cache_moto, bucket):
+    """SIGSTOP: connections hang. Each of the first calls pays the read
+    timeout; once the breaker is open a request pays none of it."""
+    redis = RedisProcess().start()
+    try:
+        settings = make_settings("redis", redis_port=redis.port, redis_connect_timeout=0.3,
+                                 redis_read_timeout=0.3, breaker_failures=2, breaker_reset=30)
+        cache = build_cache(settings)
+        with client_for(cache) as client:
+            url = tile_url()
+            assert xcache(client, url) == "MISS"
+            os.kill(redis.proc.pid, signal.SIGSTOP)
+            timings = []
+            for _ in range(4):
+                t0 = time.perf_counter()
+                timings.append((xcache(client, url), time.perf_counter() - t0))
+            assert [t[0] for t in timings] == ["ERROR", "ERROR", "BYPASS", "BYPASS"]
+            slow = min(t[1] for t in timings[:2])
+            assert slow >= settings.redis_read_timeout * 0.9
+            assert max(t[1] for t in timings[2:]) < slow / 3
+    finally:
+        if redis.proc:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        redis.stop()
+
+
+def test_missing_s3_body_behind_redis_hit_is_repaired(cache_for, s3):
+    cache = cache_for("s3_redis")
+    with client_for(cache) as client:
+        url = tile_url()
+        good = client.get(url).content
+        key = cache.key_for_url(url)
+        s3.delete_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{key.id}")
+        resp = client.get(url)
+        assert resp.headers["x-cache"] == "MISS" and resp.content == good
+        assert s3.get_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{key.id}")["Body"].read() == good
+        assert client.get(url).headers["x-cache"] == "HIT"
+        assert cache.metrics.corrupt == 1
+
+
+def test_304_needs_no_s3_read(cache_for, s3):
+    cache = cache_for("s3_redis")
+    with client_for(cache) as client:
+        url = tile_url()
+        etag = client.get(url).headers["etag"]
+        key = cache.key_for_url(url)
+        s3.delete_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{key.id}")
+        resp = client.get(url, headers={"if-none-match": etag})
+        assert resp.status_code == 304 and resp.headers["x-cache"] == "HIT"
