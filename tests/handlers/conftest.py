@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cache.cache_servers import RedisProcess
+from tests.servers import RedisProcess
 
 
 @pytest.fixture(scope="session")
