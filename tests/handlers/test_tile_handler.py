@@ -138,3 +138,19 @@ def test_cache_hit_in_a_fresh_process_does_not_import_the_tiler(handler_env):
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome == {"status": 200, "x_cache": "HIT", "heavy": []}
+
+
+def test_logs_are_json_and_metrics_are_emf(handler_env, capsys):
+    invoke(http_api_event(TILE_PATH, RGB_QUERY))
+    invoke(http_api_event(TILE_PATH, RGB_QUERY))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("message") == "request"]
+    assert [r["x_cache"] for r in requests] == ["MISS", "HIT"]
+    assert all(r["service"] == "titiler-eopf" and r["status"] == 200 for r in requests)
+    emf = [line for line in lines if "_aws" in line]
+    assert len(emf) == 2
+    names = [{m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]} for record in emf]
+    assert {"CacheMisses", "RenderTime"} <= names[0]
+    assert {"CacheHits", "CacheBytesServed", "RenderTimeSaved"} <= names[1]
+    assert emf[1]["CacheHits"] in (1, 1.0, [1.0])
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "TiTilerEOPFTest"
