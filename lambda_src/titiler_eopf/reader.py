@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import attr
@@ -21,13 +22,14 @@ from morecantile import Tile, TileMatrixSet
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WEB_MERCATOR_TMS, WGS84_CRS
-from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.errors import RioTilerError, TileOutsideBounds
 from rio_tiler.io.base import BaseReader
 from rio_tiler.io.xarray import XarrayReader
 from rio_tiler.models import BandStatistics, ImageData, Info, PointData
 from rio_tiler.types import BBox, Indexes
 
-from titiler_eopf.errors import ParameterError, VariableError
+from titiler_eopf.catalog import translate_store_error
+from titiler_eopf.errors import EOPFError, ParameterError, VariableError
 from titiler_eopf.product import Level, Product, Pyramid, parse_variable
 
 MAX_BANDS = 16
@@ -152,8 +154,9 @@ class EOPFReader(BaseReader):
     ) -> ImageData:
         images: list[tuple[list[int], ImageData]] = []
         for level, band_indexes in self._plan(target_resolution).values():
-            with XarrayReader(self._data_array(level, band_indexes), tms=self.tms) as src:
-                images.append((band_indexes, read(src)))
+            with _store_errors(self.input, level):
+                with XarrayReader(self._data_array(level, band_indexes), tms=self.tms) as src:
+                    images.append((band_indexes, read(src)))
         image = _stack(images, len(self.bands))
         image.band_descriptions = [band.label for band in self.bands]
         return _select(image, indexes, expression)
@@ -255,10 +258,11 @@ class EOPFReader(BaseReader):
         values: list[tuple[list[int], PointData]] = []
         kwargs = _reader_options(kwargs)
         for level, band_indexes in self._plan(None).values():
-            with XarrayReader(self._data_array(level, band_indexes), tms=self.tms) as src:
-                values.append(
-                    (band_indexes, src.point(lon, lat, coord_crs=coord_crs, **kwargs))
-                )
+            with _store_errors(self.input, level):
+                with XarrayReader(self._data_array(level, band_indexes), tms=self.tms) as src:
+                    values.append(
+                        (band_indexes, src.point(lon, lat, coord_crs=coord_crs, **kwargs))
+                    )
         ordered: list[PointData | None] = [None] * len(self.bands)
         for band_indexes, point in values:
             for position, index in enumerate(band_indexes):
@@ -331,6 +335,24 @@ class EOPFReader(BaseReader):
         width = max(1, math.ceil(abs(bounds[2] - bounds[0]) / resolution))
         height = max(1, math.ceil(abs(bounds[3] - bounds[1]) / resolution))
         return height, width
+
+
+@contextmanager
+def _store_errors(product: Product, level: Level):
+    """Failures to read pixels from the store become a StoreError naming the item.
+
+    Request errors (bad expression, out of bounds, ...) pass through unchanged.
+    """
+    try:
+        yield
+    except (EOPFError, RioTilerError, ValueError, KeyError, IndexError, TypeError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - obstore raises pyo3 PanicExceptions
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        error = translate_store_error(exc, product.location)
+        error.args = (f"{error.args[0]} (group /{level.path})",)
+        raise error from exc
 
 
 def _reader_options(kwargs: dict) -> dict:

@@ -147,3 +147,24 @@ def test_hanging_store_times_out(aws_env, silent_server):
     assert response.status_code in (502, 504), response.text
     assert ITEM_ID in response.json()["detail"]
     assert elapsed < 15, f"a hanging store held the request for {elapsed:.1f}s"
+
+
+def test_corrupt_chunk_is_a_502_naming_the_item_and_is_never_cached(sample_store, tmp_path):
+    from titiler_eopf.cache import CacheSettings
+    from titiler_eopf.main import create_app
+
+    import shutil
+
+    shutil.copytree(sample_store / COLLECTION_NATIVE, tmp_path / COLLECTION_NATIVE)
+    chunks = tmp_path / COLLECTION_NATIVE / f"{ITEM_ID}.zarr" / "measurements/reflectance/r10m/b04"
+    for chunk in chunks.glob("*.*"):
+        chunk.write_bytes(b"\x00not blosc" * 10)
+    app = create_app(TilerSettings(store_url=str(tmp_path)), CacheSettings(backend="memory"))
+    client = TestClient(app, raise_server_exceptions=False)
+    url = tile_url(COLLECTION_NATIVE, z=15)
+    for expected_cache in ("MISS", "MISS"):  # an error is never stored
+        response = client.get(url, params=variables_query(RGB[:1]) + [("rescale", "0,1")])
+        assert response.status_code == 502, response.text
+        assert response.headers["x-cache"] == expected_cache
+        detail = response.json()["detail"]
+        assert ITEM_ID in detail and "/measurements/reflectance/r10m" in detail
