@@ -81,7 +81,8 @@ def translate_store_error(exc: BaseException, location: ItemLocation) -> StoreEr
             f"Item '{location.item_id}' not found in collection "
             f"'{location.collection_id}' (looked for {location.url})"
         )
-    if "timeout" in text.lower() or "timed out" in text.lower() or "Timeout" in name:
+    # Only a real timeout is a 504 (obstore messages mention "retry_timeout" on any error).
+    if "timed out" in text.lower() or isinstance(exc, TimeoutError) or "Timeout" in name:
         error: StoreError = StoreTimeoutError(
             f"Timed out reading {location.label} from {location.url}: {text}"
         )

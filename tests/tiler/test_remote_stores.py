@@ -168,3 +168,37 @@ def test_corrupt_chunk_is_a_502_naming_the_item_and_is_never_cached(sample_store
         assert response.headers["x-cache"] == expected_cache
         detail = response.json()["detail"]
         assert ITEM_ID in detail and "/measurements/reflectance/r10m" in detail
+
+
+@pytest.fixture(scope="module")
+def http_store(sample_store):
+    """The sample products behind a plain HTTP server (as EOPF object storage serves them)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(sample_store))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("collection", [COLLECTION_NATIVE, COLLECTION_GEOZARR])
+def test_http_product_serves_the_same_tile_as_local(http_store, client, collection):
+    remote = TestClient(
+        create_tiler_app(TilerSettings(store_url=http_store, store_allow_http=True))
+    )
+    params = variables_query(RGB) + [("rescale", "0,1")]
+    from_http = remote.get(tile_url(collection), params=params)
+    assert from_http.status_code == 200, from_http.text
+    assert from_http.content == client.get(tile_url(collection), params=params).content
+    missing = remote.get(f"/collections/{collection}/items/S2A_GONE/info")
+    assert missing.status_code == 404
+    assert "S2A_GONE" in missing.json()["detail"]
