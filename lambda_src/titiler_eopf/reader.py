@@ -292,12 +292,35 @@ class EOPFReader(BaseReader):
         image = self.preview(max_size=max_size, **kwargs)
         return image.statistics()
 
-    def feature(self, shape: dict, **kwargs: Any) -> ImageData:
+    def feature(
+        self,
+        shape: dict,
+        dst_crs: CRS | None = None,
+        shape_crs: CRS = WGS84_CRS,
+        **kwargs: Any,
+    ) -> ImageData:
+        """The bbox of a GeoJSON geometry, masked outside the geometry."""
         from rasterio.features import bounds as feature_bounds
+        from rasterio.features import rasterize
+        from rasterio.warp import transform_geom
 
-        shape_crs = kwargs.pop("shape_crs", WGS84_CRS)
-        image = self.part(feature_bounds(shape), bounds_crs=shape_crs, **kwargs)
-        return image.clip(shape) if hasattr(image, "clip") else image
+        geometry = shape.get("geometry", shape) if shape.get("type") == "Feature" else shape
+        dst_crs = dst_crs or shape_crs
+        image = self.part(feature_bounds(geometry), dst_crs=dst_crs, bounds_crs=shape_crs, **kwargs)
+        if dst_crs != shape_crs:
+            geometry = transform_geom(shape_crs, dst_crs, geometry)
+        outside = rasterize(
+            [geometry],
+            out_shape=(image.height, image.width),
+            transform=image.transform,
+            all_touched=True,
+            default_value=0,
+            fill=1,
+            dtype="uint8",
+        ).astype(bool)
+        image.cutline_mask = outside
+        image.array.mask = numpy.where(~outside, numpy.ma.getmaskarray(image.array), True)
+        return image
 
     def info(self) -> Info:
         first = self.bands[0]

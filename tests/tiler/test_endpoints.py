@@ -272,3 +272,29 @@ def test_bidx_out_of_range_is_400(client):
     )
     assert response.status_code == 400
     assert "between 1 and 3" in response.json()["detail"]
+
+
+def test_feature_and_feature_statistics(client, collection):
+    lon, lat = centre_lonlat()
+    d = 0.01
+    triangle = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[lon - d, lat - d], [lon + d, lat - d], [lon - d, lat + d], [lon - d, lat - d]]],
+        },
+    }
+    response = client.post(
+        f"{item_path(collection)}/feature/64x64.png", params=RGB_RESCALED, json=triangle
+    )
+    assert response.status_code == 200, response.text
+    alpha = decode_image(response.content)[3]
+    assert alpha[60, 2] == 255 and alpha[2, 60] == 0  # inside / outside the triangle
+
+    stats = client.post(
+        f"{item_path(collection)}/statistics", params=variables_query(RGB[:1]), json=triangle
+    )
+    assert stats.status_code == 200, stats.text
+    props = stats.json()["properties"]["statistics"]["b1"]
+    assert props["min"] >= 0.1 - 1e-6 and props["max"] <= 0.56 + 1e-6
