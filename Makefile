@@ -40,6 +40,10 @@ install: $(STAMP)
 tools:
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
 	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null; }
+	@# cross compiler for the arm64 bundle's libexpat (the bundler also installs it if missing)
+	@command -v aarch64-linux-gnu-gcc >/dev/null && test -f /usr/aarch64-linux-gnu/lib/crti.o || { \
+	  echo "installing gcc-aarch64-linux-gnu"; (apt-get update -qq && apt-get install -y -qq \
+	  --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross) >/dev/null; }
 	@if [ -f package-lock.json ]; then \
 	  if [ ! -x node_modules/.bin/cdk ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 	    npm ci --no-audit --no-fund --silent; fi; fi

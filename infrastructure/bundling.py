@@ -15,7 +15,12 @@ The bundle is a directory that AWS Lambda unpacks in ``/var/task``:
   Lambda python3.12 runtime (Amazon Linux 2023, glibc 2.34) does not ship; Debian's
   copy needs GLIBC_2.36 (arc4random_buf), so it is built here from Debian's ``expat``
   source package with ``-DHAVE_ARC4RANDOM_BUF=0 -DHAVE_ARC4RANDOM=0`` (expat then
-  uses getrandom, GLIBC_2.25).
+  uses getrandom, GLIBC_2.25). For arm64 on an x86_64 host it is cross-compiled with
+  Debian's ``gcc-aarch64-linux-gnu`` (+ ``libc6-dev-arm64-cross``; installed with apt-get
+  from the system's sources if missing, when running as root, unless
+  ``TITILER_EOPF_NO_APT=1``) through a CMake toolchain file; expat's own tests then run
+  only if qemu-user (and the cross g++) is there. Either way the result is checked with
+  ``readelf`` (target machine, no GLIBC_2.35+).
 
 What is slow and safe to reuse is cached in ``~/.cache/titiler-eopf/`` (override with
 ``TITILER_EOPF_BUILD_CACHE``): pip's wheel cache, the built libexpat (keyed by Debian
@@ -32,6 +37,7 @@ Command line (``python -m infrastructure.bundling --help``)::
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -309,8 +315,12 @@ def _debian_version_key(version: str) -> list:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", version)]
 
 
-def fetch_expat_source(work: Path) -> tuple[str, Path]:
-    """Download and unpack Debian's newest available ``expat`` source; returns (version, dir)."""
+def fetch_expat_source(work: Path, prefer: str | None = None) -> tuple[str, Path]:
+    """Download and unpack Debian's newest available ``expat`` source; returns (version, dir).
+
+    ``prefer`` (a Debian version, e.g. the one already built for the other architecture)
+    is tried first so both bundles ship the same libexpat.
+    """
     for tool in ("apt-get", "apt-cache", "dpkg-source"):
         if not shutil.which(tool):
             raise ToolchainUnavailable(f"{tool} not found: cannot fetch Debian's expat source")
@@ -321,6 +331,8 @@ def fetch_expat_source(work: Path) -> tuple[str, Path]:
     pinned = os.environ.get("TITILER_EOPF_EXPAT_VERSION")
     if pinned:
         versions = [pinned]
+    elif prefer in versions:
+        versions = [prefer] + [v for v in versions if v != prefer]
     errors = []
     download = work / "src"
     for version in versions:  # the mirror does not serve every indexed version
@@ -341,6 +353,93 @@ def fetch_expat_source(work: Path) -> tuple[str, Path]:
     raise BundleError(f"no expat source could be downloaded: {errors}")
 
 
+# Debian's cross compiler and the target's libc headers/startup files (only a Recommends
+# of gcc-<triplet>): gcc-aarch64-linux-gnu + libc6-dev-arm64-cross.
+DEBIAN_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
+
+
+def _cross_packages(arch: str) -> list[str]:
+    return [f"gcc-{GNU_TRIPLET[arch]}", f"libc6-dev-{DEBIAN_ARCH[arch]}-cross"]
+
+
+def _cross_compiler(arch: str) -> str | None:
+    """``<triplet>-gcc`` if it is installed together with the target's libc development files."""
+    triplet = GNU_TRIPLET[arch]
+    cc = shutil.which(f"{triplet}-gcc")
+    return cc if cc and (Path("/usr") / triplet / "lib" / "crti.o").is_file() else None
+
+
+def _host_arch() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def ensure_cross_compiler(arch: str, root: Path | None = None) -> str:
+    """Path to ``<triplet>-gcc``; installs Debian's ``gcc-<triplet>`` with apt-get if missing.
+
+    Only the binary package is installed, from the system's own apt sources (left as they
+    are). Installing needs root and apt-get; ``TITILER_EOPF_NO_APT=1`` forbids it. Without a
+    compiler the local build is unavailable (CDK then falls back to Docker).
+    """
+    triplet = GNU_TRIPLET[arch]
+    cc = _cross_compiler(arch)
+    if cc:
+        return cc
+    packages = _cross_packages(arch)
+    hint = f"cross-compiling libexpat for {arch} needs {triplet}-gcc (apt-get install {' '.join(packages)}, or make tools)"
+    if os.environ.get("TITILER_EOPF_NO_APT") == "1" or not shutil.which("apt-get") or os.geteuid() != 0:
+        raise ToolchainUnavailable(hint)
+    root = root or cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".apt-install.lock", "w") as lock:  # one installer at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cc = _cross_compiler(arch)
+        if cc:
+            return cc
+        log(f"installing {' '.join(packages)} with apt-get")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+        result = subprocess.run(install, capture_output=True, text=True, env=env)
+        if result.returncode != 0:  # stale package lists: refresh once, then retry
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True, env=env)
+            result = subprocess.run(install, capture_output=True, text=True, env=env)
+        cc = _cross_compiler(arch)
+        if result.returncode != 0 or not cc:
+            raise ToolchainUnavailable(f"{hint}: apt-get failed: {result.stderr.strip()[-1000:]}")
+    return cc
+
+
+def _qemu_for(arch: str) -> str | None:
+    """A qemu-user binary able to run ``arch`` executables (to run expat's tests), if any."""
+    name = {"arm64": "aarch64", "x86_64": "x86_64"}[arch]
+    return shutil.which(f"qemu-{name}") or shutil.which(f"qemu-{name}-static")
+
+
+def _cmake_toolchain_file(work: Path, arch: str, cc: str, cxx: str | None, emulator: str | None) -> Path:
+    """A CMake toolchain file for cross-compiling to ``arch`` with Debian's cross gcc."""
+    triplet = GNU_TRIPLET[arch]
+    sysroot = Path("/usr") / triplet  # where Debian's libc6-dev-<arch>-cross puts headers/libs
+    lines = [
+        "set(CMAKE_SYSTEM_NAME Linux)",
+        f"set(CMAKE_SYSTEM_PROCESSOR {triplet.split('-')[0]})",
+        f"set(CMAKE_C_COMPILER {cc})",
+    ]
+    if cxx:
+        lines.append(f"set(CMAKE_CXX_COMPILER {cxx})")
+    lines += [
+        f"set(CMAKE_FIND_ROOT_PATH {sysroot})",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)",
+    ]
+    if emulator:
+        lines.append(f'set(CMAKE_CROSSCOMPILING_EMULATOR "{emulator};-L;{sysroot}")')
+    path = work / f"toolchain-{arch}.cmake"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
     """Path to a cached ``libexpat.so.1`` for ``arch`` that needs no glibc newer than 2.34."""
     root = root or cache_root()
@@ -354,18 +453,22 @@ def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
         if not shutil.which(tool):
             raise ToolchainUnavailable(f"{tool} not found: cannot build libexpat")
     triplet = GNU_TRIPLET[arch]
-    host_arch = {"x86_64": "x86_64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
-    cmake_args = []
-    cross = host_arch != arch
-    if cross:
-        cc = shutil.which(f"{triplet}-gcc")
-        if not cc:
-            raise ToolchainUnavailable(f"cross-compiling libexpat for {arch} needs {triplet}-gcc (apt-get install gcc-{triplet})")
-        cmake_args += [f"-DCMAKE_C_COMPILER={cc}", "-DCMAKE_SYSTEM_NAME=Linux", f"-DCMAKE_SYSTEM_PROCESSOR={triplet.split('-')[0]}"]
+    cross = _host_arch() != arch
+    cc = ensure_cross_compiler(arch, root) if cross else None
+    # expat's tests (C and C++) run under qemu-user when cross-compiling, if it is there.
+    cxx = shutil.which(f"{triplet}-g++") if cross else None
+    emulator = _qemu_for(arch) if cross and cxx else None
+    run_tests = not cross or emulator is not None
+    started = time.monotonic()
     (root / "libexpat").mkdir(parents=True, exist_ok=True)
+    # Same Debian version as an existing build for another architecture, if there is one.
+    others = sorted(p.name.rsplit("-", 1)[0] for p in (root / "libexpat").glob("*-*") if (p / EXPAT_SONAME).is_file())
     with tempfile.TemporaryDirectory(prefix="expat-", dir=root / "libexpat") as tmp:
         work = Path(tmp)
-        version, src = fetch_expat_source(work)
+        version, src = fetch_expat_source(work, prefer=others[-1] if others else None)
+        cmake_args = []
+        if cross:
+            cmake_args.append(f"-DCMAKE_TOOLCHAIN_FILE={_cmake_toolchain_file(work, arch, cc, cxx, emulator)}")
         expat_dir = src / "expat"
         # CMake's config header defines XML_DTD/XML_NS without a value, but Debian's
         # security patches test "#if XML_DTD == 1" (they build with autotools).
@@ -380,7 +483,7 @@ def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
                 "-DEXPAT_BUILD_TOOLS=OFF",
                 "-DEXPAT_BUILD_EXAMPLES=OFF",
                 "-DEXPAT_BUILD_DOCS=OFF",
-                f"-DEXPAT_BUILD_TESTS={'OFF' if cross else 'ON'}",
+                f"-DEXPAT_BUILD_TESTS={'ON' if run_tests else 'OFF'}",
                 # No arc4random (GLIBC_2.36): expat falls back to getrandom (GLIBC_2.25).
                 "-DHAVE_ARC4RANDOM_BUF=0",
                 "-DHAVE_ARC4RANDOM=0",
@@ -388,19 +491,31 @@ def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
             ]
         )  # fmt: skip
         _run(["cmake", "--build", str(build), "-j", str(os.cpu_count() or 2)])
-        if not cross:
+        if emulator:
+            # ctest would exec the test programs directly (bash run.sh FILE): run them under qemu.
+            for program in ("runtests", "runtestspp"):
+                _run([emulator, "-L", str(Path("/usr") / triplet), str(build / "tests" / program)], cwd=build)
+        elif run_tests:
             _run(["ctest", "--output-on-failure"], cwd=build)
+        tests = "expat's tests passed" + (f" (under {Path(emulator).name})" if emulator else "") if run_tests else "expat's tests not run (cross-compiled, no qemu-user)"
         built = (build / EXPAT_SONAME).resolve()
         info = elf_info(built)
+        if ELF_MACHINE[arch] not in info.machine:
+            raise BundleError(f"libexpat {version} was built for {info.machine!r}, not {arch}")
         if info.max_glibc > MAX_GLIBC:
             raise BundleError(f"libexpat {version} needs GLIBC_{'.'.join(map(str, info.max_glibc))} > 2.34")
         staged = work / "out"
         staged.mkdir()
         shutil.copy2(built, staged / EXPAT_SONAME)
         _strip([staged / EXPAT_SONAME], arch)
-        (staged / "SOURCE").write_text(f"Debian expat {version}, cmake -DHAVE_ARC4RANDOM_BUF=0 -DHAVE_ARC4RANDOM=0\nGLIBC needs: {sorted(info.glibc, key=_version_tuple)}\n")
+        compiler = f"cross-compiled with {Path(cc).name} ({_run([cc, '-dumpfullversion']).stdout.strip()})" if cross else "native build"
+        (staged / "SOURCE").write_text(
+            f"Debian expat {version}, cmake -DHAVE_ARC4RANDOM_BUF=0 -DHAVE_ARC4RANDOM=0\n"
+            f"{compiler}; {tests}\n"
+            f"Machine: {info.machine}\nGLIBC needs: {sorted(info.glibc, key=_version_tuple)}\n"
+        )
         final = _atomic_publish(staged, root / "libexpat" / f"{version}-{arch}")
-    log(f"built libexpat {version} for {arch}")
+    log(f"built libexpat {version} for {arch} in {time.monotonic() - started:.1f}s ({compiler}; {tests})")
     return final / EXPAT_SONAME
 
 

@@ -3,6 +3,8 @@
 
 Same as ``python -m infrastructure.bundling``; see infrastructure/bundling.py for what the
 bundle contains and what is cached in ~/.cache/titiler-eopf (TITILER_EOPF_BUILD_CACHE).
+``--arch arm64`` on an x86_64 machine cross-compiles libexpat with gcc-aarch64-linux-gnu
+(installed with apt-get if missing; ``make tools`` installs it too).
 """
 
 import sys

@@ -1,10 +1,11 @@
-"""The Lambda bundle: built once per session (slow parts cached in ~/.cache/titiler-eopf),
-then checked the way Lambda would use it.
+"""The Lambda bundles (x86_64 and arm64): each built once per session (slow parts cached in
+~/.cache/titiler-eopf), then checked the way Lambda would use it.
 
-* size <= 262,144,000 bytes unzipped; no .so needing GLIBC > 2.34 (readelf -V);
-  libexpat.so.1 in rasterio.libs/; no boto3/botocore/s3transfer/jmespath; no tests/;
+* for both architectures: size <= 262,144,000 bytes unzipped; every .so built for the
+  target machine (readelf -h) and needing no GLIBC > 2.34 (readelf -V); libexpat.so.1 in
+  rasterio.libs/ (cross-compiled for arm64); no boto3/botocore/s3transfer/jmespath; no tests/;
 * CDK's ILocalBundling path (jsii callback) produces the asset without Docker;
-* in a fresh Python 3.12 process (-I -S: no site-packages) with only the bundle (and a
+* (x86_64 only: this machine cannot execute aarch64 code) in a fresh Python 3.12 process (-I -S: no site-packages) with only the bundle (and a
   stand-in for what the Lambda runtime provides in /var/runtime) on sys.path, the tile
   handler answers an HTTP API v2 event with a PNG, and GDAL loads the bundle's libexpat.
   The /var/runtime stand-in is needed: rasterio.session imports boto3 whenever it can,
@@ -32,7 +33,8 @@ from .conftest import ROOT
 
 pytestmark = pytest.mark.bundle
 
-ARCH = "x86_64"
+ARCH = "x86_64"  # the host's architecture: the one whose bundle can be executed here
+ARCHES = ("x86_64", "arm64")
 TILE_HANDLER_FILE = ROOT / "lambda_src" / "titiler_eopf" / "handlers" / "tile.py"
 ITEM = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
 SAMPLE_BOUNDS_32632 = (699960.0, 4685640.0, 714360.0, 4700040.0)
@@ -42,57 +44,83 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 
-@pytest.fixture(scope="session")
-def bundle_dir() -> Path:
-    """Build the bundle once per session, into a fixed cache directory (serialized by a lock)."""
+def _build_test_bundle(arch: str) -> Path:
+    """Build the bundle for ``arch`` into a fixed cache directory (serialized by a lock)."""
     root = bundling.cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    out = root / f"test-bundle-{ARCH}"
-    with open(root / f".test-bundle-{ARCH}.lock", "w") as lock:
+    out = root / f"test-bundle-{arch}"
+    with open(root / f".test-bundle-{arch}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         started = time.monotonic()
-        report = bundling.build_bundle(out, arch=ARCH)
+        report = bundling.build_bundle(out, arch=arch)
         print(f"\n{report.summary()} (fixture {time.monotonic() - started:.1f}s)")
     return out
 
 
-def test_unzipped_size_under_lambda_limit(bundle_dir):
-    size = bundling.dir_size(bundle_dir)
+@pytest.fixture(scope="session")
+def bundle_dir() -> Path:
+    """The x86_64 bundle (the one this machine can execute), built once per session."""
+    return _build_test_bundle(ARCH)
+
+
+@pytest.fixture(scope="session", params=ARCHES)
+def any_bundle(request) -> tuple[str, Path]:
+    """(arch, bundle) for each Lambda architecture, each built once per session."""
+    if request.param == ARCH:
+        return ARCH, request.getfixturevalue("bundle_dir")
+    return request.param, _build_test_bundle(request.param)
+
+
+@pytest.fixture(scope="session")
+def elf_infos(any_bundle) -> dict[Path, bundling.ElfInfo]:
+    """``readelf -h -d -V`` of every shared object of the bundle (read once per architecture)."""
+    _arch, bundle = any_bundle
+    return {p.relative_to(bundle): bundling.elf_info(p) for p in bundling.shared_objects(bundle)}
+
+
+def test_unzipped_size_under_lambda_limit(any_bundle):
+    _arch, bundle = any_bundle
+    size = bundling.dir_size(bundle)
     assert size <= bundling.LAMBDA_UNZIPPED_LIMIT, f"{size:,} bytes"
 
 
-def test_no_shared_object_needs_glibc_newer_than_2_34(bundle_dir):
-    objects = bundling.shared_objects(bundle_dir)
-    assert len(objects) > 50
-    too_new = {}
-    for path in objects:
-        info = bundling.elf_info(path)
-        if info.max_glibc > (2, 34):
-            too_new[str(path.relative_to(bundle_dir))] = sorted(info.glibc)
+def test_every_shared_object_is_built_for_the_target_machine(any_bundle, elf_infos):
+    arch, _bundle = any_bundle
+    assert len(elf_infos) > 50
+    wrong = {str(rel): info.machine for rel, info in elf_infos.items() if info.machine != bundling.ELF_MACHINE[arch]}
+    assert wrong == {}
+
+
+def test_no_shared_object_needs_glibc_newer_than_2_34(elf_infos):
+    too_new = {str(rel): sorted(info.glibc) for rel, info in elf_infos.items() if info.max_glibc > (2, 34)}
     assert too_new == {}
 
 
-def test_every_needed_library_is_shipped_or_in_the_runtime(bundle_dir):
-    assert bundling.check_elf_compat(bundle_dir, ARCH) == []
+def test_every_needed_library_is_shipped_or_in_the_runtime(any_bundle):
+    arch, bundle = any_bundle
+    assert bundling.check_elf_compat(bundle, arch) == []
 
 
-def test_libexpat_in_rasterio_libs(bundle_dir):
-    expat = bundle_dir / "rasterio.libs" / "libexpat.so.1"
+def test_libexpat_in_rasterio_libs(any_bundle, elf_infos):
+    arch, bundle = any_bundle
+    expat = bundle / "rasterio.libs" / "libexpat.so.1"
     assert expat.is_file() and not expat.is_symlink()
-    info = bundling.elf_info(expat)
+    info = elf_infos[expat.relative_to(bundle)]
     assert info.max_glibc <= (2, 34)
-    assert "Advanced Micro Devices X86-64" in info.machine
-    gdal = next((bundle_dir / "rasterio.libs").glob("libgdal-*.so*"))
-    assert "libexpat.so.1" in bundling.elf_info(gdal).needed
+    assert info.machine == bundling.ELF_MACHINE[arch]
+    gdal = next(rel for rel in elf_infos if rel.parts[0] == "rasterio.libs" and rel.name.startswith("libgdal-"))
+    assert "libexpat.so.1" in elf_infos[gdal].needed
 
 
-def test_runtime_provided_packages_left_out(bundle_dir):
+def test_runtime_provided_packages_left_out(any_bundle):
+    _arch, bundle = any_bundle
     for name in bundling.RUNTIME_PROVIDED:
-        assert not (bundle_dir / name).exists()
-        assert not list(bundle_dir.glob(f"{name}-*.dist-info"))
+        assert not (bundle / name).exists()
+        assert not list(bundle.glob(f"{name}-*.dist-info"))
 
 
-def test_no_tests_or_caches(bundle_dir):
+def test_no_tests_or_caches(any_bundle):
+    _arch, bundle_dir = any_bundle
     leftovers = [p for p in bundle_dir.rglob("*") if p.is_dir() and p.name == "tests"]
     assert leftovers == []
     deps_pycache = [p for p in bundle_dir.rglob("__pycache__") if not str(p.relative_to(bundle_dir)).startswith("titiler_eopf")]
@@ -100,7 +128,8 @@ def test_no_tests_or_caches(bundle_dir):
     assert not (bundle_dir / "requirements.txt").exists()
 
 
-def test_bytecode_compiled_for_312(bundle_dir):
+def test_bytecode_compiled_for_312(any_bundle):
+    _arch, bundle_dir = any_bundle
     import importlib.util
 
     numpy_init = bundle_dir / "numpy" / "__init__.pyc"
@@ -111,7 +140,8 @@ def test_bytecode_compiled_for_312(bundle_dir):
     assert (bundle_dir / "titiler_eopf" / "__init__.py").is_file()
 
 
-def test_app_package_and_templates_copied(bundle_dir):
+def test_app_package_and_templates_copied(any_bundle):
+    _arch, bundle_dir = any_bundle
     assert (bundle_dir / "titiler_eopf" / "settings.py").is_file()
     src_files = {p.relative_to(ROOT / "lambda_src") for p in (ROOT / "lambda_src" / "titiler_eopf").rglob("*") if p.is_file() and "__pycache__" not in p.parts and "tests" not in p.parts and p.suffix != ".pyc"}
     missing = [str(p) for p in src_files if not (bundle_dir / p).exists()]
@@ -276,6 +306,8 @@ def sample_root(request, tmp_path_factory) -> Path:
 
 @pytest.mark.skipif(not TILE_HANDLER_FILE.exists(), reason="lambda_src/titiler_eopf/handlers/tile.py does not exist yet (another engineer writes it)")
 def test_handler_serves_png_tile_in_fresh_process_with_only_the_bundle(bundle_dir, sample_root, tmp_path):
+    """x86_64 only: the arm64 bundle's aarch64 code cannot be executed on this machine
+    (no aarch64 Python to run it under qemu-user); its checks above are static (readelf)."""
     z, x, y = _tile_for_sample()
     path = f"/collections/sentinel-2-l2a/items/{ITEM}/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
     query = [
