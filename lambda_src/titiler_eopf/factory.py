@@ -12,6 +12,7 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import jinja2
 from attrs import define, field
@@ -109,8 +110,7 @@ def _with_scale(endpoint):
 
     @functools.wraps(endpoint)
     def scaled(*args: Any, scale: int, **kwargs: Any):
-        tms = kwargs.get("tileMatrixSetId")
-        del tms  # the matrix tile size is 256 for every supported TMS
+        # 256 px is the matrix tile size of every TMS morecantile ships.
         return endpoint(*args, tilesize=256 * scale, **kwargs)
 
     scaled.__signature__ = signature.replace(parameters=params + [scale])  # type: ignore[attr-defined]
@@ -202,8 +202,6 @@ class EOPFTilerFactory(TilerFactory):
                 )
             tilejson_url = self.url_for(request, "tilejson", tileMatrixSetId=tileMatrixSetId)
             query = [(k, v) for k, v in request.query_params.multi_items() if k != "tileMatrixSetId"]
-            from urllib.parse import urlencode
-
             if query:
                 tilejson_url += "?" + urlencode(query)
             return templates.TemplateResponse(
