@@ -140,11 +140,21 @@ def test_cache_hit_in_a_fresh_process_does_not_import_the_tiler(handler_env):
     assert outcome == {"status": 200, "x_cache": "HIT", "heavy": []}
 
 
-def test_logs_are_json_and_metrics_are_emf(handler_env, capsys):
+def test_logs_are_json_and_metrics_are_emf(handler_env, capsys, caplog):
+    from titiler_eopf.handlers import observability
+
+    caplog.set_level("INFO")
     invoke(http_api_event(TILE_PATH, RGB_QUERY))
     invoke(http_api_event(TILE_PATH, RGB_QUERY))
+    # The log handler keeps the stdout of the process (Lambda's never changes;
+    # pytest swaps it per test), so format the captured records with its formatter.
+    formatter = observability.logger().registered_formatter
+    requests = [
+        json.loads(formatter.format(record))
+        for record in caplog.records
+        if record.getMessage() == "request"
+    ]
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    requests = [line for line in lines if line.get("message") == "request"]
     assert [r["x_cache"] for r in requests] == ["MISS", "HIT"]
     assert all(r["service"] == "titiler-eopf" and r["status"] == 200 for r in requests)
     emf = [line for line in lines if "_aws" in line]
