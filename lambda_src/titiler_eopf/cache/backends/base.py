@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator
@@ -173,3 +174,24 @@ class Backend:
 
     def breakers(self) -> Iterable:
         return ()
+
+
+class LocalLocks:
+    """Per-process stampede lock, for backends without a shared lock store."""
+
+    def __init__(self):
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._mutex = threading.Lock()
+
+    def try_lock(self, key_id, token, ttl):
+        with self._mutex:
+            held = self._locks.get(key_id)
+            if held and held[1] > time.monotonic():
+                return False
+            self._locks[key_id] = (token, time.monotonic() + ttl)
+            return True
+
+    def unlock(self, key_id, token):
+        with self._mutex:
+            if self._locks.get(key_id, ("",))[0] == token:
+                del self._locks[key_id]

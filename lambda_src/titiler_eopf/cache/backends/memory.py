@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import Iterator
 
 from ..keys import CacheKey, parse_id
-from .base import Backend, EntryMeta, IndexedEntry, Lookup, glob_match, new_generation
+from .base import Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_match, new_generation
 
 
 class MemoryBackend(Backend):
@@ -21,7 +21,7 @@ class MemoryBackend(Backend):
         self._entries: OrderedDict[str, tuple[EntryMeta, bytes, float]] = OrderedDict()
         self._gens: dict[tuple, str] = {}
         self._index: dict[tuple[str, str], dict[str, str]] = {}
-        self._locks: dict[str, tuple[str, float]] = {}
+        self._locks = LocalLocks()  # one process: no shared lock store needed
         self._mutex = threading.RLock()
 
     def generations(self, collection, item):
@@ -115,18 +115,10 @@ class MemoryBackend(Backend):
             return rec[0] if rec else None
 
     def try_lock(self, key_id, token, ttl):
-        with self._mutex:
-            held = self._locks.get(key_id)
-            if held and held[1] > time.monotonic():
-                return False
-            self._locks[key_id] = (token, time.monotonic() + ttl)
-            return True
+        return self._locks.try_lock(key_id, token, ttl)
 
     def unlock(self, key_id, token):
-        with self._mutex:
-            held = self._locks.get(key_id)
-            if held and held[0] == token:
-                del self._locks[key_id]
+        self._locks.unlock(key_id, token)
 
     def status(self):
         with self._mutex:

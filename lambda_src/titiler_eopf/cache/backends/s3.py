@@ -24,7 +24,7 @@ from typing import Iterator
 
 from ..circuit import CacheRejected, CircuitBreaker
 from ..keys import CacheKey, parse_id, q
-from .base import Backend, EntryMeta, IndexedEntry, Lookup, glob_literal, new_generation
+from .base import Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_literal, new_generation
 
 log = logging.getLogger("titiler_eopf.cache.s3")
 
@@ -200,27 +200,6 @@ class S3Connection:
             out["reachable"] = False
             out["error"] = type(exc).__name__
         return out
-
-
-class LocalLocks:
-    """Per-process stampede lock, for backends without a shared lock store."""
-
-    def __init__(self):
-        self._locks: dict[str, tuple[str, float]] = {}
-        self._mutex = threading.Lock()
-
-    def try_lock(self, key_id, token, ttl):
-        with self._mutex:
-            held = self._locks.get(key_id)
-            if held and held[1] > time.monotonic():
-                return False
-            self._locks[key_id] = (token, time.monotonic() + ttl)
-            return True
-
-    def unlock(self, key_id, token):
-        with self._mutex:
-            if self._locks.get(key_id, ("",))[0] == token:
-                del self._locks[key_id]
 
 
 class S3Backend(Backend):
