@@ -266,9 +266,12 @@ class Product:
             cache_members=True,
             use_zarr_fill_value_as_mask=group.metadata.zarr_format == 2,
         )
+        # cache=False: a product stays open across requests, and xarray's default
+        # in-memory cache would keep every array that was ever fully read.
         ds = xarray.open_dataset(
             store,
             engine="store",
+            cache=False,
             mask_and_scale=True,
             decode_times=False,
             decode_coords="all",

@@ -20,9 +20,10 @@ import numpy
 import xarray
 from morecantile import Tile, TileMatrixSet
 from rasterio.crs import CRS
+from rasterio.warp import transform as transform_coords
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WEB_MERCATOR_TMS, WGS84_CRS
-from rio_tiler.errors import RioTilerError, TileOutsideBounds
+from rio_tiler.errors import PointOutsideBounds, RioTilerError, TileOutsideBounds
 from rio_tiler.io.base import BaseReader
 from rio_tiler.io.xarray import XarrayReader
 from rio_tiler.models import BandStatistics, ImageData, Info, PointData
@@ -136,10 +137,20 @@ class EOPFReader(BaseReader):
         minx, miny, maxx, maxy = bounds
         return min(abs(maxx - minx) / width, abs(maxy - miny) / height)
 
-    def _data_array(self, level: Level, band_indexes: list[int]) -> xarray.DataArray:
+    def _data_array(
+        self, level: Level, band_indexes: list[int], bbox: BBox, bbox_crs: CRS
+    ) -> xarray.DataArray:
+        """The bands of one level, cut to ``bbox`` *before* they are stacked.
+
+        Stacking (xarray.concat) reads whole arrays; cutting first (lazy
+        slicing) keeps a read to the window the output needs.
+        """
         dataset = self.input.dataset(level)
-        names = [self.bands[i].name for i in band_indexes]
-        array = xarray.concat([dataset[name] for name in names], dim="band", join="override")
+        bands = [
+            dataset[self.bands[i].name].rio.clip_box(*bbox, crs=bbox_crs, auto_expand=True)
+            for i in band_indexes
+        ]
+        array = xarray.concat(bands, dim="band", join="override")
         array = array.assign_coords(band=[self.bands[i].label for i in band_indexes])
         array.attrs = {}
         array = array.rio.write_crs(level.crs).rio.write_nodata(numpy.nan)
@@ -148,6 +159,7 @@ class EOPFReader(BaseReader):
     def _read(
         self,
         target_resolution: float | None,
+        window: tuple[BBox, CRS],
         read: Any,
         indexes: Indexes | None,
         expression: str | None,
@@ -155,7 +167,8 @@ class EOPFReader(BaseReader):
         images: list[tuple[list[int], ImageData]] = []
         for level, band_indexes in self._plan(target_resolution).values():
             with _store_errors(self.input, level):
-                with XarrayReader(self._data_array(level, band_indexes), tms=self.tms) as src:
+                array = self._data_array(level, band_indexes, *window)
+                with XarrayReader(array, tms=self.tms) as src:
                     images.append((band_indexes, read(src)))
         image = _stack(images, len(self.bands))
         image.band_descriptions = [band.label for band in self.bands]
@@ -181,6 +194,7 @@ class EOPFReader(BaseReader):
         kwargs = _reader_options(kwargs)
         return self._read(
             target,
+            (bounds, self.tms.rasterio_crs),
             lambda src: src.part(
                 bounds,
                 dst_crs=self.tms.rasterio_crs,
@@ -212,6 +226,7 @@ class EOPFReader(BaseReader):
         kwargs = _reader_options(kwargs)
         return self._read(
             target,
+            (bbox, bounds_crs),
             lambda src: src.part(
                 bbox,
                 dst_crs=dst_crs,
@@ -255,11 +270,21 @@ class EOPFReader(BaseReader):
         expression: str | None = None,
         **kwargs: Any,
     ) -> PointData:
+        (x,), (y,) = transform_coords(coord_crs, self.crs, [lon], [lat])
+        minx, miny, maxx, maxy = self.bounds
+        if not (minx < x < maxx and miny < y < maxy):
+            raise PointOutsideBounds(
+                f"Point ({lon}, {lat}) is outside the bounds of {self.input.location.label}"
+            )
         values: list[tuple[list[int], PointData]] = []
         kwargs = _reader_options(kwargs)
         for level, band_indexes in self._plan(None).values():
+            # a window of a few pixels around the point: only that is read
+            pad = 2 * level.resolution
+            window = ((x - pad, y - pad, x + pad, y + pad), self.crs)
             with _store_errors(self.input, level):
-                with XarrayReader(self._data_array(level, band_indexes), tms=self.tms) as src:
+                array = self._data_array(level, band_indexes, *window)
+                with XarrayReader(array, tms=self.tms) as src:
                     values.append(
                         (band_indexes, src.point(lon, lat, coord_crs=coord_crs, **kwargs))
                     )

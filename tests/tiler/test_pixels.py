@@ -212,3 +212,37 @@ def test_explicit_level_group(client, collection):
     assert response.status_code == 200, response.text
     data = numpy.load(__import__("io").BytesIO(response.content))
     assert numpy.isclose(data[0, 128, 128], 1500 * 1e-4 - 0.1, atol=1e-6)
+
+
+def test_a_tile_reads_only_the_chunks_under_it(sample_store, tmp_path):
+    """Full-resolution bands are never read whole: a tile in the north-west
+    corner renders even when the r10m chunks elsewhere are unreadable."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from titiler_eopf.app import create_tiler_app
+    from titiler_eopf.settings import TilerSettings
+
+    shutil.copytree(sample_store / COLLECTION_NATIVE, tmp_path / COLLECTION_NATIVE)
+    r10m = tmp_path / COLLECTION_NATIVE / f"{ITEM_ID}.zarr" / "measurements/reflectance/r10m"
+    for band in BANDS:  # chunks are 720 x 720: keep only the north-west one ("0.0")
+        for chunk in ("0.1", "1.0", "1.1"):
+            (r10m / band / chunk).write_bytes(b"garbage")
+    client = TestClient(create_tiler_app(TilerSettings(store_url=str(tmp_path))))
+    tile = tile_over(BOUNDS[0] + 1000, BOUNDS[3] - 1000, 15)
+    path = f"{item_path(COLLECTION_NATIVE)}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png"
+    response = client.get(path, params=variables_query() + [("rescale", "0,1")])
+    assert response.status_code == 200, response.text
+    point = client.get(
+        f"{item_path(COLLECTION_NATIVE)}/point/{WEB_MERCATOR.ul(tile).x + 0.0001},{WEB_MERCATOR.ul(tile).y - 0.0001}",
+        params=variables_query(),
+    )
+    assert point.status_code == 200, point.text
+    # and the damage is real: a tile over the south-east is a clear 502
+    far = tile_over(BOUNDS[2] - 5000, BOUNDS[1] + 5000, 15)
+    broken = client.get(
+        f"{item_path(COLLECTION_NATIVE)}/tiles/WebMercatorQuad/{far.z}/{far.x}/{far.y}.png",
+        params=variables_query() + [("rescale", "0,1")],
+    )
+    assert broken.status_code == 502

@@ -176,12 +176,34 @@ def http_store(sample_store):
     import functools
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    class Quiet(SimpleHTTPRequestHandler):
+    class RangeHandler(SimpleHTTPRequestHandler):
+        """Static files with HTTP Range support, as object stores have
+        (sharded GeoZarr reads chunk ranges and the shard index at the end)."""
+
         def log_message(self, *args):
             pass
 
+        def do_GET(self):
+            spec = self.headers.get("Range")
+            path = Path(self.translate_path(self.path))
+            if not spec or not path.is_file():
+                return super().do_GET()
+            data = path.read_bytes()
+            start, _, end = spec.removeprefix("bytes=").partition("-")
+            if start == "":  # suffix range: the last N bytes
+                first, last = max(len(data) - int(end), 0), len(data) - 1
+            else:
+                first, last = int(start), min(int(end) if end else len(data) - 1, len(data) - 1)
+            body = data[first : last + 1]
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            self.wfile.write(body)
+
     server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(sample_store))
+        ("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(sample_store))
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
