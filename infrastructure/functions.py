@@ -54,6 +54,10 @@ def lambda_environment(config: StackConfig, cache: CacheCluster, bucket: CacheBu
         "TITILER_EOPF_CACHE_REDIS_HOST": cache.host,
         "TITILER_EOPF_CACHE_REDIS_PORT": cache.port_string,
         "TITILER_EOPF_CACHE_REDIS_TLS": "true",
+        # A TLS handshake to ElastiCache needs more than the 50 ms default; it is
+        # paid once per cold start (the connection is reused), reads stay tight.
+        "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT": "0.25",
+        "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": "0.1",
         "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN": cache.auth_secret.secret_arn,
         "TITILER_EOPF_CACHE_S3_BUCKET": bucket.bucket.bucket_name,
         "TITILER_EOPF_CACHE_S3_PREFIX": bucket.prefix,

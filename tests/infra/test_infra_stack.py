@@ -114,6 +114,8 @@ def test_function_environment(template, ids, which, service):
         "TITILER_EOPF_CACHE_REDIS_HOST",
         "TITILER_EOPF_CACHE_REDIS_PORT",
         "TITILER_EOPF_CACHE_REDIS_TLS",
+        "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT",
+        "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT",
         "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN",
         "TITILER_EOPF_CACHE_S3_BUCKET",
         "TITILER_EOPF_CACHE_S3_PREFIX",
@@ -129,6 +131,8 @@ def test_function_environment(template, ids, which, service):
     assert env["TITILER_EOPF_CACHE_BACKEND"] == "s3_redis"
     assert env["TITILER_EOPF_CACHE_NAMESPACE"] == "dev"
     assert env["TITILER_EOPF_CACHE_REDIS_TLS"] == "true"
+    assert env["TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT"] == "0.25"
+    assert env["TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT"] == "0.1"
     assert env["TITILER_EOPF_CACHE_REDIS_HOST"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]}
     assert env["TITILER_EOPF_CACHE_REDIS_PORT"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Port"]}
     assert env["TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN"] == {"Ref": ids["secret"]}
@@ -381,3 +385,28 @@ def test_outputs(template, ids):
     assert outputs["CacheBucketName"]["Value"] == {"Ref": ids["bucket"]}
     assert outputs["RedisEndpoint"]["Value"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]}
     assert ids["api"] in json.dumps(outputs["ApiUrl"]["Value"])
+
+
+@pytest.mark.parametrize("which", ["tile", "admin"])
+def test_function_environment_is_accepted_by_the_app(template, ids, which, monkeypatch):
+    """What the stack sets is what the app validates at start-up (tokens resolved to
+    plausible deploy-time values)."""
+    from titiler_eopf.main import load_settings
+
+    resolved = {
+        "TITILER_EOPF_CACHE_REDIS_HOST": "master.x.cache.amazonaws.com",
+        "TITILER_EOPF_CACHE_REDIS_PORT": "6379",
+        "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth",
+        "TITILER_EOPF_CACHE_S3_BUCKET": "cache-bucket",
+        "TITILER_EOPF_CACHE_S3_REGION": "eu-west-1",
+        "TITILER_EOPF_STORE_REGION": "eu-west-1",
+    }
+    env = _function(template, ids[which])["Environment"]["Variables"]
+    for key, value in env.items():
+        monkeypatch.setenv(key, resolved.get(key, value) if not isinstance(value, str) else value)
+    settings = load_settings()
+    assert settings.cache.backend == "s3_redis"
+    assert settings.cache.redis_tls is True
+    assert settings.cache.redis_connect_timeout == 0.25
+    assert settings.cache.s3_prefix == "cache/"
+    assert settings.tiler.cors_origins == ["*"]
