@@ -50,7 +50,7 @@ class Catalog:
 
         store = open_zarr_store(self.settings, location)
         try:
-            group = zarr.open_group(store=store, mode="r")
+            return Product(location, store, zarr.open_group(store=store, mode="r"))
         except EOPFError:
             raise
         except (FileNotFoundError, KeyError) as exc:
@@ -62,15 +62,6 @@ class Catalog:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             raise translate_store_error(exc, location) from exc
-        try:
-            return Product(location, store, group)
-        except EOPFError:
-            raise
-        except BaseException as exc:  # noqa: BLE001
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise translate_store_error(exc, location) from exc
-
 
 def translate_store_error(exc: BaseException, location: ItemLocation) -> StoreError:
     """Turn what zarr/obstore raise into an error that names the item."""

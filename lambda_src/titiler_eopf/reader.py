@@ -434,12 +434,9 @@ def _stack(images: list[tuple[list[int], ImageData]], count: int) -> ImageData:
     if len(images) == 1 and images[0][0] == list(range(count)):
         return images[0][1]
     first = images[0][1]
-    data = numpy.ma.zeros((count, first.height, first.width), dtype=first.array.dtype)
+    data = numpy.ma.masked_all((count, first.height, first.width), dtype=first.array.dtype)
     for band_indexes, image in images:
-        data[band_indexes] = image.array
-    data.mask = numpy.zeros_like(data.data, dtype=bool)
-    for band_indexes, image in images:
-        data.mask[band_indexes] = numpy.ma.getmaskarray(image.array)
+        data[band_indexes] = image.array  # values and mask
     return ImageData(data, bounds=first.bounds, crs=first.crs, nodata=first.nodata)
 
 
