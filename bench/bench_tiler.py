@@ -19,8 +19,8 @@ import morecantile
 from fastapi.testclient import TestClient
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID, write_samples
-from titiler_eopf.app import create_tiler_app
-from titiler_eopf.settings import TilerSettings
+from titiler_eopf.tiler.app import create_tiler_app
+from titiler_eopf.tiler.settings import TilerSettings
 
 BANDS = ["b04", "b03", "b02"]
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
 from titiler_eopf.cache import load_settings as load_cache_settings
-from titiler_eopf.settings import TilerSettings
+from titiler_eopf.tiler.settings import TilerSettings
 
 # Images are already compressed; compressing them again costs CPU for nothing.
 INCOMPRESSIBLE = {
@@ -66,7 +66,7 @@ def create_app(
     cache = cache or build_cache(cache_settings or CacheSettings())
 
     def build_tiler():
-        from titiler_eopf.app import create_tiler_app
+        from titiler_eopf.tiler.app import create_tiler_app
         from titiler_eopf.cache.admin import build_admin_router, build_status_router
 
         app = create_tiler_app(settings)

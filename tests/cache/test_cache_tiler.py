@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-app_module = pytest.importorskip("titiler_eopf.app", reason="tiler not importable")
+app_module = pytest.importorskip("titiler_eopf.tiler.app", reason="tiler not importable")
 eopf_sample = pytest.importorskip("eopf_sample", reason="sample generator not importable")
 
 import morecantile  # noqa: E402
@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from starlette.middleware.gzip import GZipMiddleware  # noqa: E402
 
 from titiler_eopf.cache import CacheMiddleware  # noqa: E402
-from titiler_eopf.settings import TilerSettings  # noqa: E402
+from titiler_eopf.tiler.settings import TilerSettings  # noqa: E402
 
 RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [("rescale", "0,1")]
 ONE = [("variables", "/measurements/reflectance:b04"), ("rescale", "0,1")]

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.handlers.events import ITEM, RGB_QUERY, FakeContext, http_api_event
-from titiler_eopf.app import create_tiler_app
-from titiler_eopf.settings import TilerSettings
+from titiler_eopf.tiler.app import create_tiler_app
+from titiler_eopf.tiler.settings import TilerSettings
 
 TILE_PATH = f"/collections/sentinel-2-l2a/items/{ITEM}/tiles/WebMercatorQuad/12/2178/1514.png"
 INFO_PATH = f"/collections/sentinel-2-l2a/items/{ITEM}/info"

@@ -142,7 +142,7 @@ def test_bytecode_compiled_for_312(any_bundle):
 
 def test_app_package_and_templates_copied(any_bundle):
     _arch, bundle_dir = any_bundle
-    assert (bundle_dir / "titiler_eopf" / "settings.py").is_file()
+    assert (bundle_dir / "titiler_eopf" / "tiler" / "settings.py").is_file()
     src_files = {p.relative_to(ROOT / "lambda_src") for p in (ROOT / "lambda_src" / "titiler_eopf").rglob("*") if p.is_file() and "__pycache__" not in p.parts and "tests" not in p.parts and p.suffix != ".pyc"}
     missing = [str(p) for p in src_files if not (bundle_dir / p).exists()]
     assert missing == []

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from rasterio.io import MemoryFile
 
 from eopf_sample import COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from titiler_eopf.app import create_tiler_app
-from titiler_eopf.settings import TilerSettings
+from titiler_eopf.tiler.app import create_tiler_app
+from titiler_eopf.tiler.settings import TilerSettings
 
 RGB = [
     "/measurements/reflectance:b04",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 from eopf_sample import COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from titiler_eopf.catalog import Catalog
-from titiler_eopf.settings import TilerSettings
+from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.settings import TilerSettings
 
 
 def test_products_are_reused(sample_store):

@@ -17,8 +17,8 @@ from eopf_sample import (
     expected_reflectance,
 )
 from tests.tiler.conftest import RGB, decode_image, item_path, variables_query
-from titiler_eopf.catalog import Catalog
-from titiler_eopf.reader import EOPFReader
+from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.reader import EOPFReader
 
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 BANDS = ["b04", "b03", "b02"]
@@ -221,8 +221,8 @@ def test_a_tile_reads_only_the_chunks_under_it(sample_store, tmp_path):
 
     from fastapi.testclient import TestClient
 
-    from titiler_eopf.app import create_tiler_app
-    from titiler_eopf.settings import TilerSettings
+    from titiler_eopf.tiler.app import create_tiler_app
+    from titiler_eopf.tiler.settings import TilerSettings
 
     shutil.copytree(sample_store / COLLECTION_NATIVE, tmp_path / COLLECTION_NATIVE)
     r10m = tmp_path / COLLECTION_NATIVE / f"{ITEM_ID}.zarr" / "measurements/reflectance/r10m"

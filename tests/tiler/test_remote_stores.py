@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
 from tests.tiler.conftest import RGB, item_path, variables_query
-from titiler_eopf.app import create_tiler_app
-from titiler_eopf.settings import TilerSettings
+from titiler_eopf.tiler.app import create_tiler_app
+from titiler_eopf.tiler.settings import TilerSettings
 
 BUCKET = "eopf-products"
 PREFIX = "zarr"

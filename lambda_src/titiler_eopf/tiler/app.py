@@ -18,10 +18,10 @@ from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
 from titiler.core.factory import ColorMapFactory, TMSFactory
 
 from titiler_eopf import __version__
-from titiler_eopf.catalog import Catalog
-from titiler_eopf.errors import STATUS_CODES, EOPFError
-from titiler_eopf.factory import EOPFTilerFactory
-from titiler_eopf.settings import TilerSettings
+from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.errors import STATUS_CODES, EOPFError
+from titiler_eopf.tiler.factory import EOPFTilerFactory
+from titiler_eopf.tiler.settings import TilerSettings
 
 logger = logging.getLogger("titiler_eopf")
 

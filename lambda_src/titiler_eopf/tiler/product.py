@@ -28,7 +28,7 @@ from typing import Any
 import numpy
 from rasterio.crs import CRS
 
-from titiler_eopf.errors import StoreError, VariableError
+from titiler_eopf.tiler.errors import StoreError, VariableError
 
 logger = logging.getLogger(__name__)
 

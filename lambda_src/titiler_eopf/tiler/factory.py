@@ -26,10 +26,10 @@ from titiler.core.dependencies import DefaultDependency, PartFeatureParams, Prev
 from titiler.core.factory import TilerFactory
 from titiler.core.resources.responses import JSONResponse
 
-from titiler_eopf.catalog import Catalog
-from titiler_eopf.errors import VariableError
-from titiler_eopf.product import Product
-from titiler_eopf.reader import EOPFReader
+from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.errors import VariableError
+from titiler_eopf.tiler.product import Product
+from titiler_eopf.tiler.reader import EOPFReader
 
 ITEM_PREFIX = "/collections/{collection_id}/items/{item_id}"
 ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"

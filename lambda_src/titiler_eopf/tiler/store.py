@@ -12,8 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from titiler_eopf.errors import ItemNotFoundError, StoreError
-from titiler_eopf.settings import TilerSettings
+from titiler_eopf.tiler.errors import ItemNotFoundError, StoreError
+from titiler_eopf.tiler.settings import TilerSettings
 
 # Collection and item ids are path segments: no separators, no "..".
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")

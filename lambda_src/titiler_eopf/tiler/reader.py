@@ -29,9 +29,9 @@ from rio_tiler.io.xarray import XarrayReader
 from rio_tiler.models import BandStatistics, ImageData, Info, PointData
 from rio_tiler.types import BBox, Indexes
 
-from titiler_eopf.catalog import translate_store_error
-from titiler_eopf.errors import EOPFError, ParameterError, VariableError
-from titiler_eopf.product import Level, Product, Pyramid, parse_variable
+from titiler_eopf.tiler.catalog import translate_store_error
+from titiler_eopf.tiler.errors import EOPFError, ParameterError, VariableError
+from titiler_eopf.tiler.product import Level, Product, Pyramid, parse_variable
 
 MAX_BANDS = 16
 

@@ -11,10 +11,10 @@ import threading
 
 from cachetools import LRUCache
 
-from titiler_eopf.errors import EOPFError, ItemNotFoundError, StoreError, StoreTimeoutError
-from titiler_eopf.product import Product
-from titiler_eopf.settings import TilerSettings
-from titiler_eopf.store import ItemLocation, locate, open_zarr_store
+from titiler_eopf.tiler.errors import EOPFError, ItemNotFoundError, StoreError, StoreTimeoutError
+from titiler_eopf.tiler.product import Product
+from titiler_eopf.tiler.settings import TilerSettings
+from titiler_eopf.tiler.store import ItemLocation, locate, open_zarr_store
 
 logger = logging.getLogger(__name__)
 
