@@ -8,13 +8,15 @@ PORT     ?= 8000
 HOST     ?= 127.0.0.1
 DATA_DIR ?= data
 STAMP    := $(VENV)/.installed
+# Full-size products for benchmarks (~6 GB, outside git).
+BENCH_DATA ?= $(or $(TITILER_EOPF_BENCH_DATA),$(HOME)/.cache/titiler-eopf/bench-data)
 
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Tests never need a real AWS account: make sure nothing on the machine leaks in.
 TEST_ENV := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL
 
-.PHONY: help install sample run test test-fast synth bundle deploy bench clean tools
+.PHONY: help install sample run test test-fast synth bundle deploy bench bench-data clean tools
 
 help:
 	@echo "make run    - install, write the sample products, serve on http://$(HOST):$(PORT)"
@@ -22,7 +24,8 @@ help:
 	@echo "make sample - write the sample products into $(DATA_DIR)/"
 	@echo "make synth  - cdk synth (no AWS credentials needed)"
 	@echo "make bundle - build the Lambda bundle without Docker"
-	@echo "make bench  - run the benchmarks"
+	@echo "make bench  - run the benchmarks (writes the full-size bench data first if missing)"
+	@echo "make bench-data - write full-size products into $(BENCH_DATA)"
 
 # The venv is rebuilt only when a requirements file changes.
 $(STAMP): requirements.txt lambda_src/requirements.txt
@@ -73,8 +76,11 @@ bundle: install
 deploy: install tools
 	npx --no-install cdk deploy $(CDK_ARGS)
 
-bench: install tools
-	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+bench-data: install
+	$(PY) -m eopf_sample.fullsize --out $(BENCH_DATA)
+
+bench: install tools bench-data
+	@for script in bench/bench_*.py; do echo "== $$script"; TITILER_EOPF_BENCH_DATA=$(BENCH_DATA) $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf build cdk.out .pytest_cache

@@ -172,44 +172,11 @@ def test_corrupt_chunk_is_a_502_naming_the_item_and_is_never_cached(sample_store
 
 @pytest.fixture(scope="module")
 def http_store(sample_store):
-    """The sample products behind a plain HTTP server (as EOPF object storage serves them)."""
-    import functools
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    """The sample products behind the loopback object store (HTTP with Range support)."""
+    from tests.loopback import LoopbackStore
 
-    class RangeHandler(SimpleHTTPRequestHandler):
-        """Static files with HTTP Range support, as object stores have
-        (sharded GeoZarr reads chunk ranges and the shard index at the end)."""
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            spec = self.headers.get("Range")
-            path = Path(self.translate_path(self.path))
-            if not spec or not path.is_file():
-                return super().do_GET()
-            data = path.read_bytes()
-            start, _, end = spec.removeprefix("bytes=").partition("-")
-            if start == "":  # suffix range: the last N bytes
-                first, last = max(len(data) - int(end), 0), len(data) - 1
-            else:
-                first, last = int(start), min(int(end) if end else len(data) - 1, len(data) - 1)
-            body = data[first : last + 1]
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Accept-Ranges", "bytes")
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(sample_store))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LoopbackStore(sample_store) as store:
+        yield store.url
 
 
 @pytest.mark.parametrize("collection", [COLLECTION_NATIVE, COLLECTION_GEOZARR])
