@@ -134,6 +134,7 @@ def derive_l1c_geozarr() -> dict:
     }
     l1c_origin = l1c_band_attrs["b02"]["proj:transform"]
     l2a_levels = reflectance_node(l2a)["members"]
+    templates = copy.deepcopy(l2a_levels)
     l2a_origin = l2a_levels["r10m"]["members"]["b02"]["attributes"]["proj:transform"]
     dx, dy = l1c_origin[2] - l2a_origin[2], l1c_origin[5] - l2a_origin[5]
     for level, group in l2a_levels.items():
@@ -145,7 +146,7 @@ def derive_l1c_geozarr() -> dict:
             if native_res > resolution:
                 continue
             template_name = "b09" if band == "b10" else band
-            template = l2a_levels[level]["members"].get(template_name) or _any_band(l2a_levels[level])
+            template = templates[level]["members"].get(template_name) or _any_band(templates[level])
             node = copy.deepcopy(template)
             attrs = node["attributes"]
             attrs["long_name"] = l1c_band_attrs[band]["long_name"]
