@@ -81,6 +81,7 @@ class TileCache:
             "enabled": self.enabled,
             **self.settings.public_summary(),
             "metrics": self.metrics.snapshot(),
+            "chunks": chunk_cache_stats(),
         }
         if self.enabled:
             out["circuits"] = {b.name: b.state for b in self.backend.breakers()}
@@ -92,6 +93,13 @@ class TileCache:
             out["backend_status"] = self.backend.status()
         out["uptime_s"] = int(time.time() - self.started)
         return out
+
+
+def chunk_cache_stats() -> dict | None:
+    """The tiler's decoded-chunk cache counters (None until the tiler has read pixels)."""
+    from titiler_eopf.tiler import chunkcache  # light module: no numpy, zarr or rasterio
+
+    return chunkcache.stats()
 
 
 def build_cache(settings: CacheSettings | None = None, *, backend: Backend | None = None) -> TileCache:

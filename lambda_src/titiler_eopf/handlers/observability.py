@@ -22,7 +22,21 @@ COUNTERS = {
     "not_modified": "CacheNotModified",
     "write_errors": "CacheWriteErrors",
     "corrupt": "CacheCorruptEntries",
+    # the tiler's decoded-chunk cache (neighbouring tiles reuse native chunks)
+    "chunk_hits": "ChunkCacheHits",
+    "chunk_misses": "ChunkCacheMisses",
+    "chunk_evictions": "ChunkCacheEvictions",
 }
+
+
+def counters_snapshot(cache) -> dict:
+    """The tile cache's counters plus the chunk cache's, prefixed ``chunk_``."""
+    from titiler_eopf.cache.core import chunk_cache_stats
+
+    snapshot = dict(cache.metrics.snapshot())
+    for key, value in (chunk_cache_stats() or {}).items():
+        snapshot[f"chunk_{key}"] = value
+    return snapshot
 
 
 @cache

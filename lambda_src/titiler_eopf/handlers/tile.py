@@ -79,7 +79,7 @@ def handler(event: dict, context: Any) -> dict:
     if _adapter is None:
         _adapter, _cache = _build()
     _stage_root["value"] = _stage_of(event)
-    before = _cache.metrics.snapshot()
+    before = observability.counters_snapshot(_cache)
     started = time.perf_counter()
     response = _adapter(event, context)
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -97,7 +97,9 @@ def handler(event: dict, context: Any) -> dict:
     )
     render_ms = elapsed_ms if x_cache in ("MISS", "BYPASS") else None
     try:
-        observability.publish_cache_metrics(before, _cache.metrics.snapshot(), render_ms)
+        observability.publish_cache_metrics(
+            before, observability.counters_snapshot(_cache), render_ms
+        )
     except Exception:  # metrics must never fail a tile
         log.exception("could not publish metrics")
     return response

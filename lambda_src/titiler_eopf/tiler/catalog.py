@@ -11,6 +11,7 @@ import threading
 
 from cachetools import LRUCache
 
+from titiler_eopf.tiler.budget import configure_reads
 from titiler_eopf.tiler.errors import EOPFError, ItemNotFoundError, StoreError, StoreTimeoutError
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.settings import TilerSettings
@@ -50,7 +51,9 @@ class Catalog:
 
         store = open_zarr_store(self.settings, location)
         try:
-            return Product(location, store, zarr.open_group(store=store, mode="r"))
+            product = Product(location, store, zarr.open_group(store=store, mode="r"))
+            configure_reads(product, self.settings)
+            return product
         except EOPFError:
             raise
         except (FileNotFoundError, KeyError) as exc:

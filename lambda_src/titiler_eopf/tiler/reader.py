@@ -10,6 +10,7 @@ requested order. ``indexes`` (bidx) and ``expression`` then apply to that stack
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from rio_tiler.io.xarray import XarrayReader
 from rio_tiler.models import BandStatistics, ImageData, Info, PointData
 from rio_tiler.types import BBox, Indexes
 
+from titiler_eopf.tiler import budget, windowed
 from titiler_eopf.tiler.catalog import translate_store_error
 from titiler_eopf.tiler.errors import EOPFError, ParameterError, VariableError
 from titiler_eopf.tiler.product import Level, Product, Pyramid, parse_variable
@@ -97,7 +99,46 @@ class EOPFReader(BaseReader):
 
     @property
     def minzoom(self) -> int:
-        return self._minzoom
+        """The dataset's minzoom, raised to the first zoom whose tiles fit the read budget."""
+        return self._budget_minzoom
+
+    @functools.cached_property
+    def _budget_minzoom(self) -> int:
+        for z in range(self._minzoom, self._maxzoom + 1):
+            if self._tile_cost(z, worst_case=True).fits(self._limits):
+                return z
+        return self._maxzoom
+
+    @property
+    def _limits(self) -> budget.ReadLimits:
+        return getattr(self.input, "read_limits", budget.ReadLimits())
+
+    def _tile_cost(
+        self, z: int, lonlat: tuple[float, float] | None = None, worst_case: bool = False
+    ) -> budget.Cost:
+        """What a tile at zoom ``z`` (over the product's centre by default) would read; with
+        ``worst_case``, a tile of that zoom anywhere on the product."""
+        if lonlat is None:
+            minx, miny, maxx, maxy = self.bounds
+            (lon,), (lat,) = transform_coords(
+                self.crs, self.tms.geographic_crs, [(minx + maxx) / 2], [(miny + maxy) / 2]
+            )
+            lonlat = (lon, lat)
+        tile = self.tms.tile(*lonlat, z)
+        bounds, width, height, target = self._tile_geometry(tile.x, tile.y, tile.z, None)
+        plans = self._plan_reads(self._plan(target), (bounds, self.tms.rasterio_crs), target)
+        return budget.cost_of(
+            (p for level_plans in plans.values() if level_plans for p in level_plans), worst_case
+        )
+
+    def _plan_reads(self, plan, window, target) -> dict[int, list | None]:
+        """Chunk plans of every level of a request (metadata only: nothing is read)."""
+        return {
+            key: windowed.plan_level(
+                self.input, level, [self.bands[i].name for i in band_indexes], *window, target
+            )
+            for key, (level, band_indexes) in plan.items()
+        }
 
     @property
     def maxzoom(self) -> int:
@@ -165,9 +206,22 @@ class EOPFReader(BaseReader):
         expression: str | None,
     ) -> ImageData:
         images: list[tuple[list[int], ImageData]] = []
-        for level, band_indexes in self._plan(target_resolution).values():
+        plan = self._plan(target_resolution)
+        reads = self._plan_reads(plan, window, target_resolution)
+        cost = budget.cost_of(p for plans in reads.values() if plans for p in plans)
+        budget.check(cost, self._limits, "This request")
+        for key, (level, band_indexes) in plan.items():
             with _store_errors(self.input, level):
-                array = self._data_array(level, band_indexes, *window)
+                if reads[key] is not None:  # chunk by chunk, reduced as it goes
+                    array = windowed.read_level(
+                        self.input,
+                        level,
+                        [self.bands[i].name for i in band_indexes],
+                        [self.bands[i].label for i in band_indexes],
+                        reads[key],
+                    )
+                else:
+                    array = self._data_array(level, band_indexes, *window)
                 with XarrayReader(array, tms=self.tms) as src:
                     images.append((band_indexes, read(src)))
         image = _stack(images, len(self.bands))
@@ -192,6 +246,20 @@ class EOPFReader(BaseReader):
             )
         bounds, width, height, target = self._tile_geometry(tile_x, tile_y, tile_z, tilesize)
         kwargs = _reader_options(kwargs)
+        try:
+            return self._tile_read(bounds, width, height, target, indexes, expression, kwargs)
+        except budget.ReadBudgetError as error:
+            raise budget.ReadBudgetError(f"{error}. {self._zoom_advice(tile_x, tile_y, tile_z)}")
+
+    def _zoom_advice(self, tile_x: int, tile_y: int, tile_z: int) -> str:
+        """Name the smallest zoom at which tiles here (and over the product's centre) fit."""
+        centre = self.tms.ul(2 * tile_x + 1, 2 * tile_y + 1, tile_z + 1)  # the tile's centre
+        for z in range(max(tile_z + 1, self.minzoom), self._maxzoom + 1):
+            if self._tile_cost(z, (centre.x, centre.y), worst_case=True).fits(self._limits):
+                return f"Tiles of these variables fit from zoom {z}"
+        return "No zoom fits: request fewer variables"
+
+    def _tile_read(self, bounds, width, height, target, indexes, expression, kwargs):
         return self._read(
             target,
             (bounds, self.tms.rasterio_crs),

@@ -33,6 +33,15 @@ class TilerSettings(BaseSettings):
     # Opened products kept in-process (LRU), so a request does not re-read metadata.
     dataset_cache_size: int = Field(32, ge=0, le=1024)
 
+    # Read budget of one request, decided from metadata before reading (400 when over, naming
+    # the smallest zoom that fits). Defaults fit the 3 GB tile Lambda: an L1C true-colour tile
+    # at z7 (3 x 10980 x 10980 pixels, no coarser level) reads chunk by chunk within them.
+    read_max_pixels: int = Field(500_000_000, gt=0)  # pixels decoded
+    read_max_bytes: int = Field(2**30, gt=0)  # bytes fetched (upper bound: decoded chunk size)
+    # Decoded chunks kept in-process so that neighbouring tiles reuse them (0 disables): 768 MiB
+    # holds the 12 native 5490 x 5490 chunks of a true-colour tile at a chunk corner.
+    chunk_cache_bytes: int = Field(768 * 2**20, ge=0)
+
     cors_origins: list[str] = ["*"]
     admin_token: SecretStr | None = None
     # Base path the app is served under (API Gateway custom domain mapping);

@@ -1,0 +1,298 @@
+"""Chunk-wise reads of one band of one level: planned, budgeted, then read with bounded memory.
+
+rio-tiler's xarray reader loads the whole window of a request into memory before it resamples:
+an L1C true-colour tile at z7 is three 10980 x 10980 bands at r10m (no coarser level exists).
+Here a read is first *planned* from metadata only (which chunks, how many pixels decoded, how many
+bytes fetched at most), checked against the request's budget (:mod:`titiler_eopf.tiler.budget`),
+then read chunk by chunk, keeping only the pixels the output needs:
+
+- ``factor`` = how many level pixels make one pixel of the output resolution (1 when the level is
+  fine enough and not much finer). With factor > 1 each chunk is decimated as it is read (the
+  centre pixel of every factor x factor block, what nearest resampling would pick), so memory is
+  one block of chunks plus a small output whatever the band size.
+- With factor 1, decoded chunks go through the process's chunk cache
+  (:mod:`titiler_eopf.tiler.chunkcache`): the neighbours of a tile reuse them.
+
+The result is an in-memory DataArray on a regular grid that rio-tiler reprojects as usual.
+Only plain 2-D (y, x) variables are planned; anything else returns None and takes the lazy path.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy
+
+from titiler_eopf.tiler import chunkcache
+
+# Raw bytes read per zarr call when decimating (zarr fetches and decodes a call's chunks
+# concurrently): ~2 native L2A chunks or 12 L1C chunks at once, bounded memory.
+BLOCK_BYTES = 128 * 2**20
+# Whole chunks read at once on a cached read (each up to 60 MB decoded).
+CHUNK_READERS = 2
+
+
+@dataclass
+class BandPlan:
+    """What reading one band for one request costs, known before reading."""
+
+    level_path: str
+    name: str
+    array: Any  # zarr.Array
+    rows: numpy.ndarray  # level rows sampled (output row i <- level row rows[i])
+    cols: numpy.ndarray
+    start: tuple[int, int]  # level (row, col) of the window's upper-left pixel
+    factor: int
+    origin: tuple[float, float]  # (x, y) of the level's upper-left corner
+    resolution: float
+    chunk_shape: tuple[int, int]  # unit read and cached (inner chunk when sharded)
+    chunk_rows: numpy.ndarray  # chunk row indexes touched
+    chunk_cols: numpy.ndarray
+    shard_indexes: int  # shard indexes read (sharded arrays)
+
+    @property
+    def chunks(self) -> int:
+        return len(self.chunk_rows) * len(self.chunk_cols)
+
+    @property
+    def pixels(self) -> int:
+        """Pixels decoded: every pixel of every chunk touched."""
+        return self.chunks * self.chunk_shape[0] * self.chunk_shape[1]
+
+    @property
+    def bytes(self) -> int:
+        """Bytes fetched at most: the decoded size of the chunks (compressed is smaller) plus
+        the shard indexes."""
+        return self._bytes(self.chunks, self.shard_indexes)
+
+    def _bytes(self, chunks: int, shard_indexes: int) -> int:
+        index = 16 * _per_shard(self.array) + 4
+        pixels = chunks * self.chunk_shape[0] * self.chunk_shape[1]
+        return pixels * self.array.dtype.itemsize + shard_indexes * index
+
+    def worst_case(self) -> tuple[int, int, int]:
+        """(pixels, bytes, chunks) of a window of the same size placed anywhere on the level:
+        straddling chunk edges it touches one more chunk per axis (TileJSON's minzoom must hold
+        for every tile of a zoom, not only the one it was computed on)."""
+        shape = self.array.shape
+        spans = (self.rows[-1] - self.rows[0] + 1, self.cols[-1] - self.cols[0] + 1)
+        chunks, shards = 1, 1
+        shard_shape = getattr(self.array, "shards", None) or shape
+        for axis in (0, 1):
+            per_axis = -(-shape[axis] // self.chunk_shape[axis])
+            chunks *= min(per_axis, 1 + -(-(int(spans[axis]) - 1) // self.chunk_shape[axis]))
+            per_axis = -(-shape[axis] // shard_shape[axis])
+            shards *= min(per_axis, 1 + -(-(int(spans[axis]) - 1) // shard_shape[axis]))
+        shards = shards if getattr(self.array, "shards", None) else 0
+        pixels = chunks * self.chunk_shape[0] * self.chunk_shape[1]
+        return pixels, self._bytes(chunks, shards), chunks
+
+
+def _per_shard(array) -> int:
+    shards = getattr(array, "shards", None)
+    if not shards:
+        return 0
+    chunks = array.chunks
+    return math.prod(-(-s // c) for s, c in zip(shards, chunks, strict=True))
+
+
+def _touched(indexes: numpy.ndarray, chunk: int) -> numpy.ndarray:
+    return numpy.unique(indexes // chunk)
+
+
+def plan_band(
+    product, level, name: str, bounds: tuple[float, float, float, float], target: float | None
+) -> BandPlan | None:
+    """Plan reading ``name`` of ``level`` over ``bounds`` (level CRS) at ``target`` resolution.
+
+    None when the variable is not a plain 2-D y/x array or the window misses the level.
+    """
+    array = product.array(level, name) if hasattr(product, "array") else None
+    if array is None:
+        arrays = getattr(product, "_arrays", {}).get(level.path, {})
+        array = arrays.get(name)
+    if array is None or len(array.shape) != 2:
+        return None
+    height, width = array.shape
+    if (height, width) != tuple(level.shape):
+        return None
+    res = level.resolution
+    minx, miny, maxx, maxy = level.bounds
+    factor = 1 if target is None else max(1, int(target / res + 1e-6))
+    pad = 2 * factor  # room for the resampling kernel at the window edges
+    col0 = max(0, math.floor((bounds[0] - minx) / res) - pad)
+    col1 = min(width, math.ceil((bounds[2] - minx) / res) + pad)
+    row0 = max(0, math.floor((maxy - bounds[3]) / res) - pad)
+    row1 = min(height, math.ceil((maxy - bounds[1]) / res) + pad)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    offset = factor // 2
+    # the last block may be cut by the array edge: sample its last pixel
+    rows = numpy.minimum(numpy.arange(row0, row1, factor) + offset, height - 1)
+    cols = numpy.minimum(numpy.arange(col0, col1, factor) + offset, width - 1)
+    chunk_shape = tuple(int(c) for c in array.chunks)
+    chunk_rows = _touched(rows, chunk_shape[0])
+    chunk_cols = _touched(cols, chunk_shape[1])
+    shard_indexes = 0
+    if getattr(array, "shards", None):
+        shard = array.shards
+        shard_indexes = len(_touched(rows, shard[0])) * len(_touched(cols, shard[1]))
+    return BandPlan(
+        level.path, name, array, rows, cols, (row0, col0), factor, (minx, maxy), res,
+        chunk_shape, chunk_rows, chunk_cols, shard_indexes,
+    )
+
+
+def _decode(raw: numpy.ndarray, encoding: dict, dtype) -> numpy.ndarray:
+    """CF decoding as xarray does it: fill value -> NaN, then scale and offset."""
+    fill = encoding.get("_FillValue", encoding.get("missing_value"))
+    out = raw.astype(dtype, copy=True)
+    if raw.dtype.kind == "f":
+        invalid = numpy.isnan(raw)
+    else:
+        invalid = numpy.zeros(raw.shape, dtype=bool)
+    if fill is not None and not (isinstance(fill, float) and math.isnan(fill)):
+        invalid |= raw == fill
+    scale = encoding.get("scale_factor")
+    offset = encoding.get("add_offset")
+    if scale is not None:
+        out *= numpy.asarray(scale, dtype=dtype)
+    if offset is not None:
+        out += numpy.asarray(offset, dtype=dtype)
+    out[invalid] = numpy.nan
+    return out
+
+
+class WindowReader:
+    """Reads planned bands; ``cache`` None reads around the chunk cache."""
+
+    def __init__(self, token: int, cache: chunkcache.ChunkCache | None):
+        self.token = token
+        self.cache = cache
+
+    def read(self, plan: BandPlan) -> numpy.ndarray:
+        """Raw (undecoded) samples of the band, shape (len(rows), len(cols))."""
+        out = numpy.empty((len(plan.rows), len(plan.cols)), dtype=plan.array.dtype)
+        if plan.factor == 1 and self.cache is not None:
+            self._read_cached(plan, out)
+        else:
+            self._read_blocks(plan, out)
+        return out
+
+    # factor 1: whole chunks, through the cache --------------------------------------------
+    def _read_cached(self, plan: BandPlan, out: numpy.ndarray) -> None:
+        ch, cw = plan.chunk_shape
+        height, width = plan.array.shape
+        missing = []
+        for i in map(int, plan.chunk_rows):
+            for j in map(int, plan.chunk_cols):
+                chunk = self.cache.get((self.token, plan.level_path, plan.name, i, j))
+                if chunk is None:
+                    missing.append((i, j))
+                else:
+                    self._scatter(plan, out, chunk, i * ch, j * cw)
+        if not missing:
+            return
+        if getattr(plan.array, "shards", None):
+            # small inner chunks: one zarr call (one shard index read) for all of them
+            i0, i1 = min(i for i, _ in missing), max(i for i, _ in missing) + 1
+            j0, j1 = min(j for _, j in missing), max(j for _, j in missing) + 1
+            block = plan.array[i0 * ch : min(i1 * ch, height), j0 * cw : min(j1 * cw, width)]
+            for i, j in missing:
+                piece = block[(i - i0) * ch : (i - i0 + 1) * ch, (j - j0) * cw : (j - j0 + 1) * cw]
+                self._keep(plan, i, j, numpy.ascontiguousarray(piece), out)
+            return
+
+        # big chunks (60 MB native): read each on its own, a few at once, and let each go
+        # into the output and the cache as soon as it is decoded (memory: a few chunks).
+        def read_one(ij):
+            i, j = ij
+            chunk = plan.array[i * ch : min((i + 1) * ch, height), j * cw : min((j + 1) * cw, width)]
+            self._keep(plan, i, j, chunk, out)
+
+        if len(missing) == 1:
+            read_one(missing[0])
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(missing), CHUNK_READERS)) as pool:
+                list(pool.map(read_one, missing))
+
+    def _keep(self, plan: BandPlan, i: int, j: int, chunk, out) -> None:
+        ch, cw = plan.chunk_shape
+        self._scatter(plan, out, chunk, i * ch, j * cw)
+        self.cache.put((self.token, plan.level_path, plan.name, i, j), chunk)
+
+    @staticmethod
+    def _scatter(plan: BandPlan, out, block, row_start: int, col_start: int) -> None:
+        """Copy the sampled pixels that fall in ``block`` (placed at row/col_start) into out."""
+        r = (plan.rows >= row_start) & (plan.rows < row_start + block.shape[0])
+        c = (plan.cols >= col_start) & (plan.cols < col_start + block.shape[1])
+        if r.any() and c.any():
+            out[numpy.ix_(r, c)] = block[
+                numpy.ix_(plan.rows[r] - row_start, plan.cols[c] - col_start)
+            ]
+
+    # factor > 1 (or no cache): blocks of chunks, decimated as they are read ----------------
+    def _read_blocks(self, plan: BandPlan, out: numpy.ndarray) -> None:
+        ch, cw = plan.chunk_shape
+        height, width = plan.array.shape
+        itemsize = plan.array.dtype.itemsize
+        j_first, j_last = int(plan.chunk_cols[0]), int(plan.chunk_cols[-1])
+        cols_per_block = max(1, BLOCK_BYTES // (ch * cw * itemsize))
+        rows_per_block = max(1, cols_per_block // (j_last - j_first + 1))
+        cols_per_block = min(cols_per_block, j_last - j_first + 1)
+        chunk_rows = list(plan.chunk_rows)
+        for a in range(0, len(chunk_rows), rows_per_block):
+            run = chunk_rows[a : a + rows_per_block]
+            for j0 in range(j_first, j_last + 1, cols_per_block):
+                j1 = min(j0 + cols_per_block, j_last + 1)
+                r0, r1 = int(run[0]) * ch, min((int(run[-1]) + 1) * ch, height)
+                c0, c1 = j0 * cw, min(j1 * cw, width)
+                # only the rows that hold samples are kept once decoded
+                block = plan.array[r0:r1, c0:c1]
+                self._scatter(plan, out, block, r0, c0)
+                del block
+
+
+def to_data_array(plans: list[BandPlan], samples: list[numpy.ndarray], labels, encodings, dtypes,
+                  crs):
+    """Decoded samples of one level's bands as a (band, y, x) DataArray on their regular grid."""
+    import rioxarray  # noqa: F401 - .rio accessor
+    import xarray
+
+    first = plans[0]
+    (x0, y0), res, f = first.origin, first.resolution, first.factor
+    # the grid of the samples: pixel k sits at the centre of its factor x factor block
+    xs = x0 + (first.start[1] + numpy.arange(len(first.cols)) * f + f / 2) * res
+    ys = y0 - (first.start[0] + numpy.arange(len(first.rows)) * f + f / 2) * res
+    dtype = numpy.result_type(*dtypes)
+    data = numpy.stack(
+        [_decode(raw, enc, dtype) for raw, enc in zip(samples, encodings, strict=True)]
+    )
+    array = xarray.DataArray(data, dims=("band", "y", "x"),
+                             coords={"band": list(labels), "y": ys, "x": xs})
+    return array.rio.write_crs(crs).rio.write_nodata(numpy.nan)
+
+
+def plan_level(product, level, names, bbox, bbox_crs, target) -> list[BandPlan] | None:
+    """Plans of the bands ``names`` of one level over ``bbox``; None if one cannot be planned."""
+    from rasterio.warp import transform_bounds
+
+    bounds = bbox
+    if bbox_crs != level.crs:
+        bounds = transform_bounds(bbox_crs, level.crs, *bbox, densify_pts=21)
+    plans = [plan_band(product, level, name, bounds, target) for name in names]
+    return None if any(p is None for p in plans) else plans
+
+
+def read_level(product, level, names, labels, plans: list[BandPlan]):
+    """Read planned bands of one level into a decoded (band, y, x) DataArray."""
+    reader = WindowReader(getattr(product, "chunk_token", id(product)),
+                          getattr(product, "chunk_cache", None))
+    samples = [reader.read(plan) for plan in plans]
+    dataset = product.dataset(level)
+    encodings = [dataset[name].encoding for name in names]
+    dtypes = [dataset[name].dtype for name in names]
+    return to_data_array(plans, samples, labels, encodings, dtypes, level.crs)
