@@ -33,6 +33,8 @@ from titiler_eopf.tiler import chunkcache
 BLOCK_BYTES = 128 * 2**20
 # Whole chunks read at once on a cached read (each up to 60 MB decoded).
 CHUNK_READERS = 2
+# Bands of one level read at once.
+BAND_READERS = 3
 
 
 @dataclass
@@ -291,7 +293,11 @@ def read_level(product, level, names, labels, plans: list[BandPlan]):
     """Read planned bands of one level into a decoded (band, y, x) DataArray."""
     reader = WindowReader(getattr(product, "chunk_token", id(product)),
                           getattr(product, "chunk_cache", None))
-    samples = [reader.read(plan) for plan in plans]
+    if len(plans) == 1:
+        samples = [reader.read(plans[0])]
+    else:  # bands fetched and decoded side by side (I/O and blosc release the GIL)
+        with ThreadPoolExecutor(max_workers=min(len(plans), BAND_READERS)) as pool:
+            samples = list(pool.map(reader.read, plans))
     dataset = product.dataset(level)
     encodings = [dataset[name].encoding for name in names]
     dtypes = [dataset[name].dtype for name in names]

@@ -1,0 +1,312 @@
+"""Full-size MISS benchmark through the loopback object store, side by side with stock titiler.xarray.
+
+For each product of ``make bench-data`` (L2A and L1C, native and GeoZarr) and each zoom, a fresh
+process (a cold Lambda container) serves, through the loopback store (HTTP, 20 ms per request,
+100 MB/s per response):
+
+1. TileJSON (opens the product: metadata only),
+2. a first true-colour tile (MISS), then its three neighbours (MISS, warm process),
+3. the first tile again (tile cache HIT, memory backend).
+
+Per tile: latency, requests and bytes fetched (the store's own counters) against the minimum (the
+compressed size of the chunks or inner chunks that intersect the tile, plus the shard indexes,
+read from the files), and the process's peak RSS. In a second fresh process the same four tiles go
+through stock ``titiler.xarray`` (its ``Reader`` on the level TiTiler-EOPF chose for the tile,
+one Reader per band as titiler.xarray serves one variable, opening the level for every request as
+its tile endpoint does; the native layout keeps its CRS in ``proj:epsg`` attributes, which
+titiler.xarray does not read, so the opener writes EPSG:32632 for it). Ratios are stock / ours.
+
+    .venv/bin/python bench/bench_fullsize.py [--zooms 7-14] [--products l1c-native,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "lambda_src")]
+
+from eopf_sample import fullsize  # noqa: E402
+
+BANDS = ["b04", "b03", "b02"]
+LATENCY = 0.02
+BANDWIDTH = 100e6
+
+CHILD = r"""
+import json, resource, sys, time
+args = json.loads(sys.argv[1])
+from tests.loopback import remote_reset, remote_stats
+
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def measure(fn):
+    remote_reset(args["store"])
+    started = time.perf_counter()
+    status, extra = fn()
+    ms = (time.perf_counter() - started) * 1000
+    stats = remote_stats(args["store"])
+    return {"ms": ms, "status": status, "requests": stats["requests"], "bytes": stats["bytes"],
+            "rss_mb": rss_mb(), **extra}
+
+out = {"rss_start_mb": rss_mb()}
+if args["mode"] == "ours":
+    from fastapi.testclient import TestClient
+    from titiler_eopf.cache.settings import CacheSettings
+    from titiler_eopf.main import create_app
+    from titiler_eopf.tiler.settings import TilerSettings
+    app = create_app(TilerSettings(store_url=args["store"], store_allow_http=True),
+                     CacheSettings(backend="memory"))
+    client = TestClient(app)
+    params = [("variables", f"/measurements/reflectance:{b}") for b in args["bands"]]
+    params += [("rescale", "0,0.4")]
+    base = f"/collections/{args['collection']}/items/{args['item']}"
+    def get(path):
+        def fn():
+            r = client.get(base + path, params=params)
+            return r.status_code, {"x_cache": r.headers.get("x-cache"),
+                                   "detail": r.text[:300] if r.status_code != 200 else ""}
+        return fn
+    tj = measure(get("/WebMercatorQuad/tilejson.json"))
+    out["open"] = tj
+    out["minzoom"] = client.get(base + "/WebMercatorQuad/tilejson.json", params=params).json()["minzoom"]
+    out["tiles"] = [measure(get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}.png")) for z, x, y in args["tiles"]]
+    out["hit"] = measure(get("/tiles/WebMercatorQuad/{}/{}/{}.png".format(*args["tiles"][0])))
+    from titiler_eopf.tiler import chunkcache
+    out["chunks"] = chunkcache.stats()
+    from titiler_eopf.tiler.catalog import Catalog
+    from titiler_eopf.tiler.reader import EOPFReader
+    product = Catalog(TilerSettings(store_url=args["store"], store_allow_http=True)).open(
+        args["collection"], args["item"])
+    reader = EOPFReader(product, [f"/measurements/reflectance:{b}" for b in args["bands"]])
+    out["levels"] = [reader.tile_levels(x, y, z) for z, x, y in args["tiles"]]
+else:
+    import numpy, xarray, rioxarray
+    from datetime import timedelta
+    import obstore
+    from zarr.storage import ObjectStore
+    from titiler.xarray.io import Reader
+    from rio_tiler.models import ImageData
+
+    def opener(src_path, group=None, decode_times=True, **_):
+        # titiler.xarray's open_zarr, with allow_http for the loopback store
+        store = obstore.store.from_url(src_path, client_options={"allow_http": True,
+                                       "timeout": timedelta(seconds=120)})
+        ds = xarray.open_dataset(ObjectStore(store=store, read_only=True), engine="zarr",
+                                 group=group, decode_coords="all", decode_times=decode_times)
+        if ds.rio.crs is None:  # native EOPF has its CRS in proj:epsg attributes only
+            ds = ds.rio.write_crs(args["crs"])
+        return ds
+
+    url = f"{args['store']}/{args['collection']}/{args['item']}.zarr"
+    def tile(z, x, y, levels):
+        def fn():
+            try:
+                images = []
+                for band, level in zip(args["bands"], levels):
+                    with Reader(url, variable=band, group=f"measurements/reflectance/{level}",
+                                opener=opener) as src:
+                        images.append(src.tile(x, y, z))
+                image = ImageData.create_from_list(images)
+                image.render(img_format="PNG")
+                return 200, {}
+            except Exception as exc:
+                return 500, {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return fn
+    out["tiles"] = [measure(tile(z, x, y, levels)) for (z, x, y), levels in zip(args["tiles"], args["levels"])]
+print("RESULT " + json.dumps(out))
+"""
+
+
+def run_child(args: dict, timeout: float) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambda_src'}:{ROOT}"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, json.dumps(args)], env=env, cwd=ROOT,
+            capture_output=True, text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout:.0f} s"}
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:200]}
+
+
+# -- the minimum a tile must fetch -------------------------------------------------------------
+
+
+def minimum_bytes(product_dir: Path, name: str, level: str, band: str, tile) -> int:
+    """Compressed bytes of the chunks (inner chunks) that intersect the tile, plus shard indexes."""
+    import morecantile
+    import numpy
+    from rasterio.warp import transform_bounds
+
+    node = fullsize.reflectance_node(fullsize.load_structure(name))["members"][level]["members"][band]
+    height, width = node["shape"]
+    x0, y0, extent = fullsize.grid(name)
+    res = extent / width
+    tms = morecantile.tms.get("WebMercatorQuad")
+    b = tms.xy_bounds(tile)
+    minx, miny, maxx, maxy = transform_bounds("EPSG:3857", "EPSG:32632", *b, densify_pts=21)
+    col0, col1 = max(0, math.floor((minx - x0) / res)), min(width, math.ceil((maxx - x0) / res))
+    row0, row1 = max(0, math.floor((y0 - maxy) / res)), min(height, math.ceil((y0 - miny) / res))
+    if col1 <= col0 or row1 <= row0:
+        return 0
+    path = product_dir / "measurements" / "reflectance" / level / band
+    if node["zarr_format"] == 2:
+        ch, cw = node["chunks"]
+        total = 0
+        for i in range(row0 // ch, (row1 - 1) // ch + 1):
+            for j in range(col0 // cw, (col1 - 1) // cw + 1):
+                chunk = path / f"{i}.{j}"
+                total += chunk.stat().st_size if chunk.exists() else 0
+        return total
+    config = fullsize._sharding(node)
+    ih, iw = config["chunk_shape"]
+    sh, sw = node["chunk_grid"]["configuration"]["chunk_shape"]
+    per = (-(-sh // ih), -(-sw // iw))
+    index_size = per[0] * per[1] * 16 + 4
+    total = 0
+    for si in range(row0 // sh, (row1 - 1) // sh + 1):
+        for sj in range(col0 // sw, (col1 - 1) // sw + 1):
+            shard = path / "c" / str(si) / str(sj)
+            if not shard.exists():
+                continue
+            with open(shard, "rb") as f:
+                f.seek(-index_size, os.SEEK_END)
+                index = numpy.frombuffer(f.read(index_size - 4), dtype="<u8").reshape(*per, 2)
+            total += index_size
+            for i in range(max(row0, si * sh) // ih, (min(row1, (si + 1) * sh) - 1) // ih + 1):
+                for j in range(max(col0, sj * sw) // iw, (min(col1, (sj + 1) * sw) - 1) // iw + 1):
+                    li, lj = i - si * per[0], j - sj * per[1]
+                    if index[li, lj, 0] != 2**64 - 1:
+                        total += int(index[li, lj, 1])
+    return total
+
+
+def first_tile(name: str, z: int):
+    """The tile over a point a quarter into the product (inside a native chunk, not on its edge)."""
+    import morecantile
+    from rasterio.warp import transform
+
+    x0, y0, extent = fullsize.grid(name)
+    (lon,), (lat,) = transform("EPSG:32632", "EPSG:4326", [x0 + 0.27 * extent], [y0 - 0.27 * extent])
+    return morecantile.tms.get("WebMercatorQuad").tile(lon, lat, z)
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--zooms", default="7-14")
+    parser.add_argument("--products", default=",".join(fullsize.PRODUCTS))
+    parser.add_argument("--data", default=str(fullsize.default_out_dir()))
+    parser.add_argument("--timeout", type=float, default=180)
+    args = parser.parse_args()
+    lo, hi = map(int, args.zooms.split("-"))
+    data = Path(args.data)
+    missing = [n for n in args.products.split(",") if not fullsize.product_path(data, n).exists()]
+    if missing:
+        fullsize.write_bench_data(data, missing)
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.loopback", str(data), "--latency", str(LATENCY),
+         "--bandwidth", str(BANDWIDTH)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'lambda_src'}:{ROOT}"},
+    )
+    store = server.stdout.readline().strip()
+    import morecantile
+
+    rows = []
+    try:
+        for name in args.products.split(","):
+            product = fullsize.PRODUCTS[name]
+            product_dir = fullsize.product_path(data, name)
+            for z in range(lo, hi + 1):
+                t = first_tile(name, z)
+                tiles = [(z, t.x, t.y), (z, t.x + 1, t.y), (z, t.x, t.y + 1), (z, t.x + 1, t.y + 1)]
+                common = {"store": store, "collection": product.collection,
+                          "item": product.item_id, "bands": BANDS, "tiles": tiles,
+                          "crs": "EPSG:32632"}
+                ours = run_child({**common, "mode": "ours"}, args.timeout)
+                if "error" in ours:
+                    rows.append((name, z, ours, None, None))
+                    print(f"{name} z{z}: {ours['error']}", flush=True)
+                    continue
+                stock = run_child({**common, "mode": "stock", "levels": ours["levels"]}, args.timeout)
+                minimum = [
+                    sum(minimum_bytes(product_dir, name, lv, band, morecantile.Tile(x, y, zz))
+                        for lv, band in zip(levels, BANDS, strict=True))
+                    for (zz, x, y), levels in zip(tiles, ours["levels"], strict=True)
+                ]
+                rows.append((name, z, ours, stock, minimum))
+                first = ours["tiles"][0]
+                print(f"{name} z{z}: first {first['ms']:.0f} ms ({first['status']}), "
+                      f"stock {stock.get('tiles', [{}])[0].get('ms', float('nan')):.0f} ms", flush=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+    report(rows, lo, hi)
+
+
+def report(rows, lo, hi) -> None:
+    print()
+    print(f"Through the loopback store ({LATENCY * 1000:.0f} ms per request, "
+          f"{BANDWIDTH / 1e6:.0f} MB/s per response); true colour b04,b03,b02; each product and "
+          "zoom in a fresh process (cold container); neighbours = the 3 tiles east, south, "
+          "south-east of the first, in the same process; stock = titiler.xarray Reader per band on "
+          "the same level, in its own fresh process.")
+    print()
+    print("| product | z | levels | status | first MISS ms | neighbours MISS ms (mean) | "
+          "neighbours/first | HIT ms | requests (first) | MB fetched (first) | MB minimum | "
+          "fetched/min | peak RSS MB | stock first ms | stock neighbours ms | stock/ours (first) | "
+          "stock/ours (neighbours) | stock peak RSS MB | TileJSON minzoom |")
+    print("|" + "---|" * 19)
+    for name, z, ours, stock, minimum in rows:
+        if stock is None:
+            print(f"| {name} | {z} | | error: {ours['error']} |" + " |" * 15)
+            continue
+        tiles = ours["tiles"]
+        first, neighbours = tiles[0], tiles[1:]
+        ok = [t for t in neighbours if t["status"] == 200]
+        n_ms = sum(t["ms"] for t in ok) / len(ok) if ok else float("nan")
+        status = ",".join(str(t["status"]) for t in tiles)
+        if first["status"] != 200:
+            status += f" ({first.get('detail', '')[:120]})"
+        stock_tiles = stock.get("tiles") or []
+        if stock_tiles and stock_tiles[0]["status"] == 200:
+            s_first = stock_tiles[0]["ms"]
+            s_ok = [t["ms"] for t in stock_tiles[1:] if t["status"] == 200]
+            s_n = sum(s_ok) / len(s_ok) if s_ok else float("nan")
+            s_rss = max(t["rss_mb"] for t in stock_tiles)
+            s_first_txt = f"{s_first:.0f}"
+        else:
+            detail = stock.get("error") or (stock_tiles[0].get("detail") if stock_tiles else "")
+            s_first, s_n, s_rss = float("nan"), float("nan"), float("nan")
+            s_first_txt = f"fails: {detail[:80]}"
+        levels = "/".join(sorted(set(ours["levels"][0])))
+        min_first = minimum[0]
+        ratio = first["bytes"] / min_first if min_first else float("nan")
+        print(
+            f"| {name} | {z} | {levels} | {status} | {first['ms']:.0f} | {n_ms:.0f} | "
+            f"{n_ms / first['ms']:.2f} | {ours['hit']['ms']:.0f} | {first['requests']} | "
+            f"{mb(first['bytes'])} | {mb(min_first)} | {ratio:.2f} | "
+            f"{max(t['rss_mb'] for t in tiles):.0f} | {s_first_txt} | {s_n:.0f} | "
+            f"{s_first / first['ms']:.2f} | {s_n / n_ms if ok else float('nan'):.2f} | "
+            f"{s_rss:.0f} | {ours['minzoom']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
