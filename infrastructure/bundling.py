@@ -57,7 +57,7 @@ REQUIREMENTS_NAME = "requirements.txt"
 
 # Bump when the processing below changes: it keys the dependency cache and is part
 # of the CDK asset hash (through the bundling environment), so a change redeploys.
-BUILDER_VERSION = "4"
+BUILDER_VERSION = "5"
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes, "Unzipped size must be smaller than 262144000 bytes"
 BUNDLE_SIZE_TARGET = 200 * 1024 * 1024
@@ -121,6 +121,26 @@ ASSET_EXCLUDES = ["**/tests", "**/__pycache__", "**/*.pyc", "**/.pytest_cache", 
 
 EXPAT_SONAME = "libexpat.so.1"
 LAMBDA_TASK_ROOT = "/var/task"
+
+# Pure-Python packages imported from one zip (zipimport) instead of loose files: Lambda counts
+# the zip at its compressed size (~30 MiB of .pyc -> ~10 MiB). Only packages that read no data
+# file by path (importlib.resources works from a zip; titiler's, rio-tiler's and morecantile's
+# templates, colormaps and TMS files are read by path, so those stay loose; opentelemetry is a
+# namespace package, which zipimport cannot import). titiler_eopf puts
+# the zip on sys.path (after the loose packages) when it is imported.
+ZIPPED_PACKAGES = (
+    "xarray", "pydantic", "zarr", "redis", "aws_lambda_powertools", "pystac", "fastapi", "anyio",
+    "jinja2", "pyparsing", "packaging", "click", "httpx2", "httpcore2", "starlette", "dateutil",
+    "pydantic_settings", "idna", "h11", "cachetools", "mangum", "donfig",
+    "dotenv", "attr", "attrs", "affine", "geojson_pydantic", "typing_inspection",
+    "annotated_types", "annotated_doc", "rioxarray", "tzdata", "starlette_cramjam",
+)
+PACKAGES_ZIP = "_packages.zip"
+# Compiled without docstrings and asserts (python -OO): pandas' .pyc are two-thirds docstrings
+# (29 -> 25.5 MB); pandas supports running optimized. Sourceless .pyc load whatever -O says.
+DOCSTRING_FREE = ("pandas",)
+# Never imported at runtime (numpy's Fortran wrapper generator, PyInstaller hooks, docs).
+PRUNE_PATHS = ("numpy/f2py", "numpy/_pyinstaller", "numpy/doc")
 
 
 class BundleError(RuntimeError):
@@ -556,6 +576,17 @@ def _compile_tree(python: str, target: Path, legacy: bool, runtime_dir: str = LA
         " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
     )
     subprocess.run([python, "-c", script, str(target), "1" if legacy else "0", runtime_dir], check=False, capture_output=True)
+    if legacy:  # docstrings out of the biggest pure-Python part (-OO), see DOCSTRING_FREE
+        optimized = (
+            "import compileall, sys, py_compile\n"
+            "for d in sys.argv[4:]:\n"
+            "    compileall.compile_dir(d, quiet=2, workers=0, legacy=True, force=True, optimize=2,"
+            " stripdir=sys.argv[1], prependdir=sys.argv[3],"
+            " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
+        )
+        dirs = [str(target / d) for d in DOCSTRING_FREE if (target / d).is_dir()]
+        if dirs:
+            subprocess.run([python, "-c", optimized, str(target), "1", runtime_dir, *dirs], check=True, capture_output=True)
     if legacy:
         for dirpath, _dirs, files in os.walk(target):
             for name in files:
@@ -625,6 +656,10 @@ def build_dependencies(
             log(f"removed runtime-provided packages: {', '.join(sorted(removed))}")
         shutil.rmtree(staged / "bin", ignore_errors=True)  # console scripts: useless on Lambda
         _prune(staged)
+        for path in PRUNE_PATHS:
+            shutil.rmtree(staged / path, ignore_errors=True)
+        for record in staged.glob("*.dist-info/RECORD"):  # pip's install manifest, not read at runtime
+            record.unlink()
         to_strip = [p for p in shared_objects(staged) if not any(part in NO_STRIP_DIRS for part in p.relative_to(staged).parts)]
         _strip(to_strip, arch)
         _compile_tree(python, staged, legacy=True)
@@ -714,6 +749,7 @@ def build_bundle(
     for entry in source_dir.iterdir():
         if entry.is_dir() and (output_dir / entry.name).is_dir() and entry.name not in SOURCE_EXCLUDES:
             _compile_tree(find_python312(), output_dir / entry.name, legacy=False, runtime_dir=f"{LAMBDA_TASK_ROOT}/{entry.name}")
+    slim_bundle(output_dir)
     report = BundleReport(output_dir, arch, dir_size(output_dir), time.monotonic() - started, expat)
     if verify:
         report.problems = verify_bundle(output_dir, arch)
@@ -721,6 +757,37 @@ def build_bundle(
             raise BundleError("bundle checks failed:\n  " + "\n  ".join(report.problems))
     log(report.summary())
     return report
+
+
+def _proj_version(libs: Path) -> str | None:
+    found = sorted(libs.glob("libproj-*.so.*"))
+    return found[0].name.split(".so.", 1)[1] if found else None
+
+
+def slim_bundle(output_dir: Path) -> None:
+    """Ship PROJ's database once and the pure-Python packages as one zip.
+
+    pyproj and rasterio each ship the same PROJ release with its 10 MB proj.db: pyproj's copy
+    goes when both libraries are the same PROJ version (titiler_eopf then points PROJ_DATA at
+    rasterio's copy before pyproj is imported).
+    """
+    pyproj_data = output_dir / "pyproj" / "proj_dir" / "share" / "proj"
+    rasterio_data = output_dir / "rasterio" / "proj_data"
+    same_proj = _proj_version(output_dir / "pyproj.libs") == _proj_version(output_dir / "rasterio.libs")
+    if same_proj and (rasterio_data / "proj.db").is_file() and pyproj_data.is_dir():
+        shutil.rmtree(pyproj_data)
+        log("PROJ data shipped once (rasterio/proj_data)")
+    zipped = [name for name in ZIPPED_PACKAGES if (output_dir / name).is_dir()]
+    with zipfile.ZipFile(output_dir / PACKAGES_ZIP, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name in zipped:
+            for path in sorted((output_dir / name).rglob("*")):
+                if path.is_file():
+                    if path.suffix in (".so",) or ".so." in path.name:
+                        raise BundleError(f"{path} is a shared object: {name} cannot be zipped")
+                    zf.write(path, path.relative_to(output_dir).as_posix())
+    for name in zipped:
+        shutil.rmtree(output_dir / name)
+    log(f"zipped {len(zipped)} pure-Python packages into {PACKAGES_ZIP}")
 
 
 def zipped_size(output_dir: Path) -> int:

@@ -84,6 +84,17 @@ def test_unzipped_size_under_lambda_limit(any_bundle):
     assert size <= bundling.LAMBDA_UNZIPPED_LIMIT, f"{size:,} bytes"
 
 
+def test_unzipped_size_within_the_project_target(any_bundle):
+    """200 MiB, well under Lambda's limit: PROJ data shipped once, pure-Python packages zipped,
+    pandas without docstrings (infrastructure/bundling.py, slim_bundle)."""
+    arch, bundle = any_bundle
+    size = bundling.dir_size(bundle)
+    assert size <= bundling.BUNDLE_SIZE_TARGET, f"{arch}: {size / 2**20:.1f} MiB"
+    assert (bundle / bundling.PACKAGES_ZIP).is_file()
+    assert not (bundle / "pyproj" / "proj_dir" / "share" / "proj" / "proj.db").exists()
+    assert (bundle / "rasterio" / "proj_data" / "proj.db").is_file()
+
+
 def test_every_shared_object_is_built_for_the_target_machine(any_bundle, elf_infos):
     arch, _bundle = any_bundle
     assert len(elf_infos) > 50
