@@ -15,7 +15,7 @@ from titiler_eopf.tiler.budget import configure_reads
 from titiler_eopf.tiler.errors import EOPFError, ItemNotFoundError, StoreError, StoreTimeoutError
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.settings import TilerSettings
-from titiler_eopf.tiler.store import ItemLocation, locate, open_zarr_store
+from titiler_eopf.tiler.store import ItemLocation, configure_zarr, locate, open_zarr_store
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class Catalog:
         self._cache: LRUCache = LRUCache(maxsize=max(settings.dataset_cache_size, 1))
         self._enabled = settings.dataset_cache_size > 0
         self._lock = threading.Lock()
+        configure_zarr(settings)
 
     def open(self, collection_id: str, item_id: str) -> Product:
         key = (collection_id, item_id)

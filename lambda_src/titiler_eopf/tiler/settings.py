@@ -41,6 +41,8 @@ class TilerSettings(BaseSettings):
     # Decoded chunks kept in-process so that neighbouring tiles reuse them (0 disables): 768 MiB
     # holds the 12 native 5490 x 5490 chunks of a true-colour tile at a chunk corner.
     chunk_cache_bytes: int = Field(768 * 2**20, ge=0)
+    # Inner chunks of a shard closer than this are fetched in one request (zarr: 1 MiB).
+    shard_coalesce_gap_bytes: int = Field(64 * 1024, ge=0)
 
     cors_origins: list[str] = ["*"]
     admin_token: SecretStr | None = None

@@ -118,3 +118,17 @@ def _http_store(settings: TilerSettings, url: str):
         client_options=_client_options(settings),
         retry_config=_retry_config(settings),
     )
+
+
+def configure_zarr(settings: TilerSettings) -> None:
+    """zarr's process-wide read options.
+
+    Inner chunks of one shard that a read needs are fetched in one request when the bytes
+    between them are fewer than the coalescing gap. zarr's default (1 MiB) reads whole rows
+    of a 10 x 10 shard for a window of 4 x 4 inner chunks (2x the bytes the tile needs); a gap
+    of about one inner chunk keeps the bytes near the minimum, and the extra requests run
+    concurrently.
+    """
+    import zarr
+
+    zarr.config.set({"array.sharding_coalesce_max_gap_bytes": settings.shard_coalesce_gap_bytes})

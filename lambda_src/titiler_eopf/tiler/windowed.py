@@ -10,8 +10,8 @@ then read chunk by chunk, keeping only the pixels the output needs:
   fine enough and not much finer). With factor > 1 each chunk is decimated as it is read (the
   centre pixel of every factor x factor block, what nearest resampling would pick), so memory is
   one block of chunks plus a small output whatever the band size.
-- With factor 1, decoded chunks go through the process's chunk cache
-  (:mod:`titiler_eopf.tiler.chunkcache`): the neighbours of a tile reuse them.
+- Reads of a few chunks (up to a quarter of the chunk cache) go through the process's chunk
+  cache (:mod:`titiler_eopf.tiler.chunkcache`): the neighbours of a tile reuse them.
 
 The result is an in-memory DataArray on a regular grid that rio-tiler reprojects as usual.
 Only plain 2-D (y, x) variables are planned; anything else returns None and takes the lazy path.
@@ -31,8 +31,8 @@ from titiler_eopf.tiler import chunkcache
 # Raw bytes read per zarr call when decimating (zarr fetches and decodes a call's chunks
 # concurrently): ~2 native L2A chunks or 12 L1C chunks at once, bounded memory.
 BLOCK_BYTES = 128 * 2**20
-# Whole chunks read at once on a cached read (each up to 60 MB decoded).
-CHUNK_READERS = 2
+# Whole chunks read at once on a cached read, at most BLOCK_BYTES of them decoded.
+CHUNK_READERS = 8
 # Bands of one level read at once.
 BAND_READERS = 3
 
@@ -178,13 +178,16 @@ class WindowReader:
     def read(self, plan: BandPlan) -> numpy.ndarray:
         """Raw (undecoded) samples of the band, shape (len(rows), len(cols))."""
         out = numpy.empty((len(plan.rows), len(plan.cols)), dtype=plan.array.dtype)
-        if plan.factor == 1 and self.cache is not None:
+        decoded = plan.pixels * plan.array.dtype.itemsize
+        # Through the cache when the chunks fit in a quarter of it (a tile and its neighbours);
+        # bigger reads (a whole band at low zoom) would only flush it: decimated block by block.
+        if self.cache is not None and decoded <= self.cache.max_bytes // 4:
             self._read_cached(plan, out)
         else:
             self._read_blocks(plan, out)
         return out
 
-    # factor 1: whole chunks, through the cache --------------------------------------------
+    # a few whole chunks, through the cache ------------------------------------------------
     def _read_cached(self, plan: BandPlan, out: numpy.ndarray) -> None:
         ch, cw = plan.chunk_shape
         height, width = plan.array.shape
@@ -215,10 +218,14 @@ class WindowReader:
             chunk = plan.array[i * ch : min((i + 1) * ch, height), j * cw : min((j + 1) * cw, width)]
             self._keep(plan, i, j, chunk, out)
 
-        if len(missing) == 1:
-            read_one(missing[0])
+        # as many at once as fit in one read block (2 native L2A chunks, 8 L1C ones)
+        chunk_bytes = ch * cw * plan.array.dtype.itemsize
+        workers = max(1, min(len(missing), CHUNK_READERS, BLOCK_BYTES // chunk_bytes))
+        if workers == 1:
+            for ij in missing:
+                read_one(ij)
         else:
-            with ThreadPoolExecutor(max_workers=min(len(missing), CHUNK_READERS)) as pool:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(read_one, missing))
 
     def _keep(self, plan: BandPlan, i: int, j: int, chunk, out) -> None:
@@ -236,7 +243,7 @@ class WindowReader:
                 numpy.ix_(plan.rows[r] - row_start, plan.cols[c] - col_start)
             ]
 
-    # factor > 1 (or no cache): blocks of chunks, decimated as they are read ----------------
+    # many chunks (or no cache): blocks of chunks, decimated as they are read ---------------
     def _read_blocks(self, plan: BandPlan, out: numpy.ndarray) -> None:
         ch, cw = plan.chunk_shape
         height, width = plan.array.shape
