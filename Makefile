@@ -80,7 +80,7 @@ bench-data: install
 	$(PY) -m eopf_sample.fullsize --out $(BENCH_DATA)
 
 bench: install tools bench-data
-	@for script in bench/bench_*.py; do echo "== $$script"; TITILER_EOPF_BENCH_DATA=$(BENCH_DATA) $(PY) $$script || exit 1; done
+	TITILER_EOPF_BENCH_DATA=$(BENCH_DATA) $(PY) bench/run_all.py
 
 clean:
 	rm -rf build cdk.out .pytest_cache

@@ -242,7 +242,7 @@ def main() -> None:
                 ours = run_child({**common, "mode": "ours"}, args.timeout)
                 if "error" in ours:
                     rows.append((name, z, ours, None, None))
-                    print(f"{name} z{z}: {ours['error']}", flush=True)
+                    print(f"{name} z{z}: {ours['error']}", file=sys.stderr, flush=True)
                     continue
                 stock = run_child({**common, "mode": "stock", "levels": ours["levels"]}, args.timeout)
                 minimum = [
@@ -253,11 +253,43 @@ def main() -> None:
                 rows.append((name, z, ours, stock, minimum))
                 first = ours["tiles"][0]
                 print(f"{name} z{z}: first {first['ms']:.0f} ms ({first['status']}), "
-                      f"stock {stock.get('tiles', [{}])[0].get('ms', float('nan')):.0f} ms", flush=True)
+                      f"stock {stock.get('tiles', [{}])[0].get('ms', float('nan')):.0f} ms",
+                      file=sys.stderr, flush=True)
     finally:
         server.terminate()
         server.wait(10)
     report(rows, lo, hi)
+    goals(rows)
+
+
+def goals(rows) -> None:
+    """The issue's goals, computed from the rows above."""
+    ok = [(n, z, o, s, m) for n, z, o, s, m in rows if s is not None]
+    geo = [o["tiles"][0]["bytes"] / m[0] for n, z, o, s, m in ok
+           if n.endswith("geozarr") and 10 <= z <= 14 and m[0]]
+    native = [
+        (sum(t["ms"] for t in o["tiles"][1:] if t["status"] == 200)
+         / max(1, sum(t["status"] == 200 for t in o["tiles"][1:]))) / o["tiles"][0]["ms"]
+        for n, z, o, s, m in ok if n.endswith("native") and 11 <= z <= 14
+    ]
+    l1c = [(z, o) for n, z, o, s, m in ok if n.startswith("l1c")]
+    advertised = [(z, o["tiles"][0]["status"]) for z, o in l1c if z >= o["minzoom"]]
+    slow = max((o["tiles"][0]["ms"] for z, o in l1c if 7 <= z <= 9), default=float("nan"))
+    rss = max((max(t["rss_mb"] for t in o["tiles"]) for z, o in l1c), default=float("nan"))
+    speed = []
+    for n, z, o, s, m in ok:
+        st = (s.get("tiles") or [{}])[0]
+        speed.append((st.get("ms", float("inf")) if st.get("status") == 200 else float("inf"))
+                     / o["tiles"][0]["ms"])
+    print()
+    print("Goals (issue 7), from the table above:")
+    print(f"- GeoZarr z10-z14 bytes fetched per MISS / minimum: max {max(geo, default=float('nan')):.2f} (goal <= 1.5)")
+    print(f"- native z11-z14 neighbours' MISS / first tile's: max {max(native, default=float('nan')):.2f} (goal <= 0.20)")
+    print(f"- L1C true colour, zooms TileJSON advertises: statuses {sorted(set(st for _, st in advertised))} "
+          f"over {len(advertised)} product/zoom pairs (goal: all 200); z7-z9 first MISS max {slow:.0f} ms "
+          f"(goal < 3000); peak RSS max {rss:.0f} MB (goal <= 1500)")
+    print(f"- stock titiler.xarray / TiTiler-EOPF on the first tile: min {min(speed, default=float('nan')):.2f} "
+          "over every product and zoom (goal >= 1; inf = stock fails)")
 
 
 def report(rows, lo, hi) -> None:

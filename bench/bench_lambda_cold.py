@@ -4,9 +4,12 @@ Each sample is a fresh Python process (a cold Lambda) that imports the
 handler and serves one HTTP API v2 tile event, with the Redis backend shared
 by all of them. A cold HIT never imports the tiler (rasterio, xarray, zarr,
 titiler); a cold MISS must. Prints medians and their ratio, measured side by
-side in one run.
+side in one run, for the development tree (the venv) and for the built Lambda
+bundle (``build/lambda-x86_64``, built if missing: a fresh ``python3.12 -I -S``
+with only the bundle and a stand-in for the runtime's boto3 on ``sys.path``, as
+the bundle smoke test runs it).
 
-    .venv/bin/python bench/bench_lambda_cold.py [--repeat N]
+    .venv/bin/python bench/bench_lambda_cold.py [--repeat N] [--no-bundle]
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from eopf_sample import write_samples  # noqa: E402
 from tests.servers import RedisProcess  # noqa: E402
 
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
+if os.environ.get("BENCH_BUNDLE"):  # only the bundle, the runtime stand-in and the test events
+    sys.path[:] = [os.environ["BENCH_BUNDLE"]] + [p for p in sys.path if p and "site-packages" not in p] + [
+        os.environ["BENCH_RUNTIME"], os.environ["BENCH_ROOT"]]
 started = time.perf_counter()
 from tests.handlers.events import http_api_event, FakeContext, RGB_QUERY
 from titiler_eopf.handlers import tile
@@ -43,21 +49,56 @@ TILE = (
 )
 
 
-def run_child(env: dict, variant: str) -> dict:
+def run_child(env: dict, variant: str, python: list[str]) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, TILE, variant],
+        [*python, "-c", CHILD, TILE, variant],
         env=env, capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
+def bundle_setup(tmp: Path) -> tuple[list[str], dict, int]:
+    """(python command, extra env, unzipped bytes) of the built x86_64 bundle."""
+    from infrastructure import bundling
+
+    out = ROOT / "build" / "lambda-x86_64"
+    report = bundling.build_bundle(out, arch="x86_64")
+    import boto3
+
+    site = Path(boto3.__file__).resolve().parents[1]
+    runtime = tmp / "var-runtime"
+    runtime.mkdir()
+    for name in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"):
+        if (site / name).exists():
+            (runtime / name).symlink_to(site / name)
+    python = str(Path(sys.base_prefix) / "bin" / "python3.12")
+    if not Path(python).exists():
+        python = bundling.find_python312()
+    env = {"BENCH_BUNDLE": str(out), "BENCH_RUNTIME": str(runtime), "BENCH_ROOT": str(ROOT)}
+    return [python, "-I", "-S"], env, report.unzipped_bytes
+
+
+def measure(env: dict, python: list[str], repeat: int, tag: str) -> tuple[float, float]:
+    assert run_child(env, f"gamma rgb 1.0{tag}", python)["x_cache"] == "MISS"  # warm the shared cache
+    hits, misses = [], []
+    for n in range(repeat):  # interleaved, so load drifts hit both alike
+        hit = run_child(env, f"gamma rgb 1.0{tag}", python)
+        miss = run_child(env, f"gamma rgb 1.{n + 1}{tag}", python)  # a key nobody cached
+        assert (hit["x_cache"], miss["x_cache"]) == ("HIT", "MISS"), (hit, miss)
+        hits.append(hit["ms"])
+        misses.append(miss["ms"])
+    return statistics.median(hits), statistics.median(misses)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-bundle", action="store_true", help="only the development tree")
     args = parser.parse_args()
     redis = RedisProcess().start()
+    rows = []
     try:
-        with tempfile.TemporaryDirectory() as data:
+        with tempfile.TemporaryDirectory() as data, tempfile.TemporaryDirectory() as tmp:
             write_samples(data, log=lambda *_: None)
             env = {
                 **os.environ,
@@ -69,21 +110,20 @@ def main() -> None:
                 "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT": "0.5",
                 "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": "0.5",
             }
-            assert run_child(env, "")["x_cache"] == "MISS"  # warm the shared cache
-            hits, misses = [], []
-            for n in range(args.repeat):  # interleaved, so load drifts hit both alike
-                hit = run_child(env, "")
-                miss = run_child(env, f"gamma rgb 1.{n + 1}")  # a key nobody cached
-                assert (hit["x_cache"], miss["x_cache"]) == ("HIT", "MISS"), (hit, miss)
-                hits.append(hit["ms"])
-                misses.append(miss["ms"])
+            rows.append(("development tree (venv)", *measure(env, [sys.executable], args.repeat, "1")))
+            if not args.no_bundle:
+                python, extra, size = bundle_setup(Path(tmp))
+                bundle_env = {k: v for k, v in env.items() if k != "PYTHONPATH"} | extra
+                label = f"built bundle ({size / 2**20:.1f} MiB unzipped)"
+                rows.append((label, *measure(bundle_env, python, args.repeat, "2")))
     finally:
         redis.stop()
-    hit_ms, miss_ms = statistics.median(hits), statistics.median(misses)
     print("cold tile Lambda (fresh process: import handler + one event), medians")
-    print(f"  HIT  {hit_ms:8.0f} ms")
-    print(f"  MISS {miss_ms:8.0f} ms")
-    print(f"  MISS/HIT ratio: {miss_ms / hit_ms:.1f}x")
+    print()
+    print("| code | cold HIT ms | cold MISS ms | MISS/HIT |")
+    print("|---|---|---|---|")
+    for label, hit_ms, miss_ms in rows:
+        print(f"| {label} | {hit_ms:.0f} | {miss_ms:.0f} | {miss_ms / hit_ms:.1f}x |")
 
 
 if __name__ == "__main__":

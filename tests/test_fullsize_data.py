@@ -52,3 +52,35 @@ def test_full_shape_product_reads_back_as_predicted(tmp_path):
         assert (array[-1, -1] == 0) if name == "l1c-native" else np.isnan(array[-1, -1])
         meta = "zarr.json" if name.endswith("geozarr") else ".zmetadata"
         assert "b12" in json.dumps(json.loads((dest / meta).read_text()))
+
+
+@pytest.mark.slow
+def test_full_shape_band_without_coarse_level_renders_at_minzoom(tmp_path):
+    """L1C native b04 (10980 x 10980, only at r10m): TileJSON's minzoom tile renders, read chunk
+    by chunk within the default budget; a budget too small for it is a 400 naming a zoom."""
+    import morecantile
+    from fastapi.testclient import TestClient
+    from rasterio.warp import transform
+
+    from titiler_eopf.tiler.app import create_tiler_app
+    from titiler_eopf.tiler.settings import TilerSettings
+
+    product = fullsize.PRODUCTS["l1c-native"]
+    fullsize.write_product("l1c-native", fullsize.product_path(tmp_path, "l1c-native"),
+                           bands={"b04"}, levels={"r10m"}, log=None)
+    base = f"/collections/{product.collection}/items/{product.item_id}"
+    params = [("variables", "/measurements/reflectance:b04"), ("rescale", "0,0.4")]
+    client = TestClient(create_tiler_app(TilerSettings(store_url=str(tmp_path))))
+    minzoom = client.get(f"{base}/WebMercatorQuad/tilejson.json", params=params).json()["minzoom"]
+    x0, y0, extent = fullsize.grid("l1c-native")
+    (lon,), (lat,) = transform("EPSG:32632", "EPSG:4326", [x0 + extent / 2], [y0 - extent / 2])
+    tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, minzoom)
+    path = f"{base}/tiles/WebMercatorQuad/{minzoom}/{tile.x}/{tile.y}.npy"
+    response = client.get(path, params=params[:1])
+    assert response.status_code == 200, response.text
+    data = np.load(__import__("io").BytesIO(response.content))
+    assert np.isfinite(data[0][data[-1] > 0]).all() and (data[-1] > 0).sum() > 1000
+    small = TestClient(create_tiler_app(TilerSettings(store_url=str(tmp_path), read_max_pixels=50_000_000)))
+    refused = small.get(path, params=params)
+    assert refused.status_code == 400
+    assert "fit from zoom" in refused.json()["detail"]

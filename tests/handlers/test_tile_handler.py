@@ -161,6 +161,9 @@ def test_logs_are_json_and_metrics_are_emf(handler_env, capsys, caplog):
     assert len(emf) == 2
     names = [{m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]} for record in emf]
     assert {"CacheMisses", "RenderTime"} <= names[0]
+    # the MISS read chunks: fetched (earlier tests of this process may have left them decoded)
+    assert names[0] & {"ChunkCacheMisses", "ChunkCacheHits"}
+    assert not names[1] & {"ChunkCacheMisses", "ChunkCacheHits"}  # a HIT reads nothing
     assert {"CacheHits", "CacheBytesServed", "RenderTimeSaved"} <= names[1]
     assert emf[1]["CacheHits"] in (1, 1.0, [1.0])
     assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "TiTilerEOPFTest"
