@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,7 +200,9 @@ class Product:
                 f"Available variables: {', '.join(self.available_variables())}"
             )
         parent_attrs = dict(self._groups[group_path].attrs.asdict())
-        levels = [self._build_level(path, parent_attrs) for path in level_paths]
+        # each level reads its x/y coordinates: side by side (6 levels, 12 requests in GeoZarr)
+        with ThreadPoolExecutor(max_workers=min(8, len(level_paths))) as pool:
+            levels = list(pool.map(lambda path: self._build_level(path, parent_attrs), level_paths))
         levels.sort(key=lambda lv: lv.resolution)
         return Pyramid(group_path, levels)
 
