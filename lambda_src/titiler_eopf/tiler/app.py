@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from rio_tiler.errors import PointOutsideBounds
+from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
 from starlette import status
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -27,9 +27,10 @@ from titiler_eopf.tiler.settings import TilerSettings
 logger = logging.getLogger("titiler_eopf")
 
 
-def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None) -> FastAPI:
-    """Build the FastAPI tiler for ``settings`` (nothing read from the environment)."""
-    catalog = catalog or Catalog(settings)
+def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, versions=None) -> FastAPI:
+    """Build the FastAPI tiler for ``settings`` (nothing read from the environment).
+    ``versions``: the ``SourceVersions`` shared with the cache (one per process)."""
+    catalog = catalog or Catalog(settings, versions)
     app = FastAPI(
         title="TiTiler-EOPF",
         description="Tiles, previews, points and statistics of EOPF Zarr products "
@@ -53,6 +54,13 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None) ->
 
     add_exception_handlers(app, {**DEFAULT_STATUS_CODES, PointOutsideBounds: 404})
     _add_eopf_handlers(app)
+
+    @app.exception_handler(TileOutsideBounds)
+    def outside(request: Request, exc: TileOutsideBounds) -> JSONResponse:
+        # "No data here" is an answer the tile cache may keep (briefly); the
+        # header tells it apart from a 404 for an unknown collection or item.
+        return JSONResponse({"detail": str(exc)}, status_code=404, headers={"X-Tile-Empty": "outside-bounds"})
+
     return app
 
 
