@@ -101,6 +101,9 @@ class TitilerEopfStack(Stack):
                 cdn_max_ttl=config.tile_ttl,
             ),
         )
+        # The admin Lambda's "seed" action requests tiles through the API, so what it
+        # stores is exactly what users hit (outbound HTTPS through the NAT).
+        self.functions.admin_function.add_environment("TITILER_EOPF_SEED_API_URL", self.api.url)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
