@@ -10,17 +10,16 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from rio_tiler.errors import PointOutsideBounds
-from starlette import status
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
+from titiler.core.errors import add_exception_handlers
 from titiler.core.factory import ColorMapFactory, TMSFactory
 
 from titiler_eopf import __version__
 from titiler_eopf.tiler.catalog import Catalog
-from titiler_eopf.tiler.errors import STATUS_CODES, EOPFError
+from titiler_eopf.tiler.errors import EOPFError, status_of
 from titiler_eopf.tiler.factory import EOPFTilerFactory
+from titiler_eopf.tiler.params import BoundedRouter, rio_tiler_status_codes
 from titiler_eopf.tiler.settings import TilerSettings
 
 logger = logging.getLogger("titiler_eopf")
@@ -38,30 +37,28 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None) ->
     app.state.settings = settings
     app.state.catalog = catalog
 
-    tiler = EOPFTilerFactory(catalog=catalog)
+    tiler = EOPFTilerFactory(catalog=catalog, limits=settings)
     app.include_router(tiler.router, prefix=tiler.router_prefix, tags=["EOPF items"])
     app.include_router(TMSFactory().router, tags=["Tiling schemes"])
-    app.include_router(ColorMapFactory().router, tags=["Color maps"])
+    app.include_router(
+        ColorMapFactory(router=BoundedRouter(limits=settings)).router, tags=["Color maps"]
+    )
 
     @app.get("/healthz", tags=["Health"], operation_id="healthz")
     def healthz() -> dict:
         """Liveness: the app is up (does not touch the store)."""
         return {"status": "ok", "version": __version__}
 
-    add_exception_handlers(app, {**DEFAULT_STATUS_CODES, PointOutsideBounds: 404})
+    add_exception_handlers(app, rio_tiler_status_codes())
     _add_eopf_handlers(app)
     return app
 
 
 def _add_eopf_handlers(app: FastAPI) -> None:
     def handler(request: Request, exc: Exception) -> JSONResponse:
-        code = STATUS_CODES.get(type(exc), status.HTTP_500_INTERNAL_SERVER_ERROR)
-        for cls in type(exc).__mro__:  # subclasses map like their parents
-            if cls in STATUS_CODES:
-                code = STATUS_CODES[cls]
-                break
-        if code >= 500:
-            logger.error("%s %s failed: %s", request.method, request.url.path, exc)
+        code = status_of(exc)
+        if code >= 500:  # the route logged the item and variables; this names the request
+            logger.error("%s %s failed (%d): %s", request.method, request.url.path, code, exc)
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     app.add_exception_handler(EOPFError, handler)
