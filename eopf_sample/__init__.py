@@ -4,7 +4,12 @@
 
 - ``sentinel-2-l2a/<ITEM_ID>.zarr``: native ESA EOPF layout (zarr v2, consolidated ``.zmetadata``)
 - ``sentinel-2-l2a-geozarr/<ITEM_ID>.zarr``: GeoZarr layout (zarr v3, consolidated metadata in the
-  root ``zarr.json``)
+  root ``zarr.json``), plus a ``(time, y, x)`` variable ``/measurements/time_series:ndvi``
+- ``sentinel-2-l1c/<L1C_ITEM_ID>.zarr``: native L1C (zarr v2)
+- ``sentinel-1-l1-grd/<S1_ITEM_ID>.zarr``: Sentinel-1 GRD (zarr v2, radar geometry)
+
+Every group of the real products is written (see :mod:`eopf_sample.groups`): classification,
+masks, quicklooks, angles, meteorology, radar annotations.
 
 Both hold the same synthetic scene (see :mod:`eopf_sample.scene`), so tests can predict every
 pixel value with :func:`expected_dn` / :func:`expected_reflectance`.
@@ -17,16 +22,22 @@ from .scene import (
     BOUNDS,
     BOUNDS_LONLAT,
     COLLECTION_GEOZARR,
+    COLLECTION_L1C,
     COLLECTION_NATIVE,
+    COLLECTION_S1,
     EPSG,
     GEOZARR_BANDS,
     GRID,
     ITEM_ID,
+    ITEM_IDS,
+    L1C_ITEM_ID,
     LEVELS,
     NATIVE_BANDS,
     NATIVE_FILL,
     NODATA_BLOCK,
+    S1_ITEM_ID,
     SCALE_FACTOR,
+    TIME_SERIES_DATES,
     X0,
     Y0,
     block_dn,
@@ -37,7 +48,8 @@ from .scene import (
     pixel_centers,
     transform,
 )
-from .writer import product_path, write_geozarr, write_native, write_samples
+from .groups import expected_block_value
+from .writer import product_path, time_series_value, write_geozarr, write_native, write_samples
 
 __all__ = [
     "ADD_OFFSET",
@@ -46,11 +58,19 @@ __all__ = [
     "BOUNDS",
     "BOUNDS_LONLAT",
     "COLLECTION_GEOZARR",
+    "COLLECTION_L1C",
     "COLLECTION_NATIVE",
+    "COLLECTION_S1",
     "EPSG",
     "GEOZARR_BANDS",
     "GRID",
     "ITEM_ID",
+    "ITEM_IDS",
+    "L1C_ITEM_ID",
+    "S1_ITEM_ID",
+    "TIME_SERIES_DATES",
+    "expected_block_value",
+    "time_series_value",
     "LEVELS",
     "NATIVE_BANDS",
     "NATIVE_FILL",

@@ -12,7 +12,7 @@ from .writer import write_samples
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m eopf_sample",
-        description="Write small sample EOPF Sentinel-2 L2A products (native zarr v2 and GeoZarr v3).",
+        description="Write small sample EOPF products (S2 L2A native and GeoZarr, S2 L1C, S1 GRD).",
     )
     parser.add_argument("--out", default="data", help="output directory (default: data)")
     parser.add_argument("--force", action="store_true", help="rewrite products that already exist")

@@ -16,6 +16,19 @@ import math
 COLLECTION_NATIVE = "sentinel-2-l2a"
 COLLECTION_GEOZARR = "sentinel-2-l2a-geozarr"
 ITEM_ID = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
+# Written whole from the structure dumps (see eopf_sample.groups): L1C native and S1 GRD.
+COLLECTION_L1C = "sentinel-2-l1c"
+L1C_ITEM_ID = "S2B_MSIL1C_20250113T103309_N0511_R108_T32TLQ_20250113T122458"
+COLLECTION_S1 = "sentinel-1-l1-grd"
+S1_ITEM_ID = "S1A_IW_GRDH_1SDV_20241124T180254_20241124T180319_056700_06F516_BA27"
+ITEM_IDS = {
+    COLLECTION_NATIVE: ITEM_ID,
+    COLLECTION_GEOZARR: ITEM_ID,
+    COLLECTION_L1C: L1C_ITEM_ID,
+    COLLECTION_S1: S1_ITEM_ID,
+}
+# Dates of the GeoZarr sample's (time, y, x) variable /measurements/time_series:ndvi.
+TIME_SERIES_DATES = ("2022-01-01", "2022-01-05", "2022-01-09")
 EPSG = 32632
 
 X0 = 699960.0  # west edge (real upper-left corner of the tile)

@@ -14,7 +14,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
 
-from . import scene, structure
+from . import groups, scene, structure
 
 # ----------------------------------------------------------------------------------------------
 # Pixel values
@@ -121,6 +121,10 @@ def write_native(path: Path) -> None:
                 attributes={"_ARRAY_DIMENSIONS": [name]},
             )
             arr[...] = values.astype(np.int64)
+    groups.write_groups(
+        path, groups.load_full("l2a-native"), skip=("measurements/reflectance",),
+        lonlat=scene.BOUNDS_LONLAT,
+    )
     zarr.consolidate_metadata(store, zarr_format=2)
 
 
@@ -184,10 +188,86 @@ def write_geozarr(path: Path) -> None:
                 attributes={} if native_level else {"_FillValue": structure.FILL_VALUE_NAN_B64},
             )
             arr[...] = values.astype(np.int64) if native_level else values
+    groups.write_groups(
+        path, groups.load_full("l2a-geozarr"), skip=("measurements/reflectance",),
+        lonlat=scene.BOUNDS_LONLAT,
+    )
+    write_time_series(root)
     with warnings.catch_warnings():
         # "Consolidated metadata is currently not part in the Zarr format 3 specification"
         warnings.simplefilter("ignore")
         zarr.consolidate_metadata(store, zarr_format=3)
+
+
+def time_series_value(date_index: int, row: int, col: int) -> float | None:
+    """``/measurements/time_series:ndvi`` at a block on a date (None: nodata block)."""
+    if (row, col) == scene.NODATA_BLOCK:
+        return None
+    return float(np.float32(date_index + 0.01 * (scene.GRID * row + col)))
+
+
+def write_time_series(root) -> None:
+    """A GeoZarr group with a (time, y, x) variable, as multi-date products will have.
+
+    No real EOPF product has one yet: r60m grid, dates :data:`scene.TIME_SERIES_DATES`, values
+    :func:`time_series_value`.
+    """
+    level = "r60m"
+    group = root.require_group("measurements").create_group(
+        "time_series", attributes=structure.geozarr_level_attrs(level)
+    )
+    _, (height, width) = scene.LEVELS[level]
+    rows, cols = groups.block_index(height, width)
+    data = np.full((len(scene.TIME_SERIES_DATES), height, width), np.nan, dtype=np.float32)
+    for t in range(len(scene.TIME_SERIES_DATES)):
+        for r in range(scene.GRID):
+            for c in range(scene.GRID):
+                value = time_series_value(t, r, c)
+                if value is not None:
+                    data[t][(rows == r) & (cols == c)] = value
+    arr = group.create_array(
+        "ndvi", shape=data.shape, chunks=(1, height, width), dtype="float32", fill_value=np.nan,
+        dimension_names=["time", "y", "x"],
+        attributes={"grid_mapping": "spatial_ref", "long_name": "NDVI (sample time series)",
+                    "_FillValue": structure.FILL_VALUE_NAN_B64},
+    )
+    arr[...] = data
+    days = np.array([(np.datetime64(d) - np.datetime64(scene.TIME_SERIES_DATES[0])).astype(int)
+                     for d in scene.TIME_SERIES_DATES], dtype="int64")
+    time = group.create_array(
+        "time", shape=days.shape, dtype="int64", fill_value=0, dimension_names=["time"],
+        attributes={"units": f"days since {scene.TIME_SERIES_DATES[0]}",
+                    "calendar": "proleptic_gregorian", "standard_name": "time"},
+    )
+    time[...] = days
+    spatial_ref = group.create_array(
+        "spatial_ref", shape=(), dtype="int64", fill_value=0,
+        attributes=dict(structure.SPATIAL_REF_ATTRS),
+    )
+    spatial_ref[...] = 0
+    xs, ys = _centres(level)
+    for name, values in (("x", xs), ("y", ys)):
+        coord = group.create_array(name, shape=values.shape, dtype="int64", fill_value=0,
+                                   dimension_names=[name])
+        coord[...] = values.astype(np.int64)
+
+
+def write_whole(name: str, path: Path) -> None:
+    """A product written entirely from its structure dump (L1C native, S1 GRD)."""
+    dump = groups.load_full(name)
+    fmt = dump["zarr_format"]
+    store = zarr.storage.LocalStore(str(path))
+    zarr.open_group(store, mode="w", zarr_format=fmt, attributes=dump.get("attributes", {}))
+    groups.write_groups(path, dump, lonlat=None)
+    zarr.consolidate_metadata(store, zarr_format=fmt)
+
+
+def write_l1c(path: Path) -> None:
+    write_whole("l1c-native", path)
+
+
+def write_s1(path: Path) -> None:
+    write_whole("s1-grd", path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -195,13 +275,15 @@ def write_geozarr(path: Path) -> None:
 
 
 def product_path(out_dir: str | os.PathLike, collection: str) -> Path:
-    """``<out_dir>/<collection>/<ITEM_ID>.zarr``."""
-    return Path(out_dir) / collection / f"{scene.ITEM_ID}.zarr"
+    """``<out_dir>/<collection>/<item id>.zarr``."""
+    return Path(out_dir) / collection / f"{scene.ITEM_IDS[collection]}.zarr"
 
 
 WRITERS: dict[str, Callable[[Path], None]] = {
     scene.COLLECTION_NATIVE: write_native,
     scene.COLLECTION_GEOZARR: write_geozarr,
+    scene.COLLECTION_L1C: write_l1c,
+    scene.COLLECTION_S1: write_s1,
 }
 
 

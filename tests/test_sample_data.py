@@ -38,7 +38,7 @@ def products(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("samples")
     lines: list[str] = []
     paths = es.write_samples(out, log=lines.append)
-    assert [p.exists() for p in paths] == [True, True]
+    assert [p.exists() for p in paths] == [True] * len(es.writer.WRITERS)
     assert all(line.startswith("wrote ") for line in lines)
     return {"out": out, "native": paths[0], "geozarr": paths[1]}
 
@@ -410,26 +410,28 @@ def test_geozarr_levels_equal_native(products):
 # Idempotence, --force, atomic writes, CLI
 
 
+COLLECTIONS = list(es.writer.WRITERS)
+
+
 def _product_ids(out: Path) -> list[int]:
-    return [es.product_path(out, c).stat().st_ino for c in (es.COLLECTION_NATIVE, es.COLLECTION_GEOZARR)]
+    return [es.product_path(out, c).stat().st_ino for c in COLLECTIONS]
 
 
 def _hidden_leftovers(out: Path) -> list[str]:
-    return [p.name for c in (es.COLLECTION_NATIVE, es.COLLECTION_GEOZARR) for p in (out / c).iterdir()
-            if p.name.startswith(".")]
+    return [p.name for c in COLLECTIONS for p in (out / c).iterdir() if p.name.startswith(".")]
 
 
 def test_skip_force_and_cli(products, tmp_path):
     out = tmp_path / "data"
-    for collection in (es.COLLECTION_NATIVE, es.COLLECTION_GEOZARR):
+    for collection in COLLECTIONS:
         src = es.product_path(products["out"], collection)
         shutil.copytree(src, es.product_path(out, collection))
     before = _product_ids(out)
 
     lines: list[str] = []
     paths = es.write_samples(out, log=lines.append)
-    assert paths == [es.product_path(out, es.COLLECTION_NATIVE), es.product_path(out, es.COLLECTION_GEOZARR)]
-    assert len(lines) == 2 and all(line.startswith("skip ") for line in lines)
+    assert paths == [es.product_path(out, c) for c in COLLECTIONS]
+    assert len(lines) == len(COLLECTIONS) and all(line.startswith("skip ") for line in lines)
     assert _product_ids(out) == before
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -438,9 +440,9 @@ def test_skip_force_and_cli(products, tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.count("wrote ") == 2
+    assert run.stdout.count("wrote ") == len(COLLECTIONS)
     after = _product_ids(out)
-    assert after[0] != before[0] and after[1] != before[1]
+    assert all(a != b for a, b in zip(after, before, strict=True))
     assert _hidden_leftovers(out) == []
     ds = xr.open_zarr(es.product_path(out, es.COLLECTION_GEOZARR), group="measurements/reflectance/r720m")
     assert float(ds.b02.sel(x=inside(0, 0)[0], y=inside(0, 0)[1], method="nearest")) == np.float32(0.3)

@@ -33,7 +33,12 @@ def main() -> None:
         print(f"  map:  {base}/collections/{collection}/items/{item}/map?{rgb}")
         print(f"  info: {base}/collections/{collection}/items/{item}/info")
     print(f"  docs: {base}/docs")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    # X-Forwarded-* are believed only from TITILER_EOPF_TRUSTED_PROXIES (uvicorn
+    # trusts loopback by default: any local client could then pick the scheme
+    # and client address the app sees).
+    trusted = settings.tiler.trusted_proxies
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=bool(trusted),
+                forwarded_allow_ips=",".join(trusted) if trusted else None)
 
 
 if __name__ == "__main__":

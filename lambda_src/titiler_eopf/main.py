@@ -1,10 +1,16 @@
-"""The application as deployed: CORS -> compression -> cache -> tiler.
+"""The application as deployed: hosts -> public URL -> CORS -> compression -> cache -> tiler.
 
 The cache sits inside the compression middleware: it stores identity bytes and
 compression is applied per client after it (a gzip body is never cached and
 never served to a client that did not ask for it). The tiler (rasterio, xarray,
 zarr, titiler) is imported and built lazily, on the first request the cache
 cannot answer, so a cold Lambda answers a cache HIT without importing it.
+
+The tiler and the cache share one ``SourceVersions`` (a product rewritten in
+place is noticed by both within ``source_revalidate_seconds``). In front of
+everything, ``PublicURLMiddleware`` pins the base URL of every response to
+``TITILER_EOPF_PUBLIC_URL`` when it is set, so no Host header can steer the
+URLs a cached TileJSON embeds.
 """
 
 from __future__ import annotations
@@ -63,14 +69,20 @@ def create_app(
     cache: TileCache | None = None,
 ):
     """The full ASGI app; pass settings explicitly (tests) or read them from env."""
+    from titiler_eopf.tiler.versions import SourceVersions
+
     settings = settings or TilerSettings()
-    cache = cache or build_cache(cache_settings or CacheSettings())
+    versions = SourceVersions(settings)
+    if cache is None:
+        cache = build_cache(cache_settings or CacheSettings(), source_version=versions)
+    elif getattr(cache.source_version, "__name__", "") == "_unversioned":
+        cache.source_version = versions
 
     def build_tiler():
         from titiler_eopf.tiler.app import create_tiler_app
         from titiler_eopf.cache.admin import build_admin_router, build_status_router
 
-        app = create_tiler_app(settings)
+        app = create_tiler_app(settings, versions=versions)
         app.include_router(build_status_router(cache))
         if settings.admin_token is not None:
             app.include_router(build_admin_router(cache, settings.admin_token.get_secret_value()))
@@ -81,8 +93,49 @@ def create_app(
     # URL/body sizes and encodings checked before the cache keys or stores anything.
     app = RequestGuard(app, settings)
     app = _cors(app, settings.cors_origins)
+    if settings.public_url:
+        app = PublicURLMiddleware(app, settings.public_url)
+    if settings.allowed_hosts != ["*"]:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app = TrustedHostMiddleware(app, allowed_hosts=settings.allowed_hosts)
     app.cache = cache  # for handlers and tests: the cache behind this app
+    app.versions = versions
     return app
+
+
+class PublicURLMiddleware:
+    """Rewrites scheme, host and root path of every request to the configured
+    public URL (pure ASGI). The route the app sees does not change: only the
+    base that ``request.base_url`` / ``url_for`` build absolute URLs from."""
+
+    def __init__(self, app, public_url: str):
+        from urllib.parse import urlsplit
+
+        self.app = app
+        parts = urlsplit(public_url)
+        self.scheme = parts.scheme
+        self.host = parts.netloc.encode("latin-1")
+        self.root = parts.path.rstrip("/")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.server = (parts.hostname or "", port)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        old_root = scope.get("root_path", "") or ""
+        path = scope.get("path", "")
+        if old_root and path.startswith(old_root):
+            path = path[len(old_root):]
+        headers = [(k, v) for k, v in scope.get("headers", ()) if k.lower() != b"host"]
+        headers.append((b"host", self.host))
+        scope = {**scope, "scheme": self.scheme, "server": self.server, "root_path": self.root,
+                 "path": self.root + path, "headers": headers}
+        if "raw_path" in scope and scope["raw_path"] is not None:
+            raw = scope["raw_path"]
+            old = old_root.encode("latin-1")
+            scope["raw_path"] = self.root.encode("latin-1") + (raw[len(old):] if old and raw.startswith(old) else raw)
+        await self.app(scope, receive, send)
 
 
 def _compression(app):

@@ -7,7 +7,8 @@ render is counted in-process and, when ``STANDIN_RENDER_LOG`` is set, appended
 to that file so renders in other processes can be counted too.
 
 Behaviour switches (deterministic by path, so they work across processes):
-item ``empty`` -> tiles 204; ``missing`` -> 404; ``boom`` -> 500; ``slow`` ->
+item ``empty`` -> tiles 204; ``missing`` -> 404 (unknown item); ``outside`` -> 404
+marked ``X-Tile-Empty``; ``boom`` -> 500; ``slow`` ->
 sleeps ``STANDIN_SLOW`` seconds (default 0.3) before answering. ``CONTROL``
 holds in-process switches (``fail``: every render answers 500).
 """
@@ -81,8 +82,10 @@ def _behaviour(request: Request) -> Response | None:
         time.sleep(float(os.environ.get("STANDIN_SLOW", "0.3")))
     if CONTROL["fail"] or item == "boom":
         return Response(b"render failed", status_code=500, media_type="text/plain")
-    if item == "missing":
-        return JSONResponse({"detail": "Tile outside bounds"}, status_code=404)
+    if item == "missing":  # an unknown item: not cacheable
+        return JSONResponse({"detail": "Item 'missing' not found"}, status_code=404)
+    if item == "outside":  # no data at this tile: the tiler marks it cacheable
+        return JSONResponse({"detail": "Tile outside bounds"}, status_code=404, headers={"x-tile-empty": "1"})
     return None
 
 

@@ -100,11 +100,14 @@ def test_errors_never_stored_and_empty_tiles_briefly(client, cache):
     before = renders()
     assert [client.get(boom).status_code for _ in range(2)] == [500, 500]
     assert renders() - before == 2
-    missing = "/collections/c/items/missing/tiles/WebMercatorQuad/1/0/0.png"
-    first, second = client.get(missing), client.get(missing)
+    outside = "/collections/c/items/outside/tiles/WebMercatorQuad/1/0/0.png"
+    first, second = client.get(outside), client.get(outside)
     assert first.status_code == second.status_code == 404
     assert second.headers["x-cache"] == "HIT" and second.json() == {"detail": "Tile outside bounds"}
     assert second.headers["cache-control"] == cache.settings.cache_control_empty
+    # an unknown item's 404 is never stored (anonymous ids must not fill the cache)
+    missing = "/collections/c/items/missing/tiles/WebMercatorQuad/1/0/0.png"
+    assert [client.get(missing).headers["x-cache"] for _ in range(2)] == ["MISS", "MISS"]
     empty = "/collections/c/items/empty/tiles/WebMercatorQuad/1/0/0.png"
     assert client.get(empty).status_code == 204
     again = client.get(empty)
@@ -124,11 +127,12 @@ def test_per_kind_ttls_are_applied(cache_for, backend_name):
             f"{BASE}/statistics": 222,
             f"{BASE}/preview.png": 333,
             f"{BASE}/bbox/1,2,3,4.png": 333,
-            "/collections/c/items/missing/tiles/WebMercatorQuad/1/0/0.png": 44,
+            "/collections/c/items/empty/tiles/WebMercatorQuad/1/0/0.png": 44,
         }
         for url, ttl in urls.items():
             assert client.get(url).headers["x-cache"] == "MISS"
-            key = cache.key_for_url(url)
+            # TileJSON is keyed by the base URL it embeds: the test client's.
+            key = cache.key_for_url("http://testserver" + url)
             meta = cache.backend.describe(key.id)
             assert meta is not None and meta.ttl == ttl, url
             if backend_name in ("redis", "s3_redis"):
@@ -147,13 +151,27 @@ def test_entries_expire_after_their_ttl(cache_for, backend_name):
         assert client.get(tile_url()).headers["x-cache"] == "MISS"
 
 
-def test_client_no_cache_renders_afresh_and_refreshes(client):
+def test_client_no_cache_is_ignored_by_default(client):
+    """Defect 2: a hard reload (Cache-Control: no-cache) from any client used
+    to re-render and rewrite the entry: three requests, three renders."""
     url = tile_url(z=7, x=1, y=1)
-    client.get(url)
+    first = client.get(url)
     before = renders()
-    fresh = client.get(url, headers={"cache-control": "no-cache"})
-    assert fresh.headers["x-cache"] == "MISS" and renders() == before + 1
-    assert client.get(url).headers["x-cache"] == "HIT"
+    for header in ({"cache-control": "no-cache"}, {"cache-control": "max-age=0, no-cache"}, {"pragma": "no-cache"}):
+        resp = client.get(url, headers=header)
+        assert resp.headers["x-cache"] == "HIT" and resp.content == first.content
+    assert renders() == before
+
+
+def test_client_no_cache_honoured_when_configured(cache_for, backend_name):
+    cache = cache_for(backend_name, honor_no_cache=True)
+    with client_for(cache) as client:
+        url = tile_url(z=7, x=1, y=1)
+        client.get(url)
+        before = renders()
+        fresh = client.get(url, headers={"cache-control": "no-cache"})
+        assert fresh.headers["x-cache"] == "MISS" and renders() == before + 1
+        assert client.get(url).headers["x-cache"] == "HIT"
 
 
 def test_admin_bypass_header_needs_the_token(cache_for, backend_name):
@@ -203,12 +221,13 @@ def test_generation_bump_makes_next_request_a_miss(client, cache, backend_name, 
     finally:
         standin.CONTROL.pop("version")
     assert new.headers["x-cache"] == "MISS" and new.content != old.content
-    assert client.get(url).content == new.content
-    assert cache.key_for_url(url).id != key_before.id
+    again = client.get(url)
+    assert again.headers["x-cache"] == "HIT" and again.content == new.content
+    # One key per request: the entry was overwritten in place, no orphan left behind.
+    assert cache.key_for_url(url).id == key_before.id
     if backend_name in ("s3", "s3_redis"):
-        # the old object is still in S3 (lifecycle collects it) but never served
         obj = s3.get_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{key_before.id}")
-        assert obj["Body"].read() == old.content
+        assert obj["Body"].read() == new.content
 
 
 def test_item_bump_leaves_other_items_cached(client, cache):
@@ -240,7 +259,14 @@ def corrupt_entry(cache, backend_name, key_id: str, s3):
                       ContentType=obj["ContentType"])
 
 
-def test_corrupted_entry_is_a_miss_and_repaired(client, cache, backend_name, s3):
+def test_corrupted_entry_is_a_miss_and_repaired(cache_for, backend_name, s3):
+    # s3_redis: bodies in S3 only here, so that the S3 copy is the one served
+    cache = cache_for(backend_name, redis_body_max_bytes=0)
+    with client_for(cache) as client:
+        _corrupted_entry_is_a_miss_and_repaired(client, cache, backend_name, s3)
+
+
+def _corrupted_entry_is_a_miss_and_repaired(client, cache, backend_name, s3):
     url = tile_url(z=10, x=5, y=5)
     good = client.get(url).content
     corrupt_entry(cache, backend_name, cache.key_for_url(url).id, s3)

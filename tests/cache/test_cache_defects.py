@@ -55,7 +55,7 @@ def test_defect3_gzip_never_served_to_identity_client(cache_for, backend):
         ident = client.get(url, headers={"accept-encoding": "identity"})
         assert ident.headers["x-cache"] == "HIT" and "content-encoding" not in ident.headers
         assert json.loads(ident.content)["request"]["route"] == "tilejson"
-        stored = cache.backend.lookup(cache.key_for_url(url), True)
+        stored, _ = cache.backend.lookup(cache.key_for_url("http://testserver" + url), True)
         assert not stored.body.startswith(b"\x1f\x8b") and json.loads(stored.body) == json.loads(ident.content)
         gz_again = client.get(url, headers={"accept-encoding": "gzip"})
         assert gz_again.headers["x-cache"] == "HIT" and gz_again.headers["content-encoding"] == "gzip"
@@ -167,7 +167,7 @@ def test_defect5_pattern_purge_is_bounded_and_resumable(cache_for):
 
 # --- 6 ---------------------------------------------------------------------------
 def test_defect6_raw_bytes_right_ttl_honest_ratio_no_pickle(cache_for, s3):
-    cache = cache_for("s3_redis", tile_ttl=1234, default_ttl=99)
+    cache = cache_for("s3_redis", tile_ttl=1234, default_ttl=99, redis_body_max_bytes=1024)
     import redis
 
     r = redis.Redis(port=cache.settings.redis_port)
@@ -178,7 +178,7 @@ def test_defect6_raw_bytes_right_ttl_honest_ratio_no_pickle(cache_for, s3):
     kid = cache.key_for_url(tile_url()).id
     stored = s3.get_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{kid}")["Body"].read()
     assert stored == body  # raw bytes, same size: no base64, no envelope
-    assert r.hget(f"cache:{kid}", "body") is None  # metadata only in Redis
+    assert r.hget(f"cache:{kid}", "body") is None  # over redis_body_max_bytes: metadata only in Redis
     assert int(r.hget(f"cache:{kid}", "ttl")) == 1234 and 1200 < r.ttl(f"cache:{kid}") <= 1234
     m = cache.metrics.snapshot()
     assert m["writes"] == 1 and m["hit_ratio"] == 0.75  # 3 hits / (3 hits + 1 miss)

@@ -55,8 +55,9 @@ def test_s3_down_then_back(backend, redis_client, cache_redis):
     moto = MotoProcess().start()
     try:
         s3_client(moto.url).create_bucket(Bucket="faults")
+        # Bodies in S3 only (redis_body_max_bytes=0): every HIT needs S3 here.
         settings = make_settings(backend, redis_port=cache_redis.port, s3_endpoint=moto.url, bucket="faults",
-                                 s3_connect_timeout=0.3, s3_read_timeout=0.5, **FAST)
+                                 s3_connect_timeout=0.3, s3_read_timeout=0.5, redis_body_max_bytes=0, **FAST)
         cache = build_cache(settings)
         with client_for(cache) as client:
             url = tile_url()
@@ -102,7 +103,7 @@ def test_hanging_redis_costs_one_timeout_then_nothing(cache_moto, bucket):
 
 
 def test_missing_s3_body_behind_redis_hit_is_repaired(cache_for, s3):
-    cache = cache_for("s3_redis")
+    cache = cache_for("s3_redis", redis_body_max_bytes=0)
     with client_for(cache) as client:
         url = tile_url()
         good = client.get(url).content

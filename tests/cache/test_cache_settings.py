@@ -52,7 +52,7 @@ def test_existing_deployment_names_keep_working(env, monkeypatch):
     ({"BACKEND": "memcached"}, f"{P}BACKEND"),
     ({"TILE_TTL": "-5"}, f"{P}TILE_TTL"),
     ({"REDIS_CONNECT_TIMEOUT": "abc"}, f"{P}REDIS_CONNECT_TIMEOUT"),
-    ({"LOCK_WAIT": "60", "LOCK_TTL": "30"}, f"{P}LOCK_WAIT"),
+    ({"LOCK_POLL": "2", "LOCK_TTL": "3"}, f"{P}LOCK_POLL"),
     ({"NAMESPACE": "a/b"}, f"{P}NAMESPACE"),
 ])
 def test_wrong_configuration_fails_naming_the_variable(env, values, named):

@@ -8,9 +8,11 @@ import hashlib
 import hmac
 import logging
 import time
+from dataclasses import replace
+from typing import Callable
 from urllib.parse import urlsplit
 
-from .backends import Backend, Lookup, make_backend
+from .backends import BROKEN, Backend, Lookup, make_backend
 from .keys import CacheKey, build_key
 from .metrics import CacheMetrics
 from .routes import RouteMatch, match_path
@@ -19,13 +21,25 @@ from .settings import CacheSettings, load_settings
 log = logging.getLogger("titiler_eopf.cache")
 
 
+# ``source_version(collection, item, fresh=False) -> str``: the version of the
+# product's root metadata, remembered for a few seconds (``fresh`` asks the
+# store again). Provided by the tiler room (``titiler_eopf.tiler.versions``).
+SourceVersion = Callable[..., str]
+
+
+def _unversioned(collection: str, item: str, fresh: bool = False) -> str:
+    return ""
+
+
 class TileCache:
-    def __init__(self, settings: CacheSettings, backend: Backend | None = None):
+    def __init__(self, settings: CacheSettings, backend: Backend | None = None,
+                 source_version: SourceVersion | None = None):
         self.settings = settings
         self.backend = backend if backend is not None else make_backend(settings)
         self.metrics = CacheMetrics()
         self.excluded = frozenset(settings.excluded_params)
         self.started = time.time()
+        self.source_version = source_version or _unversioned
 
     @property
     def enabled(self) -> bool:
@@ -41,20 +55,61 @@ class TileCache:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     # --- keys ----------------------------------------------------------------
-    def key_for(self, match: RouteMatch, query_string: bytes | str) -> CacheKey:
-        gens = self.backend.generations(match.collection, match.item)
-        return build_key(self.settings.namespace, match, query_string, self.excluded, gens)
+    def key_for(self, match: RouteMatch, query_string: bytes | str, base_url: str = "") -> CacheKey:
+        return build_key(self.settings.namespace, match, query_string, self.excluded, base_url)
 
     def key_for_url(self, url: str) -> CacheKey | None:
-        """The current key of a request URL (path relative to the app root)."""
+        """The key of a request URL: a path relative to the app root, or an
+        absolute URL (whose base is used for kinds keyed by the base URL)."""
         parts = urlsplit(url)
         match = match_path(parts.path)
-        return None if match is None else self.key_for(match, parts.query)
+        if match is None:
+            return None
+        base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+        return self.key_for(match, parts.query, base)
 
-    def key_and_lookup(self, match: RouteMatch, query_string: bytes, want_body: bool) -> tuple[CacheKey, Lookup | None]:
-        """Generations + lookup in one worker-thread hop."""
-        key = self.key_for(match, query_string)
-        return key, self.backend.lookup(key, want_body)
+    def key_and_lookup(
+        self, match: RouteMatch, query_string: bytes, want_body: bool, base_url: str = ""
+    ) -> tuple[CacheKey, Lookup | None]:
+        """Key, lookup and validity in one worker-thread hop.
+
+        The entry counts only if it was written under the scope's current
+        generations and the product's current source version. When its source
+        version differs from the one this process remembers, another process
+        may have seen the product change first: ask the store again (once)
+        before calling it a miss.
+        """
+        key = self.key_for(match, query_string, base_url)
+        found, gens = self.backend.lookup(key, want_body)
+        source = self.source_version(match.collection, match.item)
+        if found is not None and found.meta is not BROKEN and found.meta.src != source:
+            if found.meta.gens == f"{gens[0]}/{gens[1]}":
+                source = self.source_version(match.collection, match.item, fresh=True)
+        key = replace(key, generations=gens, source=source)
+        if found is not None and found.meta is not BROKEN and not found.meta.written_under(gens, source):
+            self.metrics.incr("outdated")
+            found = None
+        return key, found
+
+    def release_later(self, key_id: str, token: str, delays=(0.1, 0.5, 1.5)) -> None:
+        """Retry a stampede-lock release that failed (compare-and-delete: it
+        never removes another worker's lock). Without this the lock would stay
+        until its TTL and make every waiter of that URL wait for it."""
+        import threading
+
+        def attempt(i: int) -> None:
+            try:
+                self.backend.unlock(key_id, token)
+            except Exception:  # noqa: BLE001 - Redis still down: try again, then leave it to the TTL
+                if i + 1 < len(delays):
+                    schedule(i + 1)
+
+        def schedule(i: int) -> None:
+            timer = threading.Timer(delays[i], attempt, args=(i,))
+            timer.daemon = True
+            timer.start()
+
+        schedule(0)
 
     # --- policy --------------------------------------------------------------
     def ttl(self, kind: str, status: int) -> int | None:
@@ -102,7 +157,10 @@ def chunk_cache_stats() -> dict | None:
     return chunkcache.stats()
 
 
-def build_cache(settings: CacheSettings | None = None, *, backend: Backend | None = None) -> TileCache:
+def build_cache(
+    settings: CacheSettings | None = None, *, backend: Backend | None = None,
+    source_version: SourceVersion | None = None,
+) -> TileCache:
     """Build the cache from settings (``CacheSettings()`` reads the environment).
     Clients are created lazily at first use and reused."""
-    return TileCache(settings if settings is not None else load_settings(), backend)
+    return TileCache(settings if settings is not None else load_settings(), backend, source_version)

@@ -227,11 +227,26 @@ def _check_pattern(pattern: str, limit: int, confirm: bool):
         raise InvalidInput(f"pattern {pattern!r} matches every entry: pass confirm=true to proceed")
 
 
+def check_cursor(cache: TileCache, cursor: str | None) -> str | None:
+    """A cursor is what a previous page returned: a non-negative integer (Redis,
+    memory) or an entry id (S3). Anything else is a 400, not a backend error."""
+    if cursor is None or cursor == "":
+        return None
+    if cache.backend.name == "s3":
+        if parse_id(cursor) is None:
+            raise InvalidInput("cursor must be the 'cursor' value of a previous page (an entry id), or omitted")
+        return cursor
+    if not (cursor.isascii() and cursor.isdigit() and int(cursor) < 2**64):
+        raise InvalidInput("cursor must be the 'cursor' value of a previous page (a non-negative integer), or omitted")
+    return cursor
+
+
 def list_keys(cache: TileCache, pattern: str = "*", *, limit: int = 100, cursor: str | None = None) -> dict:
     """``{"keys": [{"key", "kind", "status", "size", "created", "ttl"}...], "cursor"}``."""
     _require_enabled(cache)
     if not (1 <= limit <= MAX_LIMIT):
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
+    cursor = check_cursor(cache, cursor)
     ids, next_cursor = cache.backend.scan(normalize_pattern(cache, pattern or "*"), cursor, limit)
     keys = []
     for kid in ids:
@@ -257,6 +272,7 @@ def invalidate_pattern(
     in the result continues the scan (None when done)."""
     _require_enabled(cache)
     _check_pattern(pattern, limit, confirm)
+    cursor = check_cursor(cache, cursor)
     ids, next_cursor = cache.backend.scan(normalize_pattern(cache, pattern), cursor, limit)
     result = _delete(cache, InvalidationResult(scope="pattern", dry_run=dry_run), ids)
     result.cursor = next_cursor

@@ -6,10 +6,17 @@ query parameter with repeated values kept in order (``variables`` is the band
 order: defect 1), names sorted, excluded parameters dropped. Accept-Encoding
 is deliberately absent: the cache only holds identity bytes (defect 3).
 
-The digest also covers the generation of the collection and of the item, so a
-generation bump makes every older key unreachable at once. One ``id`` names
-the entry in every backend (Redis key, S3 object, memory slot), so an
-invalidation can never miss the bodies (defect 5).
+Responses that embed absolute URLs built from the request (TileJSON's
+``tiles``) are also keyed by the public base URL (scheme, host, root path), so
+a client can never receive URLs built for another host.
+
+Generations are not in the digest: an entry records the generations (and the
+source version of the product) it was written under, and a lookup that finds
+different current ones is a miss. One key per request means a HIT reads the
+generations and the entry in one round trip, and an invalidated entry is
+overwritten in place instead of leaving an orphan. One ``id`` names the entry
+in every backend (Redis key, S3 object, memory slot), so an invalidation can
+never miss the bodies.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from .routes import RouteMatch
 
-KEY_VERSION = "v1"
+KEY_VERSION = "v2"
 
 
 def body_class(kind: str) -> str:
@@ -41,9 +48,11 @@ def canonical_query(query_string: bytes | str, excluded: frozenset[str] | set[st
     return [[name, grouped[name]] for name in sorted(grouped)]
 
 
-def canonical_request(match: RouteMatch, query_string: bytes | str, excluded) -> str:
+def canonical_request(match: RouteMatch, query_string: bytes | str, excluded, base_url: str = "") -> str:
     params = {k: v for k, v in sorted(match.params.items())}
     doc = [KEY_VERSION, match.kind, match.collection, match.item, params, canonical_query(query_string, excluded)]
+    if match.embeds_base_url:
+        doc.append(base_url)
     # JSON: unambiguous separators whatever the values contain.
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
@@ -59,9 +68,13 @@ class CacheKey:
     kind: str
     collection: str
     item: str
-    digest: str  # sha256 hex of canonical request + generations
-    generations: tuple[str, str]
+    digest: str  # sha256 hex of the canonical request
     tile: tuple[str, int, int, int] | None = None  # (tms, z, x, y) for tile kind
+    # What the lookup saw (the conditions a write must still meet): the current
+    # generations of collection and item ("0" = none yet) and the product's
+    # source version.
+    generations: tuple[str, str] = ("0", "0")
+    source: str = ""
 
     @property
     def id(self) -> str:
@@ -75,12 +88,11 @@ class CacheKey:
 
 
 def build_key(
-    namespace: str, match: RouteMatch, query_string: bytes | str, excluded, generations: tuple[str, str]
+    namespace: str, match: RouteMatch, query_string: bytes | str, excluded, base_url: str = ""
 ) -> CacheKey:
-    canonical = canonical_request(match, query_string, excluded)
-    h = hashlib.sha256(canonical.encode("utf-8"))
-    h.update(f"\0{generations[0]}\0{generations[1]}".encode())
-    return CacheKey(namespace, match.kind, match.collection, match.item, h.hexdigest(), generations, match.tile)
+    canonical = canonical_request(match, query_string, excluded, base_url)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return CacheKey(namespace, match.kind, match.collection, match.item, digest, match.tile)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class CacheMetrics:
     render_ms_saved: float = 0.0  # render time of the entries served from the cache
     lock_waits: int = 0
     lock_timeouts: int = 0
+    outdated: int = 0  # entries found but written under older generations or source
+    unstored: int = 0  # renders not stored: an invalidation happened while they ran
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def incr(self, name: str, amount: float = 1) -> None:

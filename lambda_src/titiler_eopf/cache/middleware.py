@@ -28,6 +28,10 @@ from .routes import RouteMatch, match_path, route_path
 
 log = logging.getLogger("titiler_eopf.cache.middleware")
 
+# Set by the tiler on a 404 that means "the tile is outside the product" (a
+# cacheable answer), as opposed to an unknown collection or item.
+EMPTY_TILE_HEADER = b"x-tile-empty"
+
 # Request headers dropped when the response may be stored: the stored bytes
 # must be the full identity representation whatever the client sent.
 _STRIP_WHEN_STORING = {b"accept-encoding", b"if-none-match", b"if-modified-since", b"range", b"if-range"}
@@ -52,6 +56,18 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
         if tag == etag:
             return True
     return False
+
+
+def base_url(scope) -> str:
+    """The public base URL a response built for this request embeds (scheme,
+    host, root path): what Starlette's ``request.base_url`` gives the tiler.
+    Forwarded headers count only where a trusted proxy rewrote the scope
+    before us (uvicorn's ``forwarded_allow_ips``, ``PublicURLMiddleware``)."""
+    host = _header(scope, b"host")
+    if not host:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else ""
+    return f"{scope.get('scheme', 'http')}://{host.lower()}{scope.get('root_path', '')}"
 
 
 def _no_cache(scope) -> bool:
@@ -119,9 +135,7 @@ class _CachedRequest:
     async def handle(self):
         want_body = not (self.head or self.inm or self.refresh)
         try:
-            self.key, found = await self.cache.run(
-                self.cache.key_and_lookup, self.match, self.scope.get("query_string", b""), want_body
-            )
+            self.key, found = await self._lookup(want_body)
         except CacheUnavailable:
             self.metrics.incr("bypasses")
             return await self.passthrough("BYPASS")
@@ -155,7 +169,7 @@ class _CachedRequest:
         body = found.body
         if body is None and not self.head:
             try:
-                again = await self.cache.run(self.backend.lookup, self.key, True)
+                _, again = await self._lookup(True)
             except CacheError as exc:
                 self.metrics.incr("errors")
                 self._log(logging.WARNING, "cache body read failed; rendering uncached", exc)
@@ -182,6 +196,12 @@ class _CachedRequest:
             pass
 
     # --- miss: stampede-safe render ------------------------------------------------
+    async def _lookup(self, want_body: bool):
+        base = base_url(self.scope) if self.match.embeds_base_url else ""
+        return await self.cache.run(
+            self.cache.key_and_lookup, self.match, self.scope.get("query_string", b""), want_body, base
+        )
+
     async def miss(self):
         self.metrics.incr("misses")
         token = uuid.uuid4().hex
@@ -189,39 +209,70 @@ class _CachedRequest:
             locked = await self.cache.run(self.backend.try_lock, self.key.id, token, self.settings.lock_ttl)
         except CacheError as exc:
             # No lock store: render (and try to store) anyway rather than wait.
+            # Redis may have applied the SET before the error: release what may be ours.
             self._log(logging.WARNING, "stampede lock unavailable", exc)
-            return await self.render(store=True)
+            try:
+                await self.render(store=True)
+            finally:
+                self.cache.release_later(self.key.id, token)
+            return
         if locked:
             return await self.render_locked(token, recheck=not (self.refresh or self.found_any))
         await self.wait_for_other(token)
 
     async def render_locked(self, token: str, recheck: bool):
-        """We hold the lock: render and store, then release it (compare-and-delete)."""
+        """We hold the lock: render and store, then release it (compare-and-delete).
+        While the render runs the lock is renewed, so it never outlives us by
+        more than ``lock_ttl``."""
+        import anyio
+
+        async def heartbeat():
+            every = self.settings.lock_ttl / 3
+            while True:
+                await anyio.sleep(every)
+                try:
+                    if not await self.cache.run(self.backend.refresh_lock, self.key.id, token, self.settings.lock_ttl):
+                        return  # lost it (expired during a fault): another worker may render too
+                except CacheError:
+                    return
+
         try:
-            if recheck:
-                # Someone may have stored it between our lookup and our lock.
-                found = await self._quiet_lookup()
-                if found is not None and found.meta is not BROKEN and found.meta.fresh():
-                    self.metrics.incr("misses", -1)
-                    if await self.try_serve(found):
-                        return
-                    self.metrics.incr("misses")
-            await self.render(store=True)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(heartbeat)
+                try:
+                    await self._render_holding_lock(recheck)
+                finally:
+                    tg.cancel_scope.cancel()
         finally:
             try:
                 await self.cache.run(self.backend.unlock, self.key.id, token)
             except CacheError as exc:
-                self._log(logging.WARNING, "lock release failed (it expires by TTL)", exc)
+                self._log(logging.WARNING, "lock release failed; retrying in the background", exc)
+                self.cache.release_later(self.key.id, token)
+
+    async def _render_holding_lock(self, recheck: bool):
+        if recheck:
+            # Someone may have stored it between our lookup and our lock.
+            found = await self._quiet_lookup()
+            if found is not None and found.meta is not BROKEN and found.meta.fresh():
+                self.metrics.incr("misses", -1)
+                if await self.try_serve(found):
+                    return
+                self.metrics.incr("misses")
+        await self.render(store=True)
 
     async def _quiet_lookup(self):
         try:
-            return await self.cache.run(self.backend.lookup, self.key, not self.head)
+            key, found = await self._lookup(not self.head)
         except CacheError:
             return None
+        self.key = key  # the generations seen now are the ones a store must meet
+        return found
 
     async def wait_for_other(self, token: str):
         """Another worker renders this key: poll for its result, take over if
-        its lock vanishes without a result, give up after ``lock_wait``."""
+        its lock vanishes (released or expired) without a result, give up
+        after ``lock_wait``."""
         import anyio
 
         self.metrics.incr("lock_waits")
@@ -360,6 +411,10 @@ class _CachedRequest:
             headers.setdefault(k.lower(), []).append(v.decode("latin-1").lower())
         if b"content-encoding" in headers or b"set-cookie" in headers:
             return None
+        if status == 404 and EMPTY_TILE_HEADER not in headers:
+            # Only "no data here" is worth remembering; a 404 for an unknown
+            # collection or item must not let anonymous requests fill the cache.
+            return None
         cc = ",".join(headers.get(b"cache-control", []))
         if "no-store" in cc or "private" in cc:
             return None
@@ -384,13 +439,19 @@ class _CachedRequest:
         return EntryMeta(
             status=start["status"], content_type=ctype, size=len(body), sha256=self.cache.digest(body),
             created=time.time(), ttl=ttl, kind=self.match.kind, headers=kept, render_ms=round(render_ms, 2),
-            tile="/".join(map(str, tile)) if tile else "",
+            tile="/".join(map(str, tile)) if tile else "", src=self.key.source,
         )
 
     async def store(self, meta: EntryMeta, body: bytes):
         expire = meta.ttl + self.settings.stale_if_error
         try:
-            await self.cache.run(self.backend.put, self.key, meta, body, expire)
+            stored = await self.cache.run(self.backend.put, self.key, meta, body, expire)
+            if stored is False:
+                # The scope was invalidated while we rendered: these bytes may
+                # predate it, so they are not stored (this response is the last
+                # to carry them).
+                self.metrics.incr("unstored")
+                return
             self.metrics.incr("writes")
         except CacheError as exc:
             # A failed write never fails the response.
@@ -402,7 +463,7 @@ class _CachedRequest:
         body = found.body
         if body is None and not self.head:
             try:
-                got = await self.cache.run(self.backend.lookup, self.key, True)
+                _, got = await self._lookup(True)
                 body = got.body if got and got.meta.sha256 == found.meta.sha256 else None
             except CacheError:
                 body = None

@@ -4,6 +4,11 @@ Each route is an anchored regex (the public cache matched substrings that no
 longer existed in the paths, so ``/info`` and ``/bbox`` were never cached:
 defect 4). Matching runs on the path relative to ``root_path`` so an API
 Gateway stage prefix does not break it.
+
+Matching also canonicalises: numbers in the path are written without leading
+zeros (``013/04358/3029`` is the same tile as ``13/4358/3029``), and ids that
+the tiler would reject (``ID_PATTERN``) are not cacheable at all, so an
+anonymous request for a made-up id never reaches the cache's storage.
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ ROUTES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 KINDS = tuple(kind for kind, _ in ROUTES)
+# Kinds whose body embeds absolute URLs built from the request (TileJSON's
+# ``tiles``): keyed by the public base URL too.
+EMBEDS_BASE_URL = frozenset({"tilejson"})
+# Path parameters that are numbers: canonical form without leading zeros.
+_INTEGER_PARAMS = ("z", "x", "y", "scale", "width", "height")
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,10 @@ class RouteMatch:
     # Every other path parameter (tms, z, x, y, scale, format, width, ...), as
     # written; ``format`` is "" for an extension-less request.
     params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embeds_base_url(self) -> bool:
+        return self.kind in EMBEDS_BASE_URL
 
     @property
     def tile(self) -> tuple[str, int, int, int] | None:
@@ -72,14 +86,22 @@ def route_path(scope: dict) -> str:
 
 
 def match_path(path: str) -> RouteMatch | None:
-    if not path.startswith("/collections/"):
+    """The cacheable route of ``path``, or None (not cacheable: passed through)."""
+    if not path.startswith("/collections/") or len(path) > 2048:
         return None
+    from titiler_eopf.tiler.store import ID_PATTERN  # light: no numpy, zarr or rasterio
+
     for kind, regex in ROUTES:
         m = regex.match(path)
         if m:
             groups = m.groupdict()
             collection = groups.pop("collection")
             item = groups.pop("item")
+            if not (ID_PATTERN.match(collection) and ID_PATTERN.match(item)):
+                return None
             params = {k: (v if v is not None else "") for k, v in groups.items()}
+            for name in _INTEGER_PARAMS:
+                if params.get(name):
+                    params[name] = str(int(params[name]))
             return RouteMatch(kind, collection, item, params)
     return None

@@ -76,13 +76,22 @@ class CacheSettings(BaseSettings):
     # S3-only backend: generations are re-read at most this often per process
     # (S3 has no cheap atomic counter read on every request).
     s3_generation_refresh: float = Field(1.0, ge=0, le=60)
+    # s3_redis: bodies up to this size are also kept inline in Redis (a HIT on a
+    # hot tile is one Redis round trip, no S3 GET); 0 keeps every body in S3 only.
+    redis_body_max_bytes: int = Field(256 * 1024, ge=0, le=64 * 1024 * 1024)
+    # s3_redis: on a Redis miss, look for the durable copy in S3 and re-warm Redis
+    # from it (one S3 GET per miss; off = a Redis miss is a render).
+    s3_rewarm: bool = True
 
     # Circuit breaker, one per backend client (Redis, S3).
     breaker_failures: int = Field(3, ge=1, le=1000)
     breaker_reset: float = Field(5.0, gt=0, le=3600)  # seconds open before a probe
 
-    # Stampede lock
-    lock_ttl: float = Field(30.0, gt=0, le=900)
+    # Stampede lock. The holder renews it every ``lock_ttl / 3`` while it
+    # renders, so a lock outlives its holder (a crash, a failed release, a
+    # timed-out SET that Redis applied) by at most ``lock_ttl``: waiters take
+    # over within about one render time instead of waiting for ``lock_wait``.
+    lock_ttl: float = Field(3.0, ge=0.3, le=900)
     lock_wait: float = Field(10.0, ge=0, le=900)
     lock_poll: float = Field(0.05, gt=0, le=5)
 
@@ -91,8 +100,11 @@ class CacheSettings(BaseSettings):
     # NoDecode: accept "a,b" as well as a JSON list (see the validator).
     excluded_params: Annotated[list[str], NoDecode] = ["access_token", "token", "_"]
 
-    # A client ``Cache-Control: no-cache`` re-renders and refreshes the entry.
-    honor_no_cache: bool = True
+    # Off (the default, like CDNs and nginx): a client ``Cache-Control: no-cache``
+    # (a browser's hard reload) is served from the cache; only the admin bypass
+    # header re-renders. On: any client may re-render and rewrite an entry (for
+    # private deployments only).
+    honor_no_cache: bool = False
     # Admin bypass header: re-render and refresh when its value is the admin token.
     bypass_header: str = "x-cache-bypass"
     admin_token: SecretStr | None = Field(
@@ -146,8 +158,8 @@ class CacheSettings(BaseSettings):
             raise ValueError(
                 f"{P}S3_AWS_ACCESS_KEY_ID and {P}S3_AWS_SECRET_ACCESS_KEY must be set together"
             )
-        if self.lock_wait >= self.lock_ttl:
-            raise ValueError(f"{P}LOCK_WAIT must be shorter than {P}LOCK_TTL")
+        if self.lock_poll * 2 > self.lock_ttl:
+            raise ValueError(f"{P}LOCK_POLL must be at most half of {P}LOCK_TTL")
         return self
 
     @property

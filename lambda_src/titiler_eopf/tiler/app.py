@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from rio_tiler.errors import TileOutsideBounds
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from titiler.core.errors import add_exception_handlers
@@ -17,6 +18,7 @@ from titiler.core.factory import ColorMapFactory, TMSFactory
 
 from titiler_eopf import __version__
 from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.colormaps import eopf_colormaps
 from titiler_eopf.tiler.errors import EOPFError, status_of
 from titiler_eopf.tiler.factory import EOPFTilerFactory
 from titiler_eopf.tiler.params import BoundedRouter, rio_tiler_status_codes
@@ -25,9 +27,10 @@ from titiler_eopf.tiler.settings import TilerSettings
 logger = logging.getLogger("titiler_eopf")
 
 
-def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None) -> FastAPI:
-    """Build the FastAPI tiler for ``settings`` (nothing read from the environment)."""
-    catalog = catalog or Catalog(settings)
+def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, versions=None) -> FastAPI:
+    """Build the FastAPI tiler for ``settings`` (nothing read from the environment).
+    ``versions``: the ``SourceVersions`` shared with the cache (one per process)."""
+    catalog = catalog or Catalog(settings, versions)
     app = FastAPI(
         title="TiTiler-EOPF",
         description="Tiles, previews, points and statistics of EOPF Zarr products "
@@ -41,7 +44,10 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None) ->
     app.include_router(tiler.router, prefix=tiler.router_prefix, tags=["EOPF items"])
     app.include_router(TMSFactory().router, tags=["Tiling schemes"])
     app.include_router(
-        ColorMapFactory(router=BoundedRouter(limits=settings)).router, tags=["Color maps"]
+        ColorMapFactory(
+            supported_colormaps=eopf_colormaps(), router=BoundedRouter(limits=settings)
+        ).router,
+        tags=["Color maps"],
     )
 
     @app.get("/healthz", tags=["Health"], operation_id="healthz")
@@ -51,6 +57,13 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None) ->
 
     add_exception_handlers(app, rio_tiler_status_codes())
     _add_eopf_handlers(app)
+
+    @app.exception_handler(TileOutsideBounds)
+    def outside(request: Request, exc: TileOutsideBounds) -> JSONResponse:
+        # "No data here" is an answer the tile cache may keep (briefly); the
+        # header tells it apart from a 404 for an unknown collection or item.
+        return JSONResponse({"detail": str(exc)}, status_code=404, headers={"X-Tile-Empty": "outside-bounds"})
+
     return app
 
 

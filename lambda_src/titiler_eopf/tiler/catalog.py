@@ -1,7 +1,9 @@
 """Opened products, reused across requests (bounded LRU, in-process only).
 
 Opened datasets hold live store clients and lazy arrays: they stay in this
-process and are never pickled into a shared store.
+process and are never pickled into a shared store. A product rewritten in
+place is reopened: each opened product remembers its source version, checked
+(at most every ``source_revalidate_seconds``) when it is reused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from titiler_eopf.tiler.errors import EOPFError, ItemNotFoundError, StoreError, 
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.settings import TilerSettings
 from titiler_eopf.tiler.store import ItemLocation, configure_zarr, locate, open_zarr_store
+from titiler_eopf.tiler.versions import SourceVersions
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +26,9 @@ logger = logging.getLogger(__name__)
 class Catalog:
     """``open(collection, item)`` -> Product, cached."""
 
-    def __init__(self, settings: TilerSettings):
+    def __init__(self, settings: TilerSettings, versions: SourceVersions | None = None):
         self.settings = settings
+        self.versions = versions or SourceVersions(settings)
         self._cache: LRUCache = LRUCache(maxsize=max(settings.dataset_cache_size, 1))
         self._enabled = settings.dataset_cache_size > 0
         self._lock = threading.Lock()
@@ -32,12 +36,17 @@ class Catalog:
 
     def open(self, collection_id: str, item_id: str) -> Product:
         key = (collection_id, item_id)
+        version = self.versions(collection_id, item_id)
         if self._enabled:
             with self._lock:
                 product = self._cache.get(key)
-            if product is not None:
+            if product is not None and getattr(product, "source_version", None) == version:
                 return product
+            if product is not None:
+                logger.info("%s/%s changed in the store (%s -> %s): reopening",
+                            collection_id, item_id, getattr(product, "source_version", None), version)
         product = self._open(locate(self.settings, collection_id, item_id))
+        product.source_version = version
         if self._enabled:
             with self._lock:
                 self._cache[key] = product

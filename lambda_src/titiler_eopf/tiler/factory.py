@@ -26,6 +26,7 @@ from titiler.core.factory import TilerFactory
 from titiler.core.resources.responses import JSONResponse
 
 from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.colormaps import colormap_dependency
 from titiler_eopf.tiler.errors import ParameterError, VariableError
 from titiler_eopf.tiler.limits import LimitSettings
 from titiler_eopf.tiler.params import BoundedRouter, bounded_dependencies
@@ -55,6 +56,16 @@ class VariablesParams(DefaultDependency):
                 "Variables as `{group}:{variable}`, repeated, in band order; e.g. "
                 "`/measurements/reflectance:b04`. The group may be a multiscale group "
                 "(level chosen per request) or one of its levels (`.../r20m:b05`)."
+            ),
+        ),
+    ] = None
+    sel: Annotated[
+        list[str] | None,
+        Query(
+            description=(
+                "One value of each dimension besides y/x (titiler.xarray's syntax), repeated: "
+                "`{dimension}={value}` or `{dimension}={method}::{value}`, e.g. "
+                "`time=2022-01-01`, `time=nearest::2022-01-03`. `/info` lists the values."
             ),
         ),
     ] = None
@@ -103,6 +114,7 @@ class EOPFTilerFactory(TilerFactory):
     catalog: Catalog = field()
     reader: type[EOPFReader] = EOPFReader
     reader_dependency: type[DefaultDependency] = VariablesParams
+    colormap_dependency: Any = field(factory=colormap_dependency)  # + EOPF colormaps (scl)
     # Every size-like parameter bounded (see titiler_eopf.tiler.params); TilerSettings is one.
     limits: LimitSettings = field(factory=LimitSettings.model_construct)
     path_dependency: Any = field(default=None)

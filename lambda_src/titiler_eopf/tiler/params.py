@@ -33,7 +33,6 @@ from titiler_eopf.tiler.errors import (
     EOPFError,
     InternalError,
     LimitError,
-    NoDataError,
     ParameterError,
     classify_read_error,
     status_of,
@@ -367,7 +366,9 @@ def _check_zoom(kwargs: dict, limits: LimitSettings) -> None:
     matrix = tms.matrix(z)
     x, y = kwargs.get("x", 0), kwargs.get("y", 0)
     if x >= matrix.matrixWidth or y >= matrix.matrixHeight:
-        raise NoDataError(
+        from rio_tiler.errors import TileOutsideBounds
+
+        raise TileOutsideBounds(
             f"Tile {z}/{x}/{y} is outside the tile matrix of {tms_id} at zoom {z} "
             f"(columns 0-{matrix.matrixWidth - 1}, rows 0-{matrix.matrixHeight - 1})"
         )

@@ -12,6 +12,14 @@ A variable is addressed as ``{group}:{name}``; ``group`` is either the pyramid
 (``/measurements/reflectance:b04``, level chosen per request) or one level of it
 (``/measurements/reflectance/r20m:b04``, a one-level pyramid).
 
+Besides pyramids, every other group holding map-grid variables is listed as it is
+(``/conditions/geometry:sun_angles``, ``/measurements/time_series:ndvi``). Products
+without any map grid (Sentinel-1 GRD, in radar geometry) list their measurement
+arrays, which the reader refuses with a message saying why.
+
+Integer variables without CF scaling (classes, masks, quicklooks) are read as
+they are (see :func:`is_categorical`), with the array's own fill value as nodata.
+
 Only metadata is read when a product is opened (consolidated when the product
 has it). A level's coordinates are read the first time its pyramid is used, and
 its xarray dataset (lazy, no pixels) the first time it is read from.
@@ -19,8 +27,10 @@ its xarray dataset (lazy, no pixels) the first time it is read from.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +46,10 @@ logger = logging.getLogger(__name__)
 SPATIAL_DIMS = ("y", "x")
 # Arrays that are coordinates or grid mappings, never variables.
 NON_VARIABLES = {"x", "y", "spatial_ref", "crs", "band", "time"}
+# Multiscale levels are named after their pixel size (r10m ... r720m).
+LEVEL_NAME = re.compile(r"^r\d+m$")
+# The dimension of multi-band arrays (quicklooks): each of its values is one band.
+BAND_DIM = "band"
 
 
 @dataclass
@@ -102,6 +116,32 @@ def _dims(array) -> tuple[str, ...]:
     return tuple(array.attrs.get("_ARRAY_DIMENSIONS", ()))
 
 
+def is_categorical(array) -> bool:
+    """Integer data without CF scaling: class codes, masks, flags, 8-bit quicklooks.
+
+    Their values are shown as they are (never scaled to float) and resampled by nearest.
+    """
+    attrs = array.attrs
+    return (
+        numpy.dtype(array.dtype).kind in "iub"
+        and "scale_factor" not in attrs
+        and "add_offset" not in attrs
+    )
+
+
+def is_mask_group(path: str) -> bool:
+    """Groups of masks (``conditions/mask/...``, ``quality/mask``), where 0 means "not set"."""
+    return "mask" in path.split("/")
+
+
+def categorical_nodata(array, group_path: str) -> int | None:
+    """The array's own fill value; in mask groups without one, 0 (nothing flagged)."""
+    fill = array.metadata.fill_value
+    if fill is not None and not (isinstance(fill, float) and math.isnan(fill)):
+        return int(fill)
+    return 0 if is_mask_group(group_path) else None
+
+
 def _crs_from_attrs(*attr_sets: dict) -> CRS | None:
     for attrs in attr_sets:
         if code := attrs.get("proj:code"):
@@ -157,17 +197,69 @@ class Product:
         ]
 
     def pyramid_paths(self) -> list[str]:
-        """Groups that hold several levels (the usual way to address variables)."""
-        return sorted(p for p in self._groups if len(self._child_level_groups(p)) > 1)
+        """Groups whose children are resolution levels (r10m, r20m, ...)."""
+        paths = []
+        for path in self._groups:
+            children = self._child_level_groups(path)
+            if children and all(LEVEL_NAME.match(c.rsplit("/", 1)[-1]) for c in children):
+                paths.append(path)
+        return sorted(paths)
 
     def available_variables(self) -> list[str]:
+        """Every variable on a map grid: by pyramid, then the other groups holding some;
+        without any (radar products), the measurement arrays (which cannot be tiled)."""
+        pyramids = self.pyramid_paths()
         names = []
-        for path in self.pyramid_paths():
-            names += [f"/{path}:{var}" for var in self.pyramid(path).variables]
-        if not names:  # products without pyramids: list the plain groups
-            for path in sorted(self._groups):
-                names += [f"/{path}:{var}" for var in self._level_variables(path)]
-        return names
+        for path in pyramids:
+            variables = set()
+            for child in self._child_level_groups(path):
+                variables.update(self._level_variables(child))
+            names += [f"/{path}:{var}" for var in sorted(variables)]
+        for path in sorted(self._groups):
+            if path.rpartition("/")[0] in pyramids or path in pyramids:
+                continue
+            names += [f"/{path}:{var}" for var in self._level_variables(path)]
+        return names or [f"/{path}:{name}" for path, name in self.unmapped_measurements()]
+
+    @functools.cached_property
+    def _unmapped(self) -> list[tuple[str, str]]:
+        return self._find_unmapped()
+
+    def unmapped_measurements(self) -> list[tuple[str, str]]:
+        """2-D measurement arrays that are not on a map grid (e.g. S1 GRD: azimuth_time,
+        ground_range)."""
+        return list(self._unmapped)
+
+    def _find_unmapped(self) -> list[tuple[str, str]]:
+        found = []
+        for path, arrays in sorted(self._arrays.items()):
+            if "measurements" not in path.split("/"):
+                continue
+            for name, array in sorted(arrays.items()):
+                dims = _dims(array)
+                if len(dims) == 2 and dims != SPATIAL_DIMS and min(array.shape) > 1:
+                    found.append((path, name))
+        return found
+
+    def array(self, level: Level, name: str):
+        """The zarr array of a variable of a level (None if absent)."""
+        return self._arrays.get(level.path, {}).get(name)
+
+    def dims(self, level: Level, name: str) -> tuple[str, ...]:
+        return _dims(self._arrays[level.path][name])
+
+    def default_crs(self) -> CRS | None:
+        """The product's CRS (STAC proj:epsg, or the first array that declares one), for
+        groups that declare none (the sun/view angle grid)."""
+        properties = self.attrs.get("stac_discovery", {}).get("properties", {})
+        crs = _crs_from_attrs(properties)
+        if crs is not None:
+            return crs
+        for arrays in self._arrays.values():
+            for array in arrays.values():
+                if crs := _crs_from_attrs(dict(array.attrs.asdict())):
+                    return crs
+        return None
 
     def pyramid(self, group_path: str) -> Pyramid:
         group_path = group_path.strip("/")
@@ -219,7 +311,12 @@ class Product:
             parent_attrs,
         )
         if crs is None:
-            raise StoreError(f"{self.location.label}: no CRS found for group /{path}")
+            crs = self.default_crs()
+        if crs is None:
+            raise VariableError(
+                f"Group /{path} of {self.location.label} declares no CRS (and the product none): "
+                "its variables cannot be placed on a map"
+            )
         # Coordinates are the truth for the grid: derived GeoZarr levels carry
         # proj:transform attributes copied from another level.
         try:
@@ -271,12 +368,17 @@ class Product:
         )
         # cache=False: a product stays open across requests, and xarray's default
         # in-memory cache would keep every array that was ever fully read.
+        arrays = self._arrays.get(level.path, {})
+        # Integer classes, masks and quicklooks are read as they are (no float, no NaN):
+        # their nodata is the array's fill value, applied by the reader.
         ds = xarray.open_dataset(
             store,
             engine="store",
             cache=False,
-            mask_and_scale=True,
-            decode_times=False,
+            mask_and_scale={
+                name: not is_categorical(arrays[name]) for name in level.variables
+            },
+            decode_times=True,  # time dimensions are selected by date (sel=time=...)
             decode_coords="all",
         )
         keep = [v for v in level.variables if v in ds.data_vars]

@@ -5,7 +5,11 @@ request the coarsest level that is still fine enough for the output (per
 variable, since a band can be missing from a level), reads the bands of one
 level together through rio-tiler's ``XarrayReader`` and stacks them back in the
 requested order. ``indexes`` (bidx) and ``expression`` then apply to that stack
-(bands named b1..bN in ``variables`` order).
+(bands named b1..bN in ``variables`` order; a multi-band array such as the quicklook
+``tci`` gives one band per value of its ``band`` dimension, see :mod:`bands`).
+
+Class and mask data (integer, unscaled) keep their values and are always resampled by
+nearest: class codes are never averaged.
 """
 
 from __future__ import annotations
@@ -32,51 +36,14 @@ from rio_tiler.models import BandStatistics, ImageData, Info, PointData
 from rio_tiler.types import BBox, Indexes
 
 from titiler_eopf.tiler import budget, windowed
+from titiler_eopf.tiler.bands import MAX_BANDS, Band, output_dtype, output_nodata, resolve_bands
 from titiler_eopf.tiler.catalog import translate_store_error
-from titiler_eopf.tiler.errors import (
-    EOPFError,
-    InternalError,
-    ParameterError,
-    VariableError,
-    classify_read_error,
-)
-from titiler_eopf.tiler.product import Level, Product, Pyramid, parse_variable
-
-MAX_BANDS = 16
+from titiler_eopf.tiler.errors import EOPFError, InternalError, ParameterError, classify_read_error
+from titiler_eopf.tiler.product import BAND_DIM, Level, Product, Pyramid
 
 logger = logging.getLogger(__name__)
 
-
-@attr.s(frozen=True, auto_attribs=True)
-class Band:
-    """One requested variable and the pyramid that holds it."""
-
-    label: str  # as requested, e.g. /measurements/reflectance:b04
-    name: str  # b04
-    pyramid: Pyramid = attr.ib(eq=False)
-
-
-def resolve_bands(product: Product, variables: Sequence[str] | None) -> list[Band]:
-    """Map ``variables`` to bands; 400 listing what exists when one is unknown."""
-    if not variables:
-        raise VariableError(
-            "The 'variables' query parameter is required (repeat it for several bands, "
-            "in band order). Available variables: " + ", ".join(product.available_variables())
-        )
-    if len(variables) > MAX_BANDS:
-        raise VariableError(f"At most {MAX_BANDS} variables per request (got {len(variables)})")
-    bands = []
-    for label in variables:
-        group, name = parse_variable(label)
-        pyramid = product.pyramid(group)
-        if name not in pyramid.variables:
-            raise VariableError(
-                f"Unknown variable '{label}' in {product.location.label}. "
-                f"Available variables: {', '.join(product.available_variables())}"
-            )
-        bands.append(Band(label, name, pyramid))
-    return bands
-
+__all__ = ["MAX_BANDS", "Band", "EOPFReader", "resolve_bands"]
 
 @attr.s
 class EOPFReader(BaseReader):
@@ -84,12 +51,17 @@ class EOPFReader(BaseReader):
 
     input: Product = attr.ib()
     variables: list[str] | None = attr.ib(default=None)
+    sel: list[str] | None = attr.ib(default=None)
     tms: TileMatrixSet = attr.ib(default=WEB_MERCATOR_TMS)
 
     bands: list[Band] = attr.ib(init=False)
 
     def __attrs_post_init__(self):
-        self.bands = resolve_bands(self.input, self.variables)
+        self.bands = resolve_bands(self.input, self.variables, self.sel)
+        self.nodata = output_nodata(self.bands)
+        # output band position of the first band of each variable
+        self._offsets = [sum(b.count for b in self.bands[:i]) for i in range(len(self.bands))]
+        self.count = sum(b.count for b in self.bands)
         finest = self.reference.levels[0]
         self.crs = finest.crs
         self.bounds = finest.bounds
@@ -187,6 +159,19 @@ class EOPFReader(BaseReader):
         minx, miny, maxx, maxy = bounds
         return min(abs(maxx - minx) / width, abs(maxy - miny) / height)
 
+    def _positions(self, band_indexes: list[int]) -> list[int]:
+        """Output band positions of some of the requested variables."""
+        return [
+            self._offsets[i] + k for i in band_indexes for k in range(self.bands[i].count)
+        ]
+
+    def _descriptions(self, band_indexes: list[int]) -> list[str]:
+        return [d for i in band_indexes for d in self.bands[i].descriptions]
+
+    @property
+    def _float_output(self) -> bool:
+        return isinstance(self.nodata, float) and math.isnan(self.nodata)
+
     def _data_array(
         self, level: Level, band_indexes: list[int], bbox: BBox, bbox_crs: CRS
     ) -> xarray.DataArray:
@@ -196,15 +181,34 @@ class EOPFReader(BaseReader):
         slicing) keeps a read to the window the output needs.
         """
         dataset = self.input.dataset(level)
-        bands = [
-            dataset[self.bands[i].name].rio.clip_box(*bbox, crs=bbox_crs, auto_expand=True)
-            for i in band_indexes
-        ]
-        array = xarray.concat(bands, dim="band", join="override")
-        array = array.assign_coords(band=[self.bands[i].label for i in band_indexes])
+        pieces = []
+        for i in band_indexes:
+            band = self.bands[i]
+            piece = band.select(dataset[band.name])
+            piece = piece.rio.clip_box(*bbox, crs=bbox_crs, auto_expand=True)
+            if piece.ndim == 2:
+                piece = piece.expand_dims(BAND_DIM)
+            elif piece.dims[0] != BAND_DIM:
+                piece = piece.rename({piece.dims[0]: BAND_DIM})
+            piece = piece.drop_vars([c for c in piece.coords if c not in ("x", "y")])
+            if band.categorical and self._float_output:  # mixed with float bands
+                piece = piece.astype("float64")
+                if band.nodata is not None:
+                    piece = piece.where(piece != band.nodata)
+            pieces.append(piece)
+        array = pieces[0] if len(pieces) == 1 else xarray.concat(pieces, dim=BAND_DIM, join="override")
+        array = array.assign_coords({BAND_DIM: self._descriptions(band_indexes)})
         array.attrs = {}
-        array = array.rio.write_crs(level.crs).rio.write_nodata(numpy.nan)
+        array = array.rio.write_crs(level.crs).rio.write_nodata(self.nodata)
         return array
+
+    def _options(self, kwargs: dict) -> dict:
+        options = _reader_options(kwargs)
+        if any(b.categorical for b in self.bands):
+            # class codes are never averaged, whatever was asked for
+            options["reproject_method"] = "nearest"
+            options["resampling_method"] = "nearest"
+        return options
 
     def _read(
         self,
@@ -214,6 +218,8 @@ class EOPFReader(BaseReader):
         indexes: Indexes | None,
         expression: str | None,
     ) -> ImageData:
+        for band in self.bands:
+            band.require_selection()
         images: list[tuple[list[int], ImageData]] = []
         plan = self._plan(target_resolution)
         reads = self._plan_reads(plan, window, target_resolution)
@@ -228,13 +234,16 @@ class EOPFReader(BaseReader):
                         [self.bands[i].name for i in band_indexes],
                         [self.bands[i].label for i in band_indexes],
                         reads[key],
+                        raw=[self.bands[i].categorical for i in band_indexes],
+                        nodatas=[self.bands[i].nodata for i in band_indexes],
+                        nodata=self.nodata,
                     )
                 else:
                     array = self._data_array(level, band_indexes, *window)
                 with XarrayReader(array, tms=self.tms) as src:
-                    images.append((band_indexes, read(src)))
-        image = _stack(images, len(self.bands))
-        image.band_descriptions = [band.label for band in self.bands]
+                    images.append((self._positions(band_indexes), read(src)))
+        image = _stack(images, self.count)
+        image.band_descriptions = self._descriptions(list(range(len(self.bands))))
         return _select(image, indexes, expression)
 
     # -- BaseReader API ------------------------------------------------------------
@@ -254,7 +263,7 @@ class EOPFReader(BaseReader):
                 f"{self.input.location.label}"
             )
         bounds, width, height, target = self._tile_geometry(tile_x, tile_y, tile_z, tilesize)
-        kwargs = _reader_options(kwargs)
+        kwargs = self._options(kwargs)
         try:
             return self._tile_read(bounds, width, height, target, indexes, expression, kwargs)
         except budget.ReadBudgetError as error:
@@ -299,9 +308,9 @@ class EOPFReader(BaseReader):
         dst_crs = dst_crs or bounds_crs
         native = self._native_size(bbox, bounds_crs)
         height, width = _output_size(native, height, width, max_size)
-        budget.check_output(len(self.bands), height, width, self._limits.max_output_pixels)
+        budget.check_output(self.count, height, width, self._limits.max_output_pixels)
         target = self._target_resolution(bbox, bounds_crs, width, height)
-        kwargs = _reader_options(kwargs)
+        kwargs = self._options(kwargs)
         return self._read(
             target,
             (bbox, bounds_crs),
@@ -354,8 +363,11 @@ class EOPFReader(BaseReader):
             raise PointOutsideBounds(
                 f"Point ({lon}, {lat}) is outside the bounds of {self.input.location.label}"
             )
-        values: list[tuple[list[int], PointData]] = []
-        kwargs = _reader_options(kwargs)
+        for band in self.bands:
+            band.require_selection()
+        kwargs = self._options(kwargs)
+        ordered: list[numpy.ma.MaskedArray | None] = [None] * self.count
+        point = None
         for level, band_indexes in self._plan(None).values():
             # a window of a few pixels around the point: only that is read
             pad = 2 * level.resolution
@@ -363,33 +375,28 @@ class EOPFReader(BaseReader):
             with _store_errors(self.input, level):
                 array = self._data_array(level, band_indexes, *window)
                 with XarrayReader(array, tms=self.tms) as src:
-                    values.append(
-                        (band_indexes, src.point(lon, lat, coord_crs=coord_crs, **kwargs))
-                    )
-        ordered: list[PointData | None] = [None] * len(self.bands)
-        for band_indexes, point in values:
-            for position, index in enumerate(band_indexes):
-                ordered[index] = PointData(
-                    point.array[position : position + 1],
-                    coordinates=point.coordinates,
-                    crs=point.crs,
-                    band_names=[f"b{index + 1}"],
-                )
-        point = PointData.create_from_list([p for p in ordered if p is not None])
-        point.band_names = [f"b{i + 1}" for i in range(len(self.bands))]
-        point.band_descriptions = [band.label for band in self.bands]
+                    point = src.point(lon, lat, coord_crs=coord_crs, **kwargs)
+            for k, position in enumerate(self._positions(band_indexes)):
+                ordered[position] = point.array[k : k + 1]
+        values = numpy.ma.concatenate(ordered)
+        names = [f"b{i + 1}" for i in range(self.count)]
+        descriptions = self._descriptions(list(range(len(self.bands))))
+        result = PointData(
+            values, coordinates=point.coordinates, crs=point.crs, band_names=names,
+            band_descriptions=descriptions,
+        )
         if expression:
-            return point.apply_expression(expression)
+            return result.apply_expression(expression)
         if indexes:
-            idx = _check_indexes(indexes, len(self.bands))
+            idx = _check_indexes(indexes, self.count)
             return PointData(
-                point.array[[i - 1 for i in idx]],
+                values[[i - 1 for i in idx]],
                 coordinates=point.coordinates,
                 crs=point.crs,
                 band_names=[f"b{i}" for i in idx],
-                band_descriptions=[self.bands[i - 1].label for i in idx],
+                band_descriptions=[descriptions[i - 1] for i in idx],
             )
-        return point
+        return result
 
     def statistics(self, max_size: int = 1024, **kwargs: Any) -> dict[str, BandStatistics]:
         image = self.preview(max_size=max_size, **kwargs)
@@ -427,20 +434,34 @@ class EOPFReader(BaseReader):
 
     def info(self) -> Info:
         first = self.bands[0]
+        descriptions = self._descriptions(list(range(len(self.bands))))
+        nodata = None if self._float_output else self.nodata
+        extra = {}
+        dimensions = {
+            b.label: {"dims": list(b.dims), **b.coordinates} for b in self.bands if b.coordinates
+        }
+        if dimensions:  # names and values of every dimension besides y/x (sel picks one)
+            extra["dimensions"] = dimensions
         return Info(
             bounds=self.bounds,
             crs=f"http://www.opengis.net/def/crs/EPSG/0/{self.crs.to_epsg()}"
             if self.crs.to_epsg()
             else self.crs.to_wkt(),
-            band_metadata=[(f"b{i + 1}", {}) for i in range(len(self.bands))],
-            band_descriptions=[(f"b{i + 1}", b.label) for i, b in enumerate(self.bands)],
-            dtype=str(self.input.dataset(first.pyramid.levels_with(first.name)[0])[first.name].dtype),
-            nodata_type="Nodata",
+            band_metadata=[(f"b{i + 1}", {}) for i in range(self.count)],
+            band_descriptions=[(f"b{i + 1}", d) for i, d in enumerate(descriptions)],
+            dtype=str(output_dtype(self.bands))
+            if not self._float_output
+            else str(self.input.dataset(first.pyramid.levels_with(first.name)[0])[first.name].dtype),
+            nodata_type="Nodata" if (self._float_output or nodata is not None) else "None",
+            nodata_value=nodata,  # NaN (float data) is left out, as before
+            count=self.count,
             width=self.width,
             height=self.height,
             minzoom=self.minzoom,
             maxzoom=self.maxzoom,
             variables=[b.label for b in self.bands],
+            categorical=[b.label for b in self.bands if b.categorical],
+            **extra,
             levels=[
                 {
                     "name": level.name,
@@ -518,10 +539,12 @@ def _output_size(
 
 
 def _stack(images: list[tuple[list[int], ImageData]], count: int) -> ImageData:
+    """Images of several levels back in output band order (positions per image)."""
     if len(images) == 1 and images[0][0] == list(range(count)):
         return images[0][1]
     first = images[0][1]
-    data = numpy.ma.masked_all((count, first.height, first.width), dtype=first.array.dtype)
+    dtype = numpy.result_type(*[image.array.dtype for _, image in images])
+    data = numpy.ma.masked_all((count, first.height, first.width), dtype=dtype)
     for band_indexes, image in images:
         data[band_indexes] = image.array  # values and mask
     return ImageData(data, bounds=first.bounds, crs=first.crs, nodata=first.nodata)
@@ -532,7 +555,8 @@ def _check_indexes(indexes: Indexes, count: int) -> list[int]:
     bad = [i for i in idx if not 1 <= i <= count]
     if bad:
         raise ParameterError(
-            f"Invalid bidx {bad}: this request has {count} band(s) (one per 'variables'), "
+            f"Invalid bidx {bad}: this request has {count} band(s) (one per 'variables', "
+            "one per band of a multi-band variable), "
             f"so bidx must be between 1 and {count}"
         )
     return idx

@@ -47,6 +47,24 @@ class TilerSettings(LimitSettings):
     # Inner chunks of a shard closer than this are fetched in one request (zarr: 1 MiB).
     shard_coalesce_gap_bytes: int = Field(64 * 1024, ge=0)
 
+    # A product rewritten in place under the same item id is noticed within this
+    # many seconds (its root metadata is checked at most that often per process;
+    # 0 checks on every request): cached entries and the opened product are
+    # then replaced.
+    source_revalidate_seconds: float = Field(30.0, ge=0, le=86400)
+
+    # The public base URL clients use (``https://tiles.example.com`` or the API
+    # URL, with its path prefix if any). Set, it is the base of every absolute
+    # URL the app builds (TileJSON ``tiles``) whatever Host the request has.
+    # Unset, URLs are built from the request and responses that embed them are
+    # cached per base URL.
+    public_url: str | None = None
+    # Proxies whose X-Forwarded-Proto/-For headers are believed (``make run``'s
+    # uvicorn). Empty: none, not even loopback.
+    trusted_proxies: list[str] = []
+    # Host headers accepted (400 for others); ["*"] accepts any.
+    allowed_hosts: list[str] = ["*"]
+
     cors_origins: list[str] = ["*"]
     admin_token: SecretStr | None = None
     # Base path the app is served under (API Gateway custom domain mapping);
@@ -54,6 +72,21 @@ class TilerSettings(LimitSettings):
     root_path: str = ""
     # Log level of the ``titiler_eopf`` loggers.
     log_level: str = "INFO"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                "TITILER_EOPF_PUBLIC_URL must be an absolute http(s) URL without query or fragment,"
+                f" e.g. https://tiles.example.com or https://abc.execute-api.eu-west-1.amazonaws.com; got {value!r}"
+            )
+        return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
     @field_validator("store_url")
     @classmethod

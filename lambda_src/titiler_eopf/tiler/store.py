@@ -44,6 +44,44 @@ def open_zarr_store(settings: TilerSettings, location: ItemLocation):
     """Return a read-only ``zarr.storage.ObjectStore`` rooted at the item."""
     from zarr.storage import ObjectStore
 
+    return ObjectStore(object_store(settings, location), read_only=True)
+
+
+# Root metadata of a product: consolidated zarr v2 metadata, or the zarr v3 root.
+ROOT_METADATA = (".zmetadata", "zarr.json")
+
+
+def root_version(settings: TilerSettings, location: ItemLocation) -> str:
+    """A token that changes when the product is rewritten: the size and
+    modification time (or ETag) of its root metadata, as the store reports
+    them. ``"absent"`` when the item has no root metadata."""
+    parsed = urlparse(location.url)
+    if parsed.scheme in ("", "file"):
+        root = Path(parsed.path if parsed.scheme else location.url)
+        parts = []
+        for name in ROOT_METADATA:
+            try:
+                st = (root / name).stat()
+            except OSError:
+                continue
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+        return "|".join(parts) or "absent"
+    import obstore
+
+    store = object_store(settings, location)
+    parts = []
+    for name in ROOT_METADATA:
+        try:
+            meta = obstore.head(store, name)
+        except FileNotFoundError:
+            continue
+        tag = meta.get("e_tag") or meta.get("last_modified")
+        parts.append(f"{name}:{meta.get('size')}:{tag}")
+    return "|".join(parts) or "absent"
+
+
+def object_store(settings: TilerSettings, location: ItemLocation):
+    """The obstore store rooted at the item (local, S3 or HTTP)."""
     url = location.url
     parsed = urlparse(url)
     try:
@@ -59,7 +97,7 @@ def open_zarr_store(settings: TilerSettings, location: ItemLocation):
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         raise StoreError(f"Cannot configure the store for {location.label} at {url}: {exc}") from exc
-    return ObjectStore(obj, read_only=True)
+    return obj
 
 
 def _local_store(location: ItemLocation, path: Path):

@@ -164,7 +164,8 @@ def _decode(raw: numpy.ndarray, encoding: dict, dtype) -> numpy.ndarray:
         out *= numpy.asarray(scale, dtype=dtype)
     if offset is not None:
         out += numpy.asarray(offset, dtype=dtype)
-    out[invalid] = numpy.nan
+    if invalid.any():  # (never for raw class data: no fill decoding, integer output)
+        out[invalid] = numpy.nan
     return out
 
 
@@ -266,8 +267,12 @@ class WindowReader:
 
 
 def to_data_array(plans: list[BandPlan], samples: list[numpy.ndarray], labels, encodings, dtypes,
-                  crs):
-    """Decoded samples of one level's bands as a (band, y, x) DataArray on their regular grid."""
+                  crs, nodata=numpy.nan, nodatas=None):
+    """Decoded samples of one level's bands as a (band, y, x) DataArray on their regular grid.
+
+    ``nodata`` is the output's (NaN for float output); raw (categorical) bands stacked into a
+    float output get NaN where they hold their own nodata (``nodatas``).
+    """
     import rioxarray  # noqa: F401 - .rio accessor
     import xarray
 
@@ -276,13 +281,18 @@ def to_data_array(plans: list[BandPlan], samples: list[numpy.ndarray], labels, e
     # the grid of the samples: pixel k sits at the centre of its factor x factor block
     xs = x0 + (first.start[1] + numpy.arange(len(first.cols)) * f + f / 2) * res
     ys = y0 - (first.start[0] + numpy.arange(len(first.rows)) * f + f / 2) * res
-    dtype = numpy.result_type(*dtypes)
-    data = numpy.stack(
-        [_decode(raw, enc, dtype) for raw, enc in zip(samples, encodings, strict=True)]
-    )
-    array = xarray.DataArray(data, dims=("band", "y", "x"),
+    float_output = isinstance(nodata, float) and math.isnan(nodata)
+    dtype = numpy.result_type(*dtypes, *(["float32"] if float_output else []))
+    nodatas = nodatas or [None] * len(samples)
+    planes = []
+    for raw, enc, own in zip(samples, encodings, nodatas, strict=True):
+        plane = _decode(raw, enc, dtype)
+        if float_output and own is not None and not (isinstance(own, float) and math.isnan(own)):
+            plane[raw == own] = numpy.nan
+        planes.append(plane)
+    array = xarray.DataArray(numpy.stack(planes), dims=("band", "y", "x"),
                              coords={"band": list(labels), "y": ys, "x": xs})
-    return array.rio.write_crs(crs).rio.write_nodata(numpy.nan)
+    return array.rio.write_crs(crs).rio.write_nodata(nodata)
 
 
 def plan_level(product, level, names, bbox, bbox_crs, target) -> list[BandPlan] | None:
@@ -296,8 +306,12 @@ def plan_level(product, level, names, bbox, bbox_crs, target) -> list[BandPlan] 
     return None if any(p is None for p in plans) else plans
 
 
-def read_level(product, level, names, labels, plans: list[BandPlan]):
-    """Read planned bands of one level into a decoded (band, y, x) DataArray."""
+def read_level(product, level, names, labels, plans: list[BandPlan], raw=None, nodatas=None,
+               nodata=numpy.nan):
+    """Read planned bands of one level into a decoded (band, y, x) DataArray.
+
+    ``raw`` bands (classes, masks) are not CF-decoded: their values stay as they are.
+    """
     reader = WindowReader(getattr(product, "chunk_token", id(product)),
                           getattr(product, "chunk_cache", None))
     if len(plans) == 1:
@@ -306,6 +320,7 @@ def read_level(product, level, names, labels, plans: list[BandPlan]):
         with ThreadPoolExecutor(max_workers=min(len(plans), BAND_READERS)) as pool:
             samples = list(pool.map(reader.read, plans))
     dataset = product.dataset(level)
-    encodings = [dataset[name].encoding for name in names]
+    raw = raw or [False] * len(names)
+    encodings = [{} if r else dataset[name].encoding for name, r in zip(names, raw, strict=True)]
     dtypes = [dataset[name].dtype for name in names]
-    return to_data_array(plans, samples, labels, encodings, dtypes, level.crs)
+    return to_data_array(plans, samples, labels, encodings, dtypes, level.crs, nodata, nodatas)

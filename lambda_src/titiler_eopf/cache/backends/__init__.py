@@ -5,7 +5,7 @@ Imports are lazy so that choosing ``memory`` never imports redis or boto3.
 
 from __future__ import annotations
 
-from .base import Backend, EntryMeta, IndexedEntry, Lookup
+from .base import BROKEN, Backend, EntryMeta, IndexedEntry, Lookup
 
 
 def make_backend(settings) -> Backend | None:
@@ -32,4 +32,4 @@ def make_backend(settings) -> Backend | None:
     raise ValueError(f"unknown cache backend {kind!r}")
 
 
-__all__ = ["Backend", "EntryMeta", "IndexedEntry", "Lookup", "make_backend"]
+__all__ = ["BROKEN", "Backend", "EntryMeta", "IndexedEntry", "Lookup", "make_backend"]

@@ -43,6 +43,13 @@ class EntryMeta:
     headers: list[list[str]] = field(default_factory=list)
     render_ms: float = 0.0
     tile: str = ""  # "tms/z/x/y" for tiles (tile-range invalidation)
+    # Written under: "{collection generation}/{item generation}" and the
+    # product's source version. A lookup that sees others is a miss.
+    gens: str = ""
+    src: str = ""
+
+    def written_under(self, generations: tuple[str, str], source: str) -> bool:
+        return self.gens == f"{generations[0]}/{generations[1]}" and self.src == source
 
     @property
     def etag(self) -> str:
@@ -78,6 +85,8 @@ class EntryMeta:
                 headers=json.loads(r.get("headers") or "[]"),
                 render_ms=float(r.get("render_ms") or 0.0),
                 tile=r.get("tile", ""),
+                gens=r.get("gens", ""),
+                src=r.get("src", ""),
             )
         except (KeyError, ValueError, TypeError, UnicodeDecodeError):
             return None
@@ -92,6 +101,12 @@ BROKEN = EntryMeta(status=0, content_type="", size=-1, sha256="", created=0, ttl
 class Lookup:
     meta: EntryMeta
     body: bytes | None  # None when not asked for, or when the body is missing
+
+
+# Generation of a scope that has none yet. Stored generations are unique tokens
+# (``new_generation``), created when the first entry of the scope is written,
+# never by a lookup: an anonymous request for a made-up id creates nothing.
+NO_GENERATION = "0"
 
 
 @dataclass
@@ -128,16 +143,23 @@ class Backend:
 
     # --- generations -----------------------------------------------------
     def generations(self, collection: str, item: str) -> tuple[str, str]:
+        """Current generations (``NO_GENERATION`` where none exists); creates nothing."""
         raise NotImplementedError
 
     def bump(self, collection: str, item: str | None = None) -> str:
         raise NotImplementedError
 
     # --- entries ---------------------------------------------------------
-    def lookup(self, key: CacheKey, want_body: bool) -> Lookup | None:
+    def lookup(self, key: CacheKey, want_body: bool) -> tuple[Lookup | None, tuple[str, str]]:
+        """The entry (or None) and the scope's current generations, read
+        together (one round trip where the store allows it)."""
         raise NotImplementedError
 
-    def put(self, key: CacheKey, meta: EntryMeta, body: bytes, expire: int) -> None:
+    def put(self, key: CacheKey, meta: EntryMeta, body: bytes, expire: int) -> bool:
+        """Store the entry if the scope's generations are still
+        ``key.generations`` (a render that started before an invalidation is
+        never stored after it); creates missing generations. False when not
+        stored because the generations moved."""
         raise NotImplementedError
 
     def discard(self, key: CacheKey) -> None:
@@ -168,6 +190,10 @@ class Backend:
     def unlock(self, key_id: str, token: str) -> None:
         return None
 
+    def refresh_lock(self, key_id: str, token: str, ttl: float) -> bool:
+        """Extend a lock we hold (the render is still running)."""
+        return True
+
     # --- health -----------------------------------------------------------
     def status(self) -> dict:
         return {"backend": self.name}
@@ -195,3 +221,10 @@ class LocalLocks:
         with self._mutex:
             if self._locks.get(key_id, ("",))[0] == token:
                 del self._locks[key_id]
+
+    def refresh_lock(self, key_id, token, ttl):
+        with self._mutex:
+            if self._locks.get(key_id, ("",))[0] != token:
+                return False
+            self._locks[key_id] = (token, time.monotonic() + ttl)
+            return True

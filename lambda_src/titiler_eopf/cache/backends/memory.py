@@ -1,4 +1,9 @@
-"""In-process LRU bounded by bytes (local runs, ``make run``)."""
+"""In-process LRU bounded by bytes (local runs, ``make run``).
+
+Generations exist only for scopes that hold entries or were bumped, and the
+bumped ones are bounded too (``MAX_SCOPES``): nothing an anonymous request
+does grows this process without bound.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from collections import OrderedDict
 from typing import Iterator
 
 from ..keys import CacheKey, parse_id
-from .base import Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_match, new_generation
+from .base import NO_GENERATION, Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_match, new_generation
+
+MAX_SCOPES = 65_536  # generations kept for scopes without entries (bumped only)
 
 
 class MemoryBackend(Backend):
@@ -19,22 +26,30 @@ class MemoryBackend(Backend):
         self.max_bytes = max_bytes
         self.bytes = 0
         self._entries: OrderedDict[str, tuple[EntryMeta, bytes, float]] = OrderedDict()
-        self._gens: dict[tuple, str] = {}
+        self._gens: OrderedDict[tuple, str] = OrderedDict()
         self._index: dict[tuple[str, str], dict[str, str]] = {}
         self._locks = LocalLocks()  # one process: no shared lock store needed
         self._mutex = threading.RLock()
 
     def generations(self, collection, item):
         with self._mutex:
-            gc = self._gens.setdefault((collection,), new_generation())
-            gi = self._gens.setdefault((collection, item), new_generation())
-            return gc, gi
+            return self._gens.get((collection,), NO_GENERATION), self._gens.get((collection, item), NO_GENERATION)
 
     def bump(self, collection, item=None):
         gen = new_generation()
         with self._mutex:
-            self._gens[(collection,) if item is None else (collection, item)] = gen
+            self._set_gen((collection,) if item is None else (collection, item), gen)
         return gen
+
+    def _set_gen(self, scope: tuple, gen: str) -> None:
+        self._gens[scope] = gen
+        self._gens.move_to_end(scope)
+        if len(self._gens) > MAX_SCOPES:
+            # Forget the oldest generations of scopes without entries: safe,
+            # since no entry was written under them.
+            live = {(c,) for c, _ in self._index} | set(self._index)
+            for old in [s for s in self._gens if s not in live][: len(self._gens) - MAX_SCOPES]:
+                del self._gens[old]
 
     def _get(self, key_id: str):
         rec = self._entries.get(key_id)
@@ -48,21 +63,32 @@ class MemoryBackend(Backend):
 
     def lookup(self, key: CacheKey, want_body: bool):
         with self._mutex:
+            gens = self.generations(key.collection, key.item)
             rec = self._get(key.id)
             if rec is None:
-                return None
-            return Lookup(rec[0], rec[1] if want_body else None)
+                return None, gens
+            return Lookup(rec[0], rec[1] if want_body else None), gens
 
-    def put(self, key: CacheKey, meta: EntryMeta, body: bytes, expire: int) -> None:
+    def put(self, key: CacheKey, meta: EntryMeta, body: bytes, expire: int) -> bool:
         if len(body) > self.max_bytes:
-            return
+            return False
         with self._mutex:
+            if self.generations(key.collection, key.item) != key.generations:
+                return False
+            gens = []
+            for scope, seen in (((key.collection,), key.generations[0]), (key.scope, key.generations[1])):
+                if seen == NO_GENERATION:
+                    seen = new_generation()
+                    self._set_gen(scope, seen)
+                gens.append(seen)
+            meta.gens = "/".join(gens)
             self._remove(key.id)
             self._entries[key.id] = (meta, bytes(body), time.time() + expire)
             self.bytes += len(body)
             self._index.setdefault(key.scope, {})[key.id] = meta.tile
             while self.bytes > self.max_bytes and self._entries:
                 self._remove(next(iter(self._entries)))
+            return True
 
     def _remove(self, key_id: str) -> bool:
         rec = self._entries.pop(key_id, None)
@@ -74,6 +100,8 @@ class MemoryBackend(Backend):
             idx = self._index.get((parts.collection, parts.item))
             if idx is not None:
                 idx.pop(key_id, None)
+                if not idx:
+                    del self._index[(parts.collection, parts.item)]
         return True
 
     def discard(self, key: CacheKey) -> None:
@@ -120,7 +148,10 @@ class MemoryBackend(Backend):
     def unlock(self, key_id, token):
         self._locks.unlock(key_id, token)
 
+    def refresh_lock(self, key_id, token, ttl):
+        return self._locks.refresh_lock(key_id, token, ttl)
+
     def status(self):
         with self._mutex:
             return {"backend": self.name, "entries": len(self._entries), "bytes": self.bytes,
-                    "max_bytes": self.max_bytes}
+                    "max_bytes": self.max_bytes, "scopes": len(self._gens)}

@@ -3,14 +3,25 @@
 Redis layout (``id`` = ``{tile|meta}/{namespace}/{collection}/{item}/{digest}``):
 
 * ``cache:{id}``                     hash: metadata fields (+ ``body`` when Redis holds bodies)
-* ``cache:gen/{ns}/{c}``             generation token of a collection (no TTL)
-* ``cache:gen/{ns}/{c}/{i}``         generation token of an item (no TTL)
+* ``cache:gen/{ns}/{c}``             generation token of a collection
+* ``cache:gen/{ns}/{c}/{i}``         generation token of an item
 * ``cache:idx/{ns}/{c}/{i}``         hash ``id -> "tms/z/x/y"`` of every entry of the item
                                      (scope purge and tile-range purge without SCAN)
 * ``cache:items/{ns}/{c}``           set of item ids cached in a collection
 * ``cache:lock/{id}``                stampede lock (token, TTL)
 
-Every write goes through MULTI/EXEC so a reader never sees half a record.
+A HIT is one round trip: the two generations and the entry are read in one
+pipeline, and the entry counts only if it was written under those
+generations. Generation keys are created when the first entry of a scope is
+stored (a lookup creates nothing) and carry a TTL at least as long as any
+entry written under them, so every key this backend writes expires
+(ElastiCache's ``volatile-lru`` can evict all of them). A lost generation
+reads as ``0``, which no entry was written under: losing it is a miss, never
+a stale hit.
+
+Every write is one Lua script, so a reader never sees half a record, and it
+stores only if the scope's generations are still those the render started
+under (a render racing an invalidation is never stored after it).
 """
 
 from __future__ import annotations
@@ -23,15 +34,60 @@ from urllib.parse import unquote
 
 from ..circuit import CircuitBreaker
 from ..keys import CacheKey, parse_id, q
-from .base import BROKEN, Backend, EntryMeta, IndexedEntry, Lookup, new_generation
+from .base import BROKEN, NO_GENERATION, Backend, EntryMeta, IndexedEntry, Lookup, new_generation
 
 log = logging.getLogger("titiler_eopf.cache.redis")
 
-META_FIELDS = ("status", "content_type", "size", "sha256", "created", "ttl", "kind", "headers", "render_ms", "tile")
+META_FIELDS = (
+    "status", "content_type", "size", "sha256", "created", "ttl", "kind", "headers", "render_ms", "tile", "gens", "src",
+)
 BATCH = 500
 
 # Compare-and-delete: release the lock only if we still hold it.
 _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
+# Compare-and-extend: the lock holder's heartbeat.
+_REFRESH = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
+)
+# Create the scope's missing generations, if they are still those seen. KEYS: gen_c, gen_i.
+# ARGV: seen gen_c, seen gen_i, new token c, new token i, generation TTL (s).
+_CLAIM = """
+local gc = redis.call('GET', KEYS[1]) or '0'
+local gi = redis.call('GET', KEYS[2]) or '0'
+if gc ~= ARGV[1] or gi ~= ARGV[2] then return false end
+if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', ARGV[5]) end
+if gi == '0' then gi = ARGV[4]; redis.call('SET', KEYS[2], gi, 'EX', ARGV[5]) end
+return gc .. '/' .. gi
+"""
+# Conditional write. KEYS: gen_c, gen_i, entry, idx, items.
+# ARGV: seen gen_c, seen gen_i, new token c, new token i, entry expire (s), generation TTL (s),
+#       item id (quoted), tile, then field/value pairs of the record.
+# Returns the generations written under ("c/i"), or false when they moved.
+_PUT = """
+local gc = redis.call('GET', KEYS[1]) or '0'
+local gi = redis.call('GET', KEYS[2]) or '0'
+if gc ~= ARGV[1] or gi ~= ARGV[2] then return false end
+local expire = tonumber(ARGV[5])
+local gen_ttl = tonumber(ARGV[6])
+if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', gen_ttl)
+else redis.call('EXPIRE', KEYS[1], gen_ttl, 'GT') end
+if gi == '0' then gi = ARGV[4]; redis.call('SET', KEYS[2], gi, 'EX', gen_ttl)
+else redis.call('EXPIRE', KEYS[2], gen_ttl, 'GT') end
+redis.call('DEL', KEYS[3])
+local record = {}
+for i = 9, #ARGV do record[#record + 1] = ARGV[i] end
+record[#record + 1] = 'gens'
+record[#record + 1] = gc .. '/' .. gi
+redis.call('HSET', KEYS[3], unpack(record))
+redis.call('EXPIRE', KEYS[3], expire)
+redis.call('HSET', KEYS[4], string.sub(KEYS[3], 7), ARGV[8])
+redis.call('SADD', KEYS[5], ARGV[7])
+for _, k in ipairs({KEYS[4], KEYS[5]}) do
+  redis.call('EXPIRE', k, expire, 'NX')
+  redis.call('EXPIRE', k, expire, 'GT')
+end
+return gc .. '/' .. gi
+"""
 
 
 def _secret_password(arn: str, region: str | None) -> str:
@@ -60,6 +116,9 @@ class RedisConnection:
         self._client = None
         self._init_lock = threading.Lock()
         self._unlock_script = None
+        self._refresh_script = None
+        self._put_script = None
+        self._claim_script = None
 
     def _build(self):
         import redis
@@ -96,6 +155,9 @@ class RedisConnection:
                 if self._client is None:
                     self._client = self._build()
                     self._unlock_script = self._client.register_script(_UNLOCK)
+                    self._refresh_script = self._client.register_script(_REFRESH)
+                    self._put_script = self._client.register_script(_PUT)
+                    self._claim_script = self._client.register_script(_CLAIM)
         return self._client
 
     def call(self, fn, *args, **kwargs):
@@ -130,29 +192,23 @@ class RedisBackend(Backend):
         return f"cache:items/{self.ns}/{q(collection)}"
 
     # --- generations ------------------------------------------------------
+    @staticmethod
+    def _gens(vals) -> tuple[str, str]:
+        return tuple(v.decode() if v else NO_GENERATION for v in vals)  # type: ignore[return-value]
+
     def generations(self, collection, item):
-        gk = self._gen_keys(collection, item)
+        return self._gens(self.conn.call(lambda r: r.mget(self._gen_keys(collection, item))))
 
-        def op(r):
-            vals = r.mget(gk)
-            if all(vals):
-                return vals
-            # First sight of this scope: create a unique token (SET NX: the
-            # first writer wins and everybody reads its value).
-            pipe = r.pipeline(transaction=False)
-            for k, v in zip(gk, vals):
-                if not v:
-                    pipe.set(k, new_generation(), nx=True)
-            pipe.mget(gk)
-            return pipe.execute()[-1]
-
-        gc, gi = self.conn.call(op)
-        return gc.decode(), gi.decode()
+    @property
+    def _gen_ttl(self) -> int:
+        """Longest life of any entry: a bumped generation outlives them all."""
+        s = self.settings
+        return max(s.tile_ttl, s.default_ttl, s.metadata_ttl or 0, s.preview_ttl or 0) + s.stale_if_error
 
     def bump(self, collection, item=None):
         gen = new_generation()
         gk = self._gen_keys(collection, item or "")
-        self.conn.call(lambda r: r.set(gk[0] if item is None else gk[1], gen))
+        self.conn.call(lambda r: r.set(gk[0] if item is None else gk[1], gen, ex=self._gen_ttl))
         return gen
 
     # --- entries ----------------------------------------------------------
@@ -162,44 +218,75 @@ class RedisBackend(Backend):
     def _body(self, key: CacheKey, meta: EntryMeta) -> bytes | None:
         return None
 
+    def _read(self, key: CacheKey, fields: tuple[str, ...]):
+        """Generations and entry fields in one pipeline (one round trip)."""
+        gk = self._gen_keys(key.collection, key.item)
+
+        def op(r):
+            pipe = r.pipeline(transaction=False)
+            pipe.mget(gk)
+            pipe.hmget(_ekey(key.id), fields)
+            return pipe.execute()
+
+        gens, vals = self.conn.call(op)
+        return self._gens(gens), {f: v for f, v in zip(fields, vals) if v is not None}
+
     def lookup(self, key: CacheKey, want_body: bool):
-        with_body = want_body and self._bodies_in_redis
-        fields = META_FIELDS + (("body",) if with_body else ())
-        vals = self.conn.call(lambda r: r.hmget(_ekey(key.id), fields))
-        rec = {f: v for f, v in zip(fields, vals) if v is not None}
+        fields = META_FIELDS + (("body",) if want_body else ())
+        gens, rec = self._read(key, fields)
         if not rec:
-            return None
+            return self._missing(key, want_body, gens), gens
         body = rec.pop("body", None)
         meta = EntryMeta.from_record(rec)
         if meta is None:
             log.warning("malformed metadata record", extra={"key": key.id, "backend": self.name})
-            return Lookup(BROKEN, None)
-        if want_body and not self._bodies_in_redis:
+            return Lookup(BROKEN, None), gens
+        if want_body and body is None and meta.size > 0 and not self._bodies_in_redis:
             body = self._body(key, meta)
-        return Lookup(meta, body)
+        return Lookup(meta, body), gens
 
-    def _write_meta(self, key: CacheKey, meta: EntryMeta, body: bytes | None, expire: int) -> None:
+    def _missing(self, key: CacheKey, want_body: bool, gens: tuple[str, str]) -> Lookup | None:
+        """No entry in Redis (s3_redis looks in S3 before calling it a miss)."""
+        return None
+
+    def _write_meta(self, key: CacheKey, meta: EntryMeta, body: bytes | None, expire: int) -> bool:
+        """Conditional write (see ``_PUT``); sets ``meta.gens`` to the generations written under."""
         record: dict = meta.to_record()
+        record.pop("gens", None)
         if body is not None:
             record["body"] = body
-        ek, ik, sk = _ekey(key.id), self._idx_key(*key.scope), self._items_key(key.collection)
+        gk = self._gen_keys(key.collection, key.item)
+        keys = [*gk, _ekey(key.id), self._idx_key(*key.scope), self._items_key(key.collection)]
+        expire = max(int(expire), 1)
+        args: list = [*key.generations, new_generation(), new_generation(), expire,
+                      max(expire, self._gen_ttl), q(key.item), meta.tile]
+        for name, value in record.items():
+            args += [name, value]
 
         def op(r):
-            pipe = r.pipeline(transaction=True)
-            pipe.delete(ek)
-            pipe.hset(ek, mapping=record)
-            pipe.expire(ek, expire)
-            pipe.hset(ik, key.id, meta.tile)
-            pipe.sadd(sk, q(key.item))
-            for k in (ik, sk):  # index lives as long as its longest entry
-                pipe.expire(k, expire, nx=True)
-                pipe.expire(k, expire, gt=True)
-            pipe.execute()
+            return self.conn._put_script(keys=keys, args=args, client=r)
 
-        self.conn.call(op)
+        written = self.conn.call(op)
+        if not written:
+            return False
+        meta.gens = written.decode() if isinstance(written, bytes) else str(written)
+        return True
 
     def put(self, key, meta, body, expire):
-        self._write_meta(key, meta, body, expire)
+        return self._write_meta(key, meta, body, expire)
+
+    def claim_generations(self, key: CacheKey) -> tuple[str, str] | None:
+        """The generations an entry of ``key`` will be written under, creating
+        the missing ones; None when they moved since the lookup."""
+        if NO_GENERATION not in key.generations:
+            return key.generations
+        gk = self._gen_keys(key.collection, key.item)
+        args = [*key.generations, new_generation(), new_generation(), self._gen_ttl]
+        got = self.conn.call(lambda r: self.conn._claim_script(keys=list(gk), args=args, client=r))
+        if not got:
+            return None
+        gc, gi = (got.decode() if isinstance(got, bytes) else got).split("/")
+        return gc, gi
 
     def discard(self, key):
         self.conn.call(lambda r: r.unlink(_ekey(key.id)))
@@ -287,6 +374,11 @@ class RedisBackend(Backend):
 
     def unlock(self, key_id, token):
         self.conn.call(lambda r: self.conn._unlock_script(keys=[f"cache:lock/{key_id}"], args=[token], client=r))
+
+    def refresh_lock(self, key_id, token, ttl):
+        return bool(self.conn.call(
+            lambda r: self.conn._refresh_script(keys=[f"cache:lock/{key_id}"], args=[token, int(ttl * 1000)], client=r)
+        ))
 
     # --- health ---------------------------------------------------------------
     def status(self):

@@ -12,6 +12,15 @@ so Redis and S3 can never disagree about which object an entry is.
 
 The tile Lambda may only Get/Put under the prefix. Without s3:ListBucket a
 missing object answers 403 instead of 404: both are a miss, not an outage.
+
+S3-only generations: a ``.gen`` object is written when the first entry of a
+scope is stored or when the scope is invalidated, never by a lookup. Each
+process re-reads a generation at most every ``s3_generation_refresh`` seconds
+(S3 has no cheap read to do on every request), so an invalidation reaches
+other processes within that bound (1 s by default); the process that
+invalidates sees it at once. The ``gen/`` objects expire by the bucket's
+lifecycle rules like the entries: a lost generation reads as "0", which no
+entry was written under (a miss, never a stale hit).
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from typing import Iterator
 
 from ..circuit import CacheRejected, CircuitBreaker
 from ..keys import CacheKey, parse_id, q
-from .base import Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_literal, new_generation
+from .base import NO_GENERATION, Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_literal, new_generation
 
 log = logging.getLogger("titiler_eopf.cache.s3")
 
@@ -209,7 +218,11 @@ class S3Backend(Backend):
         self.settings = settings
         self.ns = settings.namespace
         self.s3 = conn or S3Connection(settings)
-        self._gens: dict[tuple, tuple[str, float]] = {}
+        # Per-process memo of generations read from S3, bounded (LRU).
+        from cachetools import LRUCache
+
+        self._gens: LRUCache = LRUCache(maxsize=4096)
+        self._gens_lock = threading.Lock()
         self._locks = LocalLocks()
 
     # --- generations ---------------------------------------------------------
@@ -217,59 +230,78 @@ class S3Backend(Backend):
         base = f"gen/{self.ns}/{q(collection)}"
         return f"{base}.gen" if item is None else f"{base}/{q(item)}.gen"
 
-    def _read_gen(self, collection, item=None) -> str:
+    def _read_gen(self, collection, item=None, *, fresh: bool = False) -> str:
         ck = (collection,) if item is None else (collection, item)
-        cached = self._gens.get(ck)
-        if cached and time.monotonic() - cached[1] < self.settings.s3_generation_refresh:
+        with self._gens_lock:
+            cached = self._gens.get(ck)
+        if not fresh and cached and time.monotonic() - cached[1] < self.settings.s3_generation_refresh:
             return cached[0]
-        gid = self._gen_id(collection, item)
-        got = self.s3.get(gid)
-        if got is None:
-            gen = new_generation()
-            try:
-                # If-None-Match: the first writer wins; the others read its value.
-                self.s3.call(
-                    lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode(), IfNoneMatch="*")
-                )
-            except CacheRejected:
-                got = self.s3.get(gid)
-                gen = got[1].decode() if got else gen
-        else:
-            gen = got[1].decode()
-        self._gens[ck] = (gen, time.monotonic())
+        got = self.s3.get(self._gen_id(collection, item))
+        gen = got[1].decode() if got else NO_GENERATION
+        with self._gens_lock:
+            self._gens[ck] = (gen, time.monotonic())
         return gen
+
+    def _remember(self, collection, item, gen) -> None:
+        with self._gens_lock:
+            self._gens[(collection,) if item is None else (collection, item)] = (gen, time.monotonic())
 
     def generations(self, collection, item):
         return self._read_gen(collection), self._read_gen(collection, item)
+
+    def _claim(self, collection, item=None) -> str:
+        """Create a scope's generation (first writer wins: If-None-Match)."""
+        gid = self._gen_id(collection, item)
+        gen = new_generation()
+        try:
+            self.s3.call(
+                lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode(), IfNoneMatch="*")
+            )
+        except CacheRejected:
+            got = self.s3.get(gid)
+            gen = got[1].decode() if got else gen
+        self._remember(collection, item, gen)
+        return gen
 
     def bump(self, collection, item=None):
         gen = new_generation()
         gid = self._gen_id(collection, item)
         self.s3.call(lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode()))
-        self._gens[(collection,) if item is None else (collection, item)] = (gen, time.monotonic())
+        self._remember(collection, item, gen)
         return gen
 
     # --- entries ---------------------------------------------------------------
     def lookup(self, key: CacheKey, want_body: bool):
+        gens = self.generations(key.collection, key.item)
         if want_body:
             got = self.s3.get(key.id)
             if got is None:
-                return None
+                return None, gens
             md, body = got
         else:
             md = self.s3.head(key.id)
             if md is None:
-                return None
+                return None, gens
             body = None
         meta = EntryMeta.from_record(md)
         if meta is None:
             from .base import BROKEN
 
-            return Lookup(BROKEN, None)
-        return Lookup(meta, body)
+            return Lookup(BROKEN, None), gens
+        return Lookup(meta, body), gens
 
     def put(self, key, meta, body, expire):
+        # Not atomic like Redis's script: the generations are re-read from S3
+        # just before the write, which narrows the race with an invalidation
+        # to the time of one PUT.
+        current = (self._read_gen(key.collection, fresh=True), self._read_gen(key.collection, key.item, fresh=True))
+        if current != key.generations:
+            return False
+        gc = current[0] if current[0] != NO_GENERATION else self._claim(key.collection)
+        gi = current[1] if current[1] != NO_GENERATION else self._claim(key.collection, key.item)
+        meta.gens = f"{gc}/{gi}"
         self.s3.put(key.id, body, meta.content_type, meta.to_record())
+        return True
 
     def discard(self, key):
         # The tile Lambda has no s3:DeleteObject: the repair is the overwrite.
@@ -301,6 +333,9 @@ class S3Backend(Backend):
 
     def unlock(self, key_id, token):
         self._locks.unlock(key_id, token)
+
+    def refresh_lock(self, key_id, token, ttl):
+        return self._locks.refresh_lock(key_id, token, ttl)
 
     def status(self):
         return {"backend": self.name, "s3": self.s3.status()}

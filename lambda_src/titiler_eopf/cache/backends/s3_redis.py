@@ -1,19 +1,27 @@
-"""Production backend: Redis holds the index and metadata, S3 the raw bytes.
+"""Production backend: Redis holds the index, the metadata and the hot bodies;
+S3 holds every body durably.
 
 A write goes to S3 first, then Redis: an entry is visible only once its body
-exists. A read trusts Redis for metadata (a 304 or HEAD needs no S3 read) and
-checks the body against the digest recorded in Redis; a missing or wrong body
-is a miss (the middleware re-renders and the new write repairs it).
+exists. Bodies up to ``redis_body_max_bytes`` are also kept inline in the
+Redis record, so a HIT on a hot tile is one Redis round trip (no S3 GET);
+Redis evicts them with everything else (every key has a TTL). A larger body
+is read from S3 and checked against the digest recorded in Redis.
+
+When Redis has no record (evicted, or lost with a node), the S3 object is
+the durable copy: its metadata carries the generations it was written under,
+and if they are still current it is served and Redis is re-warmed from it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 from typing import Iterator
 
-from ..circuit import CacheRejected
+from ..circuit import CacheError, CacheRejected
 from ..keys import CacheKey
-from .base import EntryMeta, IndexedEntry
+from .base import NO_GENERATION, EntryMeta, IndexedEntry, Lookup
 from .redis import RedisBackend, RedisConnection
 from .s3 import S3Connection
 
@@ -35,11 +43,37 @@ class S3RedisBackend(RedisBackend):
             return None
         return got[1]
 
+    def _inline(self, body: bytes) -> bool:
+        return len(body) <= self.settings.redis_body_max_bytes
+
     def put(self, key, meta, body, expire):
-        # Redis is the source of truth for metadata; a copy rides on the object
-        # so a purge can still classify (e.g. by tile) a body whose index was lost.
+        gens = self.claim_generations(key)
+        if gens is None:
+            return False
+        key = replace(key, generations=gens)
+        meta.gens = "/".join(gens)
+        # A copy of the metadata rides on the object: a purge can still classify
+        # (e.g. by tile) a body whose index was lost, and Redis can be re-warmed.
         self.s3.put(key.id, body, meta.content_type, meta.to_record())
-        self._write_meta(key, meta, None, expire)
+        return self._write_meta(key, meta, body if self._inline(body) else None, expire)
+
+    def _missing(self, key, want_body, gens):
+        if not self.settings.s3_rewarm or NO_GENERATION in gens:
+            return None  # nothing was written under "no generation"
+        got = self.s3.get(key.id)
+        if got is None:
+            return None
+        meta = EntryMeta.from_record(got[0])
+        body = got[1]
+        if meta is None or meta.gens != "/".join(gens) or len(body) != meta.size:
+            return None  # an older generation's object: overwritten by the next write
+        remaining = int(meta.created + meta.ttl + self.settings.stale_if_error - time.time())
+        if remaining > 0:
+            try:
+                self._write_meta(replace(key, generations=gens), meta, body if self._inline(body) else None, remaining)
+            except CacheError as exc:
+                log.warning("re-warming Redis from S3 failed", extra={"key": key.id, "error": repr(exc)})
+        return Lookup(meta, body if want_body else None)
 
     def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
         seen = set()
