@@ -172,6 +172,7 @@ def test_corrupt_chunk_is_a_502_naming_the_item_and_is_never_cached(sample_store
         assert response.headers["x-cache"] == expected_cache
         detail = response.json()["detail"]
         assert ITEM_ID in detail and "/measurements/reflectance/r10m" in detail
+        assert str(tmp_path) not in detail  # the store's path stays in the log
 
 
 @pytest.fixture(scope="module")

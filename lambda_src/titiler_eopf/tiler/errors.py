@@ -96,6 +96,8 @@ def classify_read_error(exc: BaseException, where: str) -> EOPFError | None:
         return NoDataError(f"No data of {where} in the requested area")
     if name in ("CRSError", "ProjError") or "PROJ:" in str(exc):  # the request's coordinates
         return ParameterError(f"Cannot transform the request's coordinates for {where}: {exc}")
+    if isinstance(exc, OverflowError) and "nodata" in str(exc):  # rioxarray, a client's nodata
+        return ParameterError(f"The nodata value does not fit the data of {where}: {exc}")
     if _is_shape_error(exc):
         return UnsupportedDataError(f"Cannot draw {where} for this request: {exc}")
     if is_store_failure(exc):

@@ -38,13 +38,13 @@ class LimitSettings(BaseSettings):
     max_percentiles: int = Field(32, ge=1, le=1000)
     max_categories: int = Field(256, ge=1, le=65536)
     max_colormap_bytes: int = Field(8192, ge=64)
-    max_colormap_entries: int = Field(1024, ge=1)
+    max_colormap_entries: int = Field(256, ge=1)  # a uint8 palette
     max_expression_length: int = Field(1024, ge=16)
     max_features: int = Field(64, ge=1)  # features of one POST /statistics
     # URL and body sizes. CloudFront takes URLs up to 8 kB and the HTTP API request lines up to
     # 10 kB: what is bigger only reaches a local server.
     max_path_bytes: int = Field(2048, ge=256)
-    max_query_bytes: int = Field(16384, ge=1024)
+    max_query_bytes: int = Field(32768, ge=1024)  # a colormap of max_colormap_bytes, escaped
     max_body_bytes: int = Field(2**20, ge=1024)
 
 
