@@ -284,3 +284,22 @@ def test_radar_product_says_what_it_holds_and_why_it_cannot_be_tiled(client):
     detail = response.json()["detail"]
     assert "radar geometry" in detail and "azimuth_time, ground_range" in detail
     assert all(v in detail for v in listing)
+
+
+# ----------------------------------------------------------------------------------------------
+# Latitude/longitude grids (meteorology)
+
+
+def test_meteorology_on_its_lonlat_grid(client):
+    """CAMS aod550 (9 x 9, latitude decreasing): a point on a grid node returns that node."""
+    base = item(es.COLLECTION_NATIVE)
+    variable = "/conditions/meteorology/cams:aod550"
+    info = client.get(f"{base}/info", params={"variables": variable}).json()
+    assert info["crs"].endswith("/4326") and info["width"] == 9 and info["height"] == 9
+    minlon, minlat, maxlon, maxlat = es.BOUNDS_LONLAT
+    lats = numpy.linspace(maxlat, minlat, 9)
+    lons = numpy.linspace(minlon, maxlon, 9)
+    for i, j in [(2, 3), (6, 1)]:
+        response = client.get(f"{base}/point/{lons[j]},{lats[i]}", params={"variables": variable})
+        assert response.status_code == 200, response.text
+        assert response.json()["values"] == [pytest.approx((9 * i + j) * 0.5)]

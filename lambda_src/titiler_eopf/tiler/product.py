@@ -44,8 +44,10 @@ from titiler_eopf.tiler.errors import StoreError, VariableError
 logger = logging.getLogger(__name__)
 
 SPATIAL_DIMS = ("y", "x")
+# Regular latitude/longitude grids (the CAMS and ECMWF meteorology of S2 products): EPSG:4326.
+GEO_DIMS = ("latitude", "longitude")
 # Arrays that are coordinates or grid mappings, never variables.
-NON_VARIABLES = {"x", "y", "spatial_ref", "crs", "band", "time"}
+NON_VARIABLES = {"x", "y", "spatial_ref", "crs", "band", "time", *GEO_DIMS}
 # Multiscale levels are named after their pixel size (r10m ... r720m).
 LEVEL_NAME = re.compile(r"^r\d+m$")
 # The dimension of multi-band arrays (quicklooks): each of its values is one band.
@@ -62,6 +64,8 @@ class Level:
     resolution: float  # pixel size in CRS units
     bounds: tuple[float, float, float, float]  # minx, miny, maxx, maxy (pixel edges)
     shape: tuple[int, int]  # height, width
+    dims: tuple[str, str] = SPATIAL_DIMS  # names of the y and x dimensions
+    square: bool = True  # pixels as wide as high (chunk-wise reads assume it)
     _dataset: Any = field(default=None, repr=False)
 
     @property
@@ -176,14 +180,17 @@ class Product:
 
     # -- structure -----------------------------------------------------------------
     def _level_variables(self, group_path: str) -> tuple[str, ...]:
+        """Variables on the group's map grid: y/x, else latitude/longitude."""
         arrays = self._arrays.get(group_path, {})
-        return tuple(
-            sorted(
+        for grid in (SPATIAL_DIMS, GEO_DIMS):
+            names = sorted(
                 name
                 for name, arr in arrays.items()
-                if name not in NON_VARIABLES and _dims(arr)[-2:] == SPATIAL_DIMS
+                if name not in NON_VARIABLES and _dims(arr)[-2:] == grid
             )
-        )
+            if names:
+                return tuple(names)
+        return ()
 
     def _child_level_groups(self, group_path: str) -> list[str]:
         prefix = f"{group_path}/" if group_path else ""
@@ -303,8 +310,9 @@ class Product:
         variables = self._level_variables(path)
         first = arrays[variables[0]]
         height, width = first.shape[-2:]
+        ydim, xdim = _dims(first)[-2:]
         grid_mapping = arrays.get("spatial_ref")
-        crs = _crs_from_attrs(
+        crs = CRS.from_epsg(4326) if (ydim, xdim) == GEO_DIMS else _crs_from_attrs(
             dict(self._groups[path].attrs.asdict()),
             dict(first.attrs.asdict()),
             dict(grid_mapping.attrs.asdict()) if grid_mapping is not None else {},
@@ -320,8 +328,8 @@ class Product:
         # Coordinates are the truth for the grid: derived GeoZarr levels carry
         # proj:transform attributes copied from another level.
         try:
-            xs = numpy.asarray(arrays["x"][:], dtype="float64")
-            ys = numpy.asarray(arrays["y"][:], dtype="float64")
+            xs = numpy.asarray(arrays[xdim][:], dtype="float64")
+            ys = numpy.asarray(arrays[ydim][:], dtype="float64")
         except KeyError:
             xs, ys = self._coords_from_transform(first, width, height)
         xres = abs(xs[1] - xs[0]) if xs.size > 1 else math.nan
@@ -332,7 +340,11 @@ class Product:
             float(xs.max() + xres / 2),
             float(ys.max() + yres / 2),
         )
-        return Level(path, variables, crs, float(max(xres, yres)), bounds, (height, width))
+        square = not (xres > 0 and yres > 0) or math.isclose(xres, yres, rel_tol=1e-6)
+        return Level(
+            path, variables, crs, float(max(xres, yres)), bounds, (height, width),
+            dims=(ydim, xdim), square=square,
+        )
 
     @staticmethod
     def _coords_from_transform(array, width: int, height: int):
@@ -385,6 +397,8 @@ class Product:
         ds = ds[keep]
         if "spatial_ref" in ds.coords:
             ds = ds.drop_vars("spatial_ref")
+        if level.dims != SPATIAL_DIMS:  # latitude/longitude grids read as y/x
+            ds = ds.rename({level.dims[0]: "y", level.dims[1]: "x"})
         ds = ds.rio.write_crs(level.crs).rio.set_spatial_dims(x_dim="x", y_dim="y")
         return ds
 

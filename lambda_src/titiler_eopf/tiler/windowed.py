@@ -110,13 +110,14 @@ def plan_band(
 ) -> BandPlan | None:
     """Plan reading ``name`` of ``level`` over ``bounds`` (level CRS) at ``target`` resolution.
 
-    None when the variable is not a plain 2-D y/x array or the window misses the level.
+    None when the variable is not a plain 2-D array on square pixels or the window misses the
+    level.
     """
     array = product.array(level, name) if hasattr(product, "array") else None
     if array is None:
         arrays = getattr(product, "_arrays", {}).get(level.path, {})
         array = arrays.get(name)
-    if array is None or len(array.shape) != 2:
+    if array is None or len(array.shape) != 2 or not getattr(level, "square", True):
         return None
     height, width = array.shape
     if (height, width) != tuple(level.shape):
