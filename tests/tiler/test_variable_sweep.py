@@ -303,3 +303,33 @@ def test_meteorology_on_its_lonlat_grid(client):
         response = client.get(f"{base}/point/{lons[j]},{lats[i]}", params={"variables": variable})
         assert response.status_code == 200, response.text
         assert response.json()["values"] == [pytest.approx((9 * i + j) * 0.5)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Read budget of the variables read whole-chunk (multi-band, extra dimensions)
+
+
+def test_quicklook_and_time_series_reads_are_budgeted(sample_store):
+    """The quicklook's r10m chunk holds all 3 bands of the whole sample (6.2 M values): over a
+    5 M budget its r10m tiles are refused before reading, while a reflectance band's r10m tile
+    (one 720 x 720 chunk) and a time step (one date of one chunk) fit."""
+    from fastapi.testclient import TestClient
+
+    from titiler_eopf.tiler.app import create_tiler_app
+    from titiler_eopf.tiler.settings import TilerSettings
+
+    client = TestClient(create_tiler_app(TilerSettings(store_url=str(sample_store),
+                                                       read_max_pixels=5_000_000)))
+    tms = morecantile.tms.get("WebMercatorQuad")
+    t = tms.tile(*block_lonlat(1, 1), 14)
+    path = f"/tiles/WebMercatorQuad/14/{t.x}/{t.y}.png"
+    refused = client.get(f"{item(es.COLLECTION_NATIVE)}{path}", params={"variables": TCI})
+    assert refused.status_code == 400 and "read budget" in refused.json()["detail"]
+    assert "6 M pixels" in refused.json()["detail"]
+    b04 = client.get(f"{item(es.COLLECTION_NATIVE)}{path}",
+                     params={"variables": "/measurements/reflectance:b04"})
+    assert b04.status_code == 200, b04.text
+    t = tms.tile(*block_lonlat(1, 1), 11)
+    ndvi = client.get(f"{item(es.COLLECTION_GEOZARR)}/tiles/WebMercatorQuad/11/{t.x}/{t.y}.tif",
+                      params={"variables": NDVI, "sel": "time=2022-01-05"})
+    assert ndvi.status_code == 200, ndvi.text

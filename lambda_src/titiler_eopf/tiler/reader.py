@@ -107,10 +107,10 @@ class EOPFReader(BaseReader):
             lonlat = (lon, lat)
         tile = self.tms.tile(*lonlat, z)
         bounds, width, height, target = self._tile_geometry(tile.x, tile.y, tile.z, None)
-        plans = self._plan_reads(self._plan(target), (bounds, self.tms.rasterio_crs), target)
-        return budget.cost_of(
-            (p for level_plans in plans.values() if level_plans for p in level_plans), worst_case
-        )
+        plan = self._plan(target)
+        window = (bounds, self.tms.rasterio_crs)
+        reads = self._plan_reads(plan, window, target)
+        return self._cost(plan, reads, window, target, worst_case)
 
     def _plan_reads(self, plan, window, target) -> dict[int, list | None]:
         """Chunk plans of every level of a request (metadata only: nothing is read)."""
@@ -120,6 +120,20 @@ class EOPFReader(BaseReader):
             )
             for key, (level, band_indexes) in plan.items()
         }
+
+    def _cost(self, plan, reads, window, target, worst_case: bool = False) -> budget.Cost:
+        """What the request decodes: chunk-wise reads as planned, and for the levels read
+        lazily (multi-band, extra dimensions, lat/lon grids) the whole chunks they touch."""
+        plans = [p for level_plans in reads.values() if level_plans for p in level_plans]
+        for key, (level, band_indexes) in plan.items():
+            if reads[key] is None:
+                plans += windowed.plan_level(
+                    self.input, level, [self.bands[i].name for i in band_indexes], *window,
+                    target, cost_only=True,
+                    selected=[(*self.bands[i].selection, *self.bands[i].singletons)
+                              for i in band_indexes],
+                )
+        return budget.cost_of(plans, worst_case)
 
     @property
     def maxzoom(self) -> int:
@@ -223,7 +237,7 @@ class EOPFReader(BaseReader):
         images: list[tuple[list[int], ImageData]] = []
         plan = self._plan(target_resolution)
         reads = self._plan_reads(plan, window, target_resolution)
-        cost = budget.cost_of(p for plans in reads.values() if plans for p in plans)
+        cost = self._cost(plan, reads, window, target_resolution)
         budget.check(cost, self._limits, "This request")
         for key, (level, band_indexes) in plan.items():
             with _store_errors(self.input, level):
