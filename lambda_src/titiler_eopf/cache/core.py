@@ -40,6 +40,9 @@ class TileCache:
         self.excluded = frozenset(settings.excluded_params)
         self.started = time.time()
         self.source_version = source_version or _unversioned
+        # The configured public base URL (``TITILER_EOPF_PUBLIC_URL``), for
+        # ``key_for_url`` given a relative URL of a kind keyed by base URL.
+        self.public_url = ""
 
     @property
     def enabled(self) -> bool:
@@ -65,7 +68,7 @@ class TileCache:
         match = match_path(parts.path)
         if match is None:
             return None
-        base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+        base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else self.public_url
         return self.key_for(match, parts.query, base)
 
     def key_and_lookup(
