@@ -86,7 +86,7 @@ class TileCache:
         found, gens = self.backend.lookup(key, want_body)
         source = self.source_version(match.collection, match.item)
         if found is not None and found.meta is not BROKEN and found.meta.src != source:
-            if found.meta.gens == f"{gens[0]}/{gens[1]}":
+            if found.meta.gens == f"{gens[0]}/{gens[1]}":  # else outdated anyway
                 source = self.source_version(match.collection, match.item, fresh=True)
         key = replace(key, generations=gens, source=source)
         if found is not None and found.meta is not BROKEN and not found.meta.written_under(gens, source):

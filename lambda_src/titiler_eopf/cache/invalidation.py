@@ -188,6 +188,10 @@ def invalidate_tiles(
     _check_name(collection, "collection")
     validate_tile_range(minzoom, maxzoom, bbox)
     ranges = {z: _tile_range(tms, bbox, z) for z in range(minzoom, maxzoom + 1)} if bbox else None
+    if not dry_run:
+        # First: from now on a render in flight (started before this call) is not
+        # stored, so nothing the scan below misses can bring a purged tile back.
+        cache.backend.bump_purge(collection)
     ids = []
     for entry in cache.backend.scope_entries(collection, item):
         tile = entry.tile
