@@ -77,6 +77,8 @@ def create_app(
     elif getattr(cache.source_version, "__name__", "") == "_unversioned":
         cache.source_version = versions
     cache.public_url = settings.public_url or ""
+    if cache.admin_token is None:
+        cache.admin_token = settings.admin_token
 
     def build_tiler():
         from titiler_eopf.tiler.app import create_tiler_app

@@ -167,6 +167,7 @@ class DelayProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server = None
+        self._writers: set = set()
 
     def start(self) -> "DelayProxy":
         self._thread.start()
@@ -183,6 +184,7 @@ class DelayProxy:
         except OSError:
             writer.close()
             return
+        self._writers |= {writer, up_writer}
 
         async def pipe(src, dst, delayed: bool):
             try:
@@ -201,6 +203,13 @@ class DelayProxy:
     def stop(self) -> None:
         async def close():
             self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for writer in list(self._writers):
+                writer.close()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)

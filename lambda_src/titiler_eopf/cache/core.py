@@ -43,6 +43,9 @@ class TileCache:
         # The configured public base URL (``TITILER_EOPF_PUBLIC_URL``), for
         # ``key_for_url`` given a relative URL of a kind keyed by base URL.
         self.public_url = ""
+        # The admin token (bypass header); the app passes its own when the
+        # cache settings were built without one (one token for both).
+        self.admin_token = settings.admin_token
 
     @property
     def enabled(self) -> bool:
@@ -124,7 +127,7 @@ class TileCache:
         return None
 
     def is_admin_bypass(self, value: str | None) -> bool:
-        token = self.settings.admin_token
+        token = self.admin_token
         if not value or token is None:
             return False
         return hmac.compare_digest(value.encode(), token.get_secret_value().encode())
