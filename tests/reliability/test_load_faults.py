@@ -46,8 +46,8 @@ def load_urls() -> list[str]:
             t = tms.tile(lon, lat, z)
             for x in (t.x, t.x + 1):
                 for query in (rgb, bgr):
-                    urls.append(f"{base}/tiles/WebMercatorQuad/{z}/{x}/{t.y}.{fmt}?{query}")
-            urls.append(f"{base}/tiles/WebMercatorQuad/{z}/{t.x}/{t.y}.png?{nir}")
+                    urls.append(f"{base}/tiles/WebMercatorQuad/{z}/{x}/{t.y}.{fmt}?{query}&tilesize=256")
+            urls.append(f"{base}/tiles/WebMercatorQuad/{z}/{t.x}/{t.y}.png?{nir}&tilesize=256")
         urls.append(f"{base}/WebMercatorQuad/tilejson.json?{rgb}")
         urls.append(f"{base}/WebMercatorQuad/tilejson.json?{nir}")
         urls.append(f"{base}/info")
