@@ -252,18 +252,18 @@ def write_time_series(root) -> None:
         coord[...] = values.astype(np.int64)
 
 
-def write_whole(name: str, path: Path) -> None:
+def write_whole(name: str, path: Path, lonlat=None) -> None:
     """A product written entirely from its structure dump (L1C native, S1 GRD)."""
     dump = groups.load_full(name)
     fmt = dump["zarr_format"]
     store = zarr.storage.LocalStore(str(path))
     zarr.open_group(store, mode="w", zarr_format=fmt, attributes=dump.get("attributes", {}))
-    groups.write_groups(path, dump, lonlat=None)
+    groups.write_groups(path, dump, lonlat=lonlat)
     zarr.consolidate_metadata(store, zarr_format=fmt)
 
 
 def write_l1c(path: Path) -> None:
-    write_whole("l1c-native", path)
+    write_whole("l1c-native", path, lonlat=scene.L1C_BOUNDS_LONLAT)
 
 
 def write_s1(path: Path) -> None:

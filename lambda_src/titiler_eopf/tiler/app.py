@@ -19,6 +19,7 @@ from titiler.core.factory import ColorMapFactory, TMSFactory
 
 from titiler_eopf import __version__
 from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.colormaps import eopf_colormaps
 from titiler_eopf.tiler.errors import STATUS_CODES, EOPFError
 from titiler_eopf.tiler.factory import EOPFTilerFactory
 from titiler_eopf.tiler.settings import TilerSettings
@@ -42,7 +43,9 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
     tiler = EOPFTilerFactory(catalog=catalog)
     app.include_router(tiler.router, prefix=tiler.router_prefix, tags=["EOPF items"])
     app.include_router(TMSFactory().router, tags=["Tiling schemes"])
-    app.include_router(ColorMapFactory().router, tags=["Color maps"])
+    app.include_router(
+        ColorMapFactory(supported_colormaps=eopf_colormaps()).router, tags=["Color maps"]
+    )
 
     @app.get("/healthz", tags=["Health"], operation_id="healthz")
     def healthz() -> dict:

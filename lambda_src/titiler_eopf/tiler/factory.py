@@ -27,6 +27,7 @@ from titiler.core.factory import TilerFactory
 from titiler.core.resources.responses import JSONResponse
 
 from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.colormaps import colormap_dependency
 from titiler_eopf.tiler.errors import VariableError
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.reader import EOPFReader
@@ -54,6 +55,16 @@ class VariablesParams(DefaultDependency):
                 "Variables as `{group}:{variable}`, repeated, in band order; e.g. "
                 "`/measurements/reflectance:b04`. The group may be a multiscale group "
                 "(level chosen per request) or one of its levels (`.../r20m:b05`)."
+            ),
+        ),
+    ] = None
+    sel: Annotated[
+        list[str] | None,
+        Query(
+            description=(
+                "One value of each dimension besides y/x (titiler.xarray's syntax), repeated: "
+                "`{dimension}={value}` or `{dimension}={method}::{value}`, e.g. "
+                "`time=2022-01-01`, `time=nearest::2022-01-03`. `/info` lists the values."
             ),
         ),
     ] = None
@@ -126,6 +137,7 @@ class EOPFTilerFactory(TilerFactory):
     reader_dependency: type[DefaultDependency] = VariablesParams
     img_preview_dependency: type[DefaultDependency] = BoundedPreviewParams
     img_part_dependency: type[DefaultDependency] = BoundedPartParams
+    colormap_dependency: Any = field(factory=colormap_dependency)  # + EOPF colormaps (scl)
     path_dependency: Any = field(default=None)
     router_prefix: str = ITEM_PREFIX
     add_viewer: bool = False

@@ -12,6 +12,14 @@ A variable is addressed as ``{group}:{name}``; ``group`` is either the pyramid
 (``/measurements/reflectance:b04``, level chosen per request) or one level of it
 (``/measurements/reflectance/r20m:b04``, a one-level pyramid).
 
+Besides pyramids, every other group holding map-grid variables is listed as it is
+(``/conditions/geometry:sun_angles``, ``/measurements/time_series:ndvi``). Products
+without any map grid (Sentinel-1 GRD, in radar geometry) list their measurement
+arrays, which the reader refuses with a message saying why.
+
+Integer variables without CF scaling (classes, masks, quicklooks) are read as
+they are (see :func:`is_categorical`), with the array's own fill value as nodata.
+
 Only metadata is read when a product is opened (consolidated when the product
 has it). A level's coordinates are read the first time its pyramid is used, and
 its xarray dataset (lazy, no pixels) the first time it is read from.
@@ -19,8 +27,10 @@ its xarray dataset (lazy, no pixels) the first time it is read from.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,8 +44,14 @@ from titiler_eopf.tiler.errors import StoreError, VariableError
 logger = logging.getLogger(__name__)
 
 SPATIAL_DIMS = ("y", "x")
+# Regular latitude/longitude grids (the CAMS and ECMWF meteorology of S2 products): EPSG:4326.
+GEO_DIMS = ("latitude", "longitude")
 # Arrays that are coordinates or grid mappings, never variables.
-NON_VARIABLES = {"x", "y", "spatial_ref", "crs", "band", "time"}
+NON_VARIABLES = {"x", "y", "spatial_ref", "crs", "band", "time", *GEO_DIMS}
+# Multiscale levels are named after their pixel size (r10m ... r720m).
+LEVEL_NAME = re.compile(r"^r\d+m$")
+# The dimension of multi-band arrays (quicklooks): each of its values is one band.
+BAND_DIM = "band"
 
 
 @dataclass
@@ -48,6 +64,8 @@ class Level:
     resolution: float  # pixel size in CRS units
     bounds: tuple[float, float, float, float]  # minx, miny, maxx, maxy (pixel edges)
     shape: tuple[int, int]  # height, width
+    dims: tuple[str, str] = SPATIAL_DIMS  # names of the y and x dimensions
+    square: bool = True  # pixels as wide as high (chunk-wise reads assume it)
     _dataset: Any = field(default=None, repr=False)
 
     @property
@@ -102,6 +120,32 @@ def _dims(array) -> tuple[str, ...]:
     return tuple(array.attrs.get("_ARRAY_DIMENSIONS", ()))
 
 
+def is_categorical(array) -> bool:
+    """Integer data without CF scaling: class codes, masks, flags, 8-bit quicklooks.
+
+    Their values are shown as they are (never scaled to float) and resampled by nearest.
+    """
+    attrs = array.attrs
+    return (
+        numpy.dtype(array.dtype).kind in "iub"
+        and "scale_factor" not in attrs
+        and "add_offset" not in attrs
+    )
+
+
+def is_mask_group(path: str) -> bool:
+    """Groups of masks (``conditions/mask/...``, ``quality/mask``), where 0 means "not set"."""
+    return "mask" in path.split("/")
+
+
+def categorical_nodata(array, group_path: str) -> int | None:
+    """The array's own fill value; in mask groups without one, 0 (nothing flagged)."""
+    fill = array.metadata.fill_value
+    if fill is not None and not (isinstance(fill, float) and math.isnan(fill)):
+        return int(fill)
+    return 0 if is_mask_group(group_path) else None
+
+
 def _crs_from_attrs(*attr_sets: dict) -> CRS | None:
     for attrs in attr_sets:
         if code := attrs.get("proj:code"):
@@ -136,14 +180,17 @@ class Product:
 
     # -- structure -----------------------------------------------------------------
     def _level_variables(self, group_path: str) -> tuple[str, ...]:
+        """Variables on the group's map grid: y/x, else latitude/longitude."""
         arrays = self._arrays.get(group_path, {})
-        return tuple(
-            sorted(
+        for grid in (SPATIAL_DIMS, GEO_DIMS):
+            names = sorted(
                 name
                 for name, arr in arrays.items()
-                if name not in NON_VARIABLES and _dims(arr)[-2:] == SPATIAL_DIMS
+                if name not in NON_VARIABLES and _dims(arr)[-2:] == grid
             )
-        )
+            if names:
+                return tuple(names)
+        return ()
 
     def _child_level_groups(self, group_path: str) -> list[str]:
         prefix = f"{group_path}/" if group_path else ""
@@ -157,17 +204,69 @@ class Product:
         ]
 
     def pyramid_paths(self) -> list[str]:
-        """Groups that hold several levels (the usual way to address variables)."""
-        return sorted(p for p in self._groups if len(self._child_level_groups(p)) > 1)
+        """Groups whose children are resolution levels (r10m, r20m, ...)."""
+        paths = []
+        for path in self._groups:
+            children = self._child_level_groups(path)
+            if children and all(LEVEL_NAME.match(c.rsplit("/", 1)[-1]) for c in children):
+                paths.append(path)
+        return sorted(paths)
 
     def available_variables(self) -> list[str]:
+        """Every variable on a map grid: by pyramid, then the other groups holding some;
+        without any (radar products), the measurement arrays (which cannot be tiled)."""
+        pyramids = self.pyramid_paths()
         names = []
-        for path in self.pyramid_paths():
-            names += [f"/{path}:{var}" for var in self.pyramid(path).variables]
-        if not names:  # products without pyramids: list the plain groups
-            for path in sorted(self._groups):
-                names += [f"/{path}:{var}" for var in self._level_variables(path)]
-        return names
+        for path in pyramids:
+            variables = set()
+            for child in self._child_level_groups(path):
+                variables.update(self._level_variables(child))
+            names += [f"/{path}:{var}" for var in sorted(variables)]
+        for path in sorted(self._groups):
+            if path.rpartition("/")[0] in pyramids or path in pyramids:
+                continue
+            names += [f"/{path}:{var}" for var in self._level_variables(path)]
+        return names or [f"/{path}:{name}" for path, name in self.unmapped_measurements()]
+
+    @functools.cached_property
+    def _unmapped(self) -> list[tuple[str, str]]:
+        return self._find_unmapped()
+
+    def unmapped_measurements(self) -> list[tuple[str, str]]:
+        """2-D measurement arrays that are not on a map grid (e.g. S1 GRD: azimuth_time,
+        ground_range)."""
+        return list(self._unmapped)
+
+    def _find_unmapped(self) -> list[tuple[str, str]]:
+        found = []
+        for path, arrays in sorted(self._arrays.items()):
+            if "measurements" not in path.split("/"):
+                continue
+            for name, array in sorted(arrays.items()):
+                dims = _dims(array)
+                if len(dims) == 2 and dims != SPATIAL_DIMS and min(array.shape) > 1:
+                    found.append((path, name))
+        return found
+
+    def array(self, level: Level, name: str):
+        """The zarr array of a variable of a level (None if absent)."""
+        return self._arrays.get(level.path, {}).get(name)
+
+    def dims(self, level: Level, name: str) -> tuple[str, ...]:
+        return _dims(self._arrays[level.path][name])
+
+    def default_crs(self) -> CRS | None:
+        """The product's CRS (STAC proj:epsg, or the first array that declares one), for
+        groups that declare none (the sun/view angle grid)."""
+        properties = self.attrs.get("stac_discovery", {}).get("properties", {})
+        crs = _crs_from_attrs(properties)
+        if crs is not None:
+            return crs
+        for arrays in self._arrays.values():
+            for array in arrays.values():
+                if crs := _crs_from_attrs(dict(array.attrs.asdict())):
+                    return crs
+        return None
 
     def pyramid(self, group_path: str) -> Pyramid:
         group_path = group_path.strip("/")
@@ -211,20 +310,26 @@ class Product:
         variables = self._level_variables(path)
         first = arrays[variables[0]]
         height, width = first.shape[-2:]
+        ydim, xdim = _dims(first)[-2:]
         grid_mapping = arrays.get("spatial_ref")
-        crs = _crs_from_attrs(
+        crs = CRS.from_epsg(4326) if (ydim, xdim) == GEO_DIMS else _crs_from_attrs(
             dict(self._groups[path].attrs.asdict()),
             dict(first.attrs.asdict()),
             dict(grid_mapping.attrs.asdict()) if grid_mapping is not None else {},
             parent_attrs,
         )
         if crs is None:
-            raise StoreError(f"{self.location.label}: no CRS found for group /{path}")
+            crs = self.default_crs()
+        if crs is None:
+            raise VariableError(
+                f"Group /{path} of {self.location.label} declares no CRS (and the product none): "
+                "its variables cannot be placed on a map"
+            )
         # Coordinates are the truth for the grid: derived GeoZarr levels carry
         # proj:transform attributes copied from another level.
         try:
-            xs = numpy.asarray(arrays["x"][:], dtype="float64")
-            ys = numpy.asarray(arrays["y"][:], dtype="float64")
+            xs = numpy.asarray(arrays[xdim][:], dtype="float64")
+            ys = numpy.asarray(arrays[ydim][:], dtype="float64")
         except KeyError:
             xs, ys = self._coords_from_transform(first, width, height)
         xres = abs(xs[1] - xs[0]) if xs.size > 1 else math.nan
@@ -235,7 +340,11 @@ class Product:
             float(xs.max() + xres / 2),
             float(ys.max() + yres / 2),
         )
-        return Level(path, variables, crs, float(max(xres, yres)), bounds, (height, width))
+        square = not (xres > 0 and yres > 0) or math.isclose(xres, yres, rel_tol=1e-6)
+        return Level(
+            path, variables, crs, float(max(xres, yres)), bounds, (height, width),
+            dims=(ydim, xdim), square=square,
+        )
 
     @staticmethod
     def _coords_from_transform(array, width: int, height: int):
@@ -271,18 +380,25 @@ class Product:
         )
         # cache=False: a product stays open across requests, and xarray's default
         # in-memory cache would keep every array that was ever fully read.
+        arrays = self._arrays.get(level.path, {})
+        # Integer classes, masks and quicklooks are read as they are (no float, no NaN):
+        # their nodata is the array's fill value, applied by the reader.
         ds = xarray.open_dataset(
             store,
             engine="store",
             cache=False,
-            mask_and_scale=True,
-            decode_times=False,
+            mask_and_scale={
+                name: not is_categorical(arrays[name]) for name in level.variables
+            },
+            decode_times=True,  # time dimensions are selected by date (sel=time=...)
             decode_coords="all",
         )
         keep = [v for v in level.variables if v in ds.data_vars]
         ds = ds[keep]
         if "spatial_ref" in ds.coords:
             ds = ds.drop_vars("spatial_ref")
+        if level.dims != SPATIAL_DIMS:  # latitude/longitude grids read as y/x
+            ds = ds.rename({level.dims[0]: "y", level.dims[1]: "x"})
         ds = ds.rio.write_crs(level.crs).rio.set_spatial_dims(x_dim="x", y_dim="y")
         return ds
 

@@ -5,7 +5,11 @@ request the coarsest level that is still fine enough for the output (per
 variable, since a band can be missing from a level), reads the bands of one
 level together through rio-tiler's ``XarrayReader`` and stacks them back in the
 requested order. ``indexes`` (bidx) and ``expression`` then apply to that stack
-(bands named b1..bN in ``variables`` order).
+(bands named b1..bN in ``variables`` order; a multi-band array such as the quicklook
+``tci`` gives one band per value of its ``band`` dimension, see :mod:`bands`).
+
+Class and mask data (integer, unscaled) keep their values and are always resampled by
+nearest: class codes are never averaged.
 """
 
 from __future__ import annotations
@@ -31,43 +35,12 @@ from rio_tiler.models import BandStatistics, ImageData, Info, PointData
 from rio_tiler.types import BBox, Indexes
 
 from titiler_eopf.tiler import budget, windowed
+from titiler_eopf.tiler.bands import MAX_BANDS, Band, output_dtype, output_nodata, resolve_bands
 from titiler_eopf.tiler.catalog import translate_store_error
-from titiler_eopf.tiler.errors import EOPFError, ParameterError, VariableError
-from titiler_eopf.tiler.product import Level, Product, Pyramid, parse_variable
+from titiler_eopf.tiler.errors import EOPFError, ParameterError
+from titiler_eopf.tiler.product import BAND_DIM, Level, Product, Pyramid
 
-MAX_BANDS = 16
-
-
-@attr.s(frozen=True, auto_attribs=True)
-class Band:
-    """One requested variable and the pyramid that holds it."""
-
-    label: str  # as requested, e.g. /measurements/reflectance:b04
-    name: str  # b04
-    pyramid: Pyramid = attr.ib(eq=False)
-
-
-def resolve_bands(product: Product, variables: Sequence[str] | None) -> list[Band]:
-    """Map ``variables`` to bands; 400 listing what exists when one is unknown."""
-    if not variables:
-        raise VariableError(
-            "The 'variables' query parameter is required (repeat it for several bands, "
-            "in band order). Available variables: " + ", ".join(product.available_variables())
-        )
-    if len(variables) > MAX_BANDS:
-        raise VariableError(f"At most {MAX_BANDS} variables per request (got {len(variables)})")
-    bands = []
-    for label in variables:
-        group, name = parse_variable(label)
-        pyramid = product.pyramid(group)
-        if name not in pyramid.variables:
-            raise VariableError(
-                f"Unknown variable '{label}' in {product.location.label}. "
-                f"Available variables: {', '.join(product.available_variables())}"
-            )
-        bands.append(Band(label, name, pyramid))
-    return bands
-
+__all__ = ["MAX_BANDS", "Band", "EOPFReader", "resolve_bands"]
 
 @attr.s
 class EOPFReader(BaseReader):
@@ -75,12 +48,17 @@ class EOPFReader(BaseReader):
 
     input: Product = attr.ib()
     variables: list[str] | None = attr.ib(default=None)
+    sel: list[str] | None = attr.ib(default=None)
     tms: TileMatrixSet = attr.ib(default=WEB_MERCATOR_TMS)
 
     bands: list[Band] = attr.ib(init=False)
 
     def __attrs_post_init__(self):
-        self.bands = resolve_bands(self.input, self.variables)
+        self.bands = resolve_bands(self.input, self.variables, self.sel)
+        self.nodata = output_nodata(self.bands)
+        # output band position of the first band of each variable
+        self._offsets = [sum(b.count for b in self.bands[:i]) for i in range(len(self.bands))]
+        self.count = sum(b.count for b in self.bands)
         finest = self.reference.levels[0]
         self.crs = finest.crs
         self.bounds = finest.bounds
@@ -126,10 +104,10 @@ class EOPFReader(BaseReader):
             lonlat = (lon, lat)
         tile = self.tms.tile(*lonlat, z)
         bounds, width, height, target = self._tile_geometry(tile.x, tile.y, tile.z, None)
-        plans = self._plan_reads(self._plan(target), (bounds, self.tms.rasterio_crs), target)
-        return budget.cost_of(
-            (p for level_plans in plans.values() if level_plans for p in level_plans), worst_case
-        )
+        plan = self._plan(target)
+        window = (bounds, self.tms.rasterio_crs)
+        reads = self._plan_reads(plan, window, target)
+        return self._cost(plan, reads, window, target, worst_case)
 
     def _plan_reads(self, plan, window, target) -> dict[int, list | None]:
         """Chunk plans of every level of a request (metadata only: nothing is read)."""
@@ -139,6 +117,20 @@ class EOPFReader(BaseReader):
             )
             for key, (level, band_indexes) in plan.items()
         }
+
+    def _cost(self, plan, reads, window, target, worst_case: bool = False) -> budget.Cost:
+        """What the request decodes: chunk-wise reads as planned, and for the levels read
+        lazily (multi-band, extra dimensions, lat/lon grids) the whole chunks they touch."""
+        plans = [p for level_plans in reads.values() if level_plans for p in level_plans]
+        for key, (level, band_indexes) in plan.items():
+            if reads[key] is None:
+                plans += windowed.plan_level(
+                    self.input, level, [self.bands[i].name for i in band_indexes], *window,
+                    target, cost_only=True,
+                    selected=[(*self.bands[i].selection, *self.bands[i].singletons)
+                              for i in band_indexes],
+                )
+        return budget.cost_of(plans, worst_case)
 
     @property
     def maxzoom(self) -> int:
@@ -178,6 +170,19 @@ class EOPFReader(BaseReader):
         minx, miny, maxx, maxy = bounds
         return min(abs(maxx - minx) / width, abs(maxy - miny) / height)
 
+    def _positions(self, band_indexes: list[int]) -> list[int]:
+        """Output band positions of some of the requested variables."""
+        return [
+            self._offsets[i] + k for i in band_indexes for k in range(self.bands[i].count)
+        ]
+
+    def _descriptions(self, band_indexes: list[int]) -> list[str]:
+        return [d for i in band_indexes for d in self.bands[i].descriptions]
+
+    @property
+    def _float_output(self) -> bool:
+        return isinstance(self.nodata, float) and math.isnan(self.nodata)
+
     def _data_array(
         self, level: Level, band_indexes: list[int], bbox: BBox, bbox_crs: CRS
     ) -> xarray.DataArray:
@@ -187,15 +192,34 @@ class EOPFReader(BaseReader):
         slicing) keeps a read to the window the output needs.
         """
         dataset = self.input.dataset(level)
-        bands = [
-            dataset[self.bands[i].name].rio.clip_box(*bbox, crs=bbox_crs, auto_expand=True)
-            for i in band_indexes
-        ]
-        array = xarray.concat(bands, dim="band", join="override")
-        array = array.assign_coords(band=[self.bands[i].label for i in band_indexes])
+        pieces = []
+        for i in band_indexes:
+            band = self.bands[i]
+            piece = band.select(dataset[band.name])
+            piece = piece.rio.clip_box(*bbox, crs=bbox_crs, auto_expand=True)
+            if piece.ndim == 2:
+                piece = piece.expand_dims(BAND_DIM)
+            elif piece.dims[0] != BAND_DIM:
+                piece = piece.rename({piece.dims[0]: BAND_DIM})
+            piece = piece.drop_vars([c for c in piece.coords if c not in ("x", "y")])
+            if band.categorical and self._float_output:  # mixed with float bands
+                piece = piece.astype("float64")
+                if band.nodata is not None:
+                    piece = piece.where(piece != band.nodata)
+            pieces.append(piece)
+        array = pieces[0] if len(pieces) == 1 else xarray.concat(pieces, dim=BAND_DIM, join="override")
+        array = array.assign_coords({BAND_DIM: self._descriptions(band_indexes)})
         array.attrs = {}
-        array = array.rio.write_crs(level.crs).rio.write_nodata(numpy.nan)
+        array = array.rio.write_crs(level.crs).rio.write_nodata(self.nodata)
         return array
+
+    def _options(self, kwargs: dict) -> dict:
+        options = _reader_options(kwargs)
+        if any(b.categorical for b in self.bands):
+            # class codes are never averaged, whatever was asked for
+            options["reproject_method"] = "nearest"
+            options["resampling_method"] = "nearest"
+        return options
 
     def _read(
         self,
@@ -205,10 +229,12 @@ class EOPFReader(BaseReader):
         indexes: Indexes | None,
         expression: str | None,
     ) -> ImageData:
+        for band in self.bands:
+            band.require_selection()
         images: list[tuple[list[int], ImageData]] = []
         plan = self._plan(target_resolution)
         reads = self._plan_reads(plan, window, target_resolution)
-        cost = budget.cost_of(p for plans in reads.values() if plans for p in plans)
+        cost = self._cost(plan, reads, window, target_resolution)
         budget.check(cost, self._limits, "This request")
         for key, (level, band_indexes) in plan.items():
             with _store_errors(self.input, level):
@@ -219,13 +245,16 @@ class EOPFReader(BaseReader):
                         [self.bands[i].name for i in band_indexes],
                         [self.bands[i].label for i in band_indexes],
                         reads[key],
+                        raw=[self.bands[i].categorical for i in band_indexes],
+                        nodatas=[self.bands[i].nodata for i in band_indexes],
+                        nodata=self.nodata,
                     )
                 else:
                     array = self._data_array(level, band_indexes, *window)
                 with XarrayReader(array, tms=self.tms) as src:
-                    images.append((band_indexes, read(src)))
-        image = _stack(images, len(self.bands))
-        image.band_descriptions = [band.label for band in self.bands]
+                    images.append((self._positions(band_indexes), read(src)))
+        image = _stack(images, self.count)
+        image.band_descriptions = self._descriptions(list(range(len(self.bands))))
         return _select(image, indexes, expression)
 
     # -- BaseReader API ------------------------------------------------------------
@@ -245,7 +274,7 @@ class EOPFReader(BaseReader):
                 f"{self.input.location.label}"
             )
         bounds, width, height, target = self._tile_geometry(tile_x, tile_y, tile_z, tilesize)
-        kwargs = _reader_options(kwargs)
+        kwargs = self._options(kwargs)
         try:
             return self._tile_read(bounds, width, height, target, indexes, expression, kwargs)
         except budget.ReadBudgetError as error:
@@ -291,7 +320,7 @@ class EOPFReader(BaseReader):
         native = self._native_size(bbox, bounds_crs)
         height, width = _output_size(native, height, width, max_size)
         target = self._target_resolution(bbox, bounds_crs, width, height)
-        kwargs = _reader_options(kwargs)
+        kwargs = self._options(kwargs)
         return self._read(
             target,
             (bbox, bounds_crs),
@@ -344,8 +373,11 @@ class EOPFReader(BaseReader):
             raise PointOutsideBounds(
                 f"Point ({lon}, {lat}) is outside the bounds of {self.input.location.label}"
             )
-        values: list[tuple[list[int], PointData]] = []
-        kwargs = _reader_options(kwargs)
+        for band in self.bands:
+            band.require_selection()
+        kwargs = self._options(kwargs)
+        ordered: list[numpy.ma.MaskedArray | None] = [None] * self.count
+        point = None
         for level, band_indexes in self._plan(None).values():
             # a window of a few pixels around the point: only that is read
             pad = 2 * level.resolution
@@ -353,33 +385,28 @@ class EOPFReader(BaseReader):
             with _store_errors(self.input, level):
                 array = self._data_array(level, band_indexes, *window)
                 with XarrayReader(array, tms=self.tms) as src:
-                    values.append(
-                        (band_indexes, src.point(lon, lat, coord_crs=coord_crs, **kwargs))
-                    )
-        ordered: list[PointData | None] = [None] * len(self.bands)
-        for band_indexes, point in values:
-            for position, index in enumerate(band_indexes):
-                ordered[index] = PointData(
-                    point.array[position : position + 1],
-                    coordinates=point.coordinates,
-                    crs=point.crs,
-                    band_names=[f"b{index + 1}"],
-                )
-        point = PointData.create_from_list([p for p in ordered if p is not None])
-        point.band_names = [f"b{i + 1}" for i in range(len(self.bands))]
-        point.band_descriptions = [band.label for band in self.bands]
+                    point = src.point(lon, lat, coord_crs=coord_crs, **kwargs)
+            for k, position in enumerate(self._positions(band_indexes)):
+                ordered[position] = point.array[k : k + 1]
+        values = numpy.ma.concatenate(ordered)
+        names = [f"b{i + 1}" for i in range(self.count)]
+        descriptions = self._descriptions(list(range(len(self.bands))))
+        result = PointData(
+            values, coordinates=point.coordinates, crs=point.crs, band_names=names,
+            band_descriptions=descriptions,
+        )
         if expression:
-            return point.apply_expression(expression)
+            return result.apply_expression(expression)
         if indexes:
-            idx = _check_indexes(indexes, len(self.bands))
+            idx = _check_indexes(indexes, self.count)
             return PointData(
-                point.array[[i - 1 for i in idx]],
+                values[[i - 1 for i in idx]],
                 coordinates=point.coordinates,
                 crs=point.crs,
                 band_names=[f"b{i}" for i in idx],
-                band_descriptions=[self.bands[i - 1].label for i in idx],
+                band_descriptions=[descriptions[i - 1] for i in idx],
             )
-        return point
+        return result
 
     def statistics(self, max_size: int = 1024, **kwargs: Any) -> dict[str, BandStatistics]:
         image = self.preview(max_size=max_size, **kwargs)
@@ -417,20 +444,34 @@ class EOPFReader(BaseReader):
 
     def info(self) -> Info:
         first = self.bands[0]
+        descriptions = self._descriptions(list(range(len(self.bands))))
+        nodata = None if self._float_output else self.nodata
+        extra = {}
+        dimensions = {
+            b.label: {"dims": list(b.dims), **b.coordinates} for b in self.bands if b.coordinates
+        }
+        if dimensions:  # names and values of every dimension besides y/x (sel picks one)
+            extra["dimensions"] = dimensions
         return Info(
             bounds=self.bounds,
             crs=f"http://www.opengis.net/def/crs/EPSG/0/{self.crs.to_epsg()}"
             if self.crs.to_epsg()
             else self.crs.to_wkt(),
-            band_metadata=[(f"b{i + 1}", {}) for i in range(len(self.bands))],
-            band_descriptions=[(f"b{i + 1}", b.label) for i, b in enumerate(self.bands)],
-            dtype=str(self.input.dataset(first.pyramid.levels_with(first.name)[0])[first.name].dtype),
-            nodata_type="Nodata",
+            band_metadata=[(f"b{i + 1}", {}) for i in range(self.count)],
+            band_descriptions=[(f"b{i + 1}", d) for i, d in enumerate(descriptions)],
+            dtype=str(output_dtype(self.bands))
+            if not self._float_output
+            else str(self.input.dataset(first.pyramid.levels_with(first.name)[0])[first.name].dtype),
+            nodata_type="Nodata" if (self._float_output or nodata is not None) else "None",
+            nodata_value=nodata,  # NaN (float data) is left out, as before
+            count=self.count,
             width=self.width,
             height=self.height,
             minzoom=self.minzoom,
             maxzoom=self.maxzoom,
             variables=[b.label for b in self.bands],
+            categorical=[b.label for b in self.bands if b.categorical],
+            **extra,
             levels=[
                 {
                     "name": level.name,
@@ -499,10 +540,12 @@ def _output_size(
 
 
 def _stack(images: list[tuple[list[int], ImageData]], count: int) -> ImageData:
+    """Images of several levels back in output band order (positions per image)."""
     if len(images) == 1 and images[0][0] == list(range(count)):
         return images[0][1]
     first = images[0][1]
-    data = numpy.ma.masked_all((count, first.height, first.width), dtype=first.array.dtype)
+    dtype = numpy.result_type(*[image.array.dtype for _, image in images])
+    data = numpy.ma.masked_all((count, first.height, first.width), dtype=dtype)
     for band_indexes, image in images:
         data[band_indexes] = image.array  # values and mask
     return ImageData(data, bounds=first.bounds, crs=first.crs, nodata=first.nodata)
@@ -513,7 +556,8 @@ def _check_indexes(indexes: Indexes, count: int) -> list[int]:
     bad = [i for i in idx if not 1 <= i <= count]
     if bad:
         raise ParameterError(
-            f"Invalid bidx {bad}: this request has {count} band(s) (one per 'variables'), "
+            f"Invalid bidx {bad}: this request has {count} band(s) (one per 'variables', "
+            "one per band of a multi-band variable), "
             f"so bidx must be between 1 and {count}"
         )
     return idx

@@ -54,6 +54,9 @@ class BandPlan:
     chunk_rows: numpy.ndarray  # chunk row indexes touched
     chunk_cols: numpy.ndarray
     shard_indexes: int  # shard indexes read (sharded arrays)
+    # values decoded per y/x pixel of a chunk: 1 for 2-D arrays; for (band | time, y, x) arrays
+    # read whole (the lazy path), what their leading chunks hold
+    depth: int = 1
 
     @property
     def chunks(self) -> int:
@@ -62,7 +65,7 @@ class BandPlan:
     @property
     def pixels(self) -> int:
         """Pixels decoded: every pixel of every chunk touched."""
-        return self.chunks * self.chunk_shape[0] * self.chunk_shape[1]
+        return self.chunks * self.chunk_shape[0] * self.chunk_shape[1] * self.depth
 
     @property
     def bytes(self) -> int:
@@ -72,24 +75,24 @@ class BandPlan:
 
     def _bytes(self, chunks: int, shard_indexes: int) -> int:
         index = 16 * _per_shard(self.array) + 4
-        pixels = chunks * self.chunk_shape[0] * self.chunk_shape[1]
+        pixels = chunks * self.chunk_shape[0] * self.chunk_shape[1] * self.depth
         return pixels * self.array.dtype.itemsize + shard_indexes * index
 
     def worst_case(self) -> tuple[int, int, int]:
         """(pixels, bytes, chunks) of a window of the same size placed anywhere on the level:
         straddling chunk edges it touches one more chunk per axis (TileJSON's minzoom must hold
         for every tile of a zoom, not only the one it was computed on)."""
-        shape = self.array.shape
+        shape = self.array.shape[-2:]
         spans = (self.rows[-1] - self.rows[0] + 1, self.cols[-1] - self.cols[0] + 1)
         chunks, shards = 1, 1
-        shard_shape = getattr(self.array, "shards", None) or shape
+        shard_shape = (getattr(self.array, "shards", None) or shape)[-2:]
         for axis in (0, 1):
             per_axis = -(-shape[axis] // self.chunk_shape[axis])
             chunks *= min(per_axis, 1 + -(-(int(spans[axis]) - 1) // self.chunk_shape[axis]))
             per_axis = -(-shape[axis] // shard_shape[axis])
             shards *= min(per_axis, 1 + -(-(int(spans[axis]) - 1) // shard_shape[axis]))
         shards = shards if getattr(self.array, "shards", None) else 0
-        pixels = chunks * self.chunk_shape[0] * self.chunk_shape[1]
+        pixels = chunks * self.chunk_shape[0] * self.chunk_shape[1] * self.depth
         return pixels, self._bytes(chunks, shards), chunks
 
 
@@ -106,19 +109,35 @@ def _touched(indexes: numpy.ndarray, chunk: int) -> numpy.ndarray:
 
 
 def plan_band(
-    product, level, name: str, bounds: tuple[float, float, float, float], target: float | None
+    product, level, name: str, bounds: tuple[float, float, float, float], target: float | None,
+    cost_only: bool = False, selected: tuple[str, ...] = (),
 ) -> BandPlan | None:
     """Plan reading ``name`` of ``level`` over ``bounds`` (level CRS) at ``target`` resolution.
 
-    None when the variable is not a plain 2-D y/x array or the window misses the level.
+    None when the variable is not a plain 2-D array on square pixels (read lazily instead) or
+    the window misses the level. ``cost_only`` plans those too, for the read budget: what the
+    lazy read decodes (whole chunks of the window, every value of the leading dimensions except
+    those ``selected``, of which one chunk).
     """
     array = product.array(level, name) if hasattr(product, "array") else None
     if array is None:
         arrays = getattr(product, "_arrays", {}).get(level.path, {})
         array = arrays.get(name)
-    if array is None or len(array.shape) != 2:
+    if array is None or len(array.shape) < 2:
         return None
-    height, width = array.shape
+    plain = len(array.shape) == 2 and getattr(level, "square", True)
+    if not plain and not cost_only:
+        return None
+    depth = 1
+    if len(array.shape) > 2:
+        dims = product.dims(level, name) if hasattr(product, "dims") else ()
+        for axis, size in enumerate(array.shape[:-2]):
+            chunk = array.chunks[axis]
+            if axis < len(dims) and dims[axis] in selected:
+                depth *= chunk  # one chunk along a selected dimension
+            else:
+                depth *= -(-size // chunk) * chunk
+    height, width = array.shape[-2:]
     if (height, width) != tuple(level.shape):
         return None
     res = level.resolution
@@ -135,16 +154,16 @@ def plan_band(
     # the last block may be cut by the array edge: sample its last pixel
     rows = numpy.minimum(numpy.arange(row0, row1, factor) + offset, height - 1)
     cols = numpy.minimum(numpy.arange(col0, col1, factor) + offset, width - 1)
-    chunk_shape = tuple(int(c) for c in array.chunks)
+    chunk_shape = tuple(int(c) for c in array.chunks[-2:])
     chunk_rows = _touched(rows, chunk_shape[0])
     chunk_cols = _touched(cols, chunk_shape[1])
     shard_indexes = 0
     if getattr(array, "shards", None):
-        shard = array.shards
+        shard = array.shards[-2:]
         shard_indexes = len(_touched(rows, shard[0])) * len(_touched(cols, shard[1]))
     return BandPlan(
         level.path, name, array, rows, cols, (row0, col0), factor, (minx, maxy), res,
-        chunk_shape, chunk_rows, chunk_cols, shard_indexes,
+        chunk_shape, chunk_rows, chunk_cols, shard_indexes, depth,
     )
 
 
@@ -164,7 +183,8 @@ def _decode(raw: numpy.ndarray, encoding: dict, dtype) -> numpy.ndarray:
         out *= numpy.asarray(scale, dtype=dtype)
     if offset is not None:
         out += numpy.asarray(offset, dtype=dtype)
-    out[invalid] = numpy.nan
+    if invalid.any():  # (never for raw class data: no fill decoding, integer output)
+        out[invalid] = numpy.nan
     return out
 
 
@@ -266,8 +286,12 @@ class WindowReader:
 
 
 def to_data_array(plans: list[BandPlan], samples: list[numpy.ndarray], labels, encodings, dtypes,
-                  crs):
-    """Decoded samples of one level's bands as a (band, y, x) DataArray on their regular grid."""
+                  crs, nodata=numpy.nan, nodatas=None):
+    """Decoded samples of one level's bands as a (band, y, x) DataArray on their regular grid.
+
+    ``nodata`` is the output's (NaN for float output); raw (categorical) bands stacked into a
+    float output get NaN where they hold their own nodata (``nodatas``).
+    """
     import rioxarray  # noqa: F401 - .rio accessor
     import xarray
 
@@ -276,28 +300,47 @@ def to_data_array(plans: list[BandPlan], samples: list[numpy.ndarray], labels, e
     # the grid of the samples: pixel k sits at the centre of its factor x factor block
     xs = x0 + (first.start[1] + numpy.arange(len(first.cols)) * f + f / 2) * res
     ys = y0 - (first.start[0] + numpy.arange(len(first.rows)) * f + f / 2) * res
-    dtype = numpy.result_type(*dtypes)
-    data = numpy.stack(
-        [_decode(raw, enc, dtype) for raw, enc in zip(samples, encodings, strict=True)]
-    )
-    array = xarray.DataArray(data, dims=("band", "y", "x"),
+    float_output = isinstance(nodata, float) and math.isnan(nodata)
+    dtype = numpy.result_type(*dtypes, *(["float32"] if float_output else []))
+    nodatas = nodatas or [None] * len(samples)
+    planes = []
+    for raw, enc, own in zip(samples, encodings, nodatas, strict=True):
+        plane = _decode(raw, enc, dtype)
+        if float_output and own is not None and not (isinstance(own, float) and math.isnan(own)):
+            plane[raw == own] = numpy.nan
+        planes.append(plane)
+    array = xarray.DataArray(numpy.stack(planes), dims=("band", "y", "x"),
                              coords={"band": list(labels), "y": ys, "x": xs})
-    return array.rio.write_crs(crs).rio.write_nodata(numpy.nan)
+    return array.rio.write_crs(crs).rio.write_nodata(nodata)
 
 
-def plan_level(product, level, names, bbox, bbox_crs, target) -> list[BandPlan] | None:
-    """Plans of the bands ``names`` of one level over ``bbox``; None if one cannot be planned."""
+def plan_level(product, level, names, bbox, bbox_crs, target, cost_only=False,
+               selected=None) -> list[BandPlan] | None:
+    """Plans of the bands ``names`` of one level over ``bbox``; None if one cannot be planned.
+
+    ``cost_only``: plans of what the lazy path reads, for the budget (``selected``: per name,
+    the leading dimensions reduced to one value)."""
     from rasterio.warp import transform_bounds
 
     bounds = bbox
     if bbox_crs != level.crs:
         bounds = transform_bounds(bbox_crs, level.crs, *bbox, densify_pts=21)
-    plans = [plan_band(product, level, name, bounds, target) for name in names]
+    selected = selected or [()] * len(names)
+    plans = [
+        plan_band(product, level, name, bounds, target, cost_only=cost_only, selected=chosen)
+        for name, chosen in zip(names, selected, strict=True)
+    ]
+    if cost_only:
+        return [p for p in plans if p is not None]
     return None if any(p is None for p in plans) else plans
 
 
-def read_level(product, level, names, labels, plans: list[BandPlan]):
-    """Read planned bands of one level into a decoded (band, y, x) DataArray."""
+def read_level(product, level, names, labels, plans: list[BandPlan], raw=None, nodatas=None,
+               nodata=numpy.nan):
+    """Read planned bands of one level into a decoded (band, y, x) DataArray.
+
+    ``raw`` bands (classes, masks) are not CF-decoded: their values stay as they are.
+    """
     reader = WindowReader(getattr(product, "chunk_token", id(product)),
                           getattr(product, "chunk_cache", None))
     if len(plans) == 1:
@@ -306,6 +349,7 @@ def read_level(product, level, names, labels, plans: list[BandPlan]):
         with ThreadPoolExecutor(max_workers=min(len(plans), BAND_READERS)) as pool:
             samples = list(pool.map(reader.read, plans))
     dataset = product.dataset(level)
-    encodings = [dataset[name].encoding for name in names]
+    raw = raw or [False] * len(names)
+    encodings = [{} if r else dataset[name].encoding for name, r in zip(names, raw, strict=True)]
     dtypes = [dataset[name].dtype for name in names]
-    return to_data_array(plans, samples, labels, encodings, dtypes, level.crs)
+    return to_data_array(plans, samples, labels, encodings, dtypes, level.crs, nodata, nodatas)
