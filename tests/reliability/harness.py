@@ -193,7 +193,7 @@ class DelayProxy:
                         await asyncio.sleep(self.delay)
                     dst.write(data)
                     await dst.drain()
-            except (ConnectionError, OSError):
+            except (ConnectionError, OSError, asyncio.CancelledError):
                 pass
             finally:
                 dst.close()

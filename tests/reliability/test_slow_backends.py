@@ -19,7 +19,7 @@ from titiler_eopf.main import create_app
 from titiler_eopf.tiler.settings import TilerSettings
 
 TIMEOUT = 0.2
-RESET = 1.0
+RESET = 2.0
 
 
 def timed(client, url, params):
@@ -39,13 +39,15 @@ def exercise(client, cache, proxy, breaker: str):
 
     proxy.delay = 2.0
     seen = []
+    states = []
     for _ in range(5):
         resp, took = timed(client, url, B04)
         assert resp.status_code == 200 and resp.content == first.content
         seen.append((resp.headers["x-cache"], took))
+        states.append(cache.public_status()["circuits"][breaker])
     # each request pays at most one timeout per cache call on its path, never the 2 s
     assert all(took < render + 3 * TIMEOUT + 0.5 for _, took in seen), seen
-    assert seen[-1][0] == "BYPASS" and cache.public_status()["circuits"][breaker] == "open", seen
+    assert seen[-1][0] == "BYPASS" and "open" in states, (seen, states)
     bypass_times = [took for xc, took in seen if xc == "BYPASS"]
     assert max(bypass_times) < render + 0.5  # an open breaker costs nothing
 
