@@ -153,14 +153,16 @@ def _image_values(group: str, name: str, shape: tuple[int, ...], dtype, fill) ->
     bands = shape[0] if len(shape) == 3 else 1
     planes = []
     for band in range(bands):
-        plane = np.zeros((height, width), dtype=np.int64)
-        for r in range(scene.GRID):
-            for c in range(scene.GRID):
-                value = expected_block_value(group, name, r, c, band)
-                plane[(rows == r) & (cols == c)] = fill if value is None else value
-        planes.append(plane)
-    values = np.stack(planes) if len(shape) == 3 else planes[0]
-    return values.astype(dtype)
+        table = np.array(
+            [[_or(expected_block_value(group, name, r, c, band), fill) for c in range(scene.GRID)]
+             for r in range(scene.GRID)]
+        ).astype(dtype)
+        planes.append(table[rows, cols])  # each pixel takes its block's value
+    return np.stack(planes) if len(shape) == 3 else planes[0]
+
+
+def _or(value, fill):
+    return fill if value is None else value
 
 
 def _coordinate(name: str, size: int, dtype, origin) -> np.ndarray | None:
@@ -275,6 +277,36 @@ def _write_group(path: Path, node: dict) -> None:
         _write_json(path / "zarr.json", {**_metadata(node), "node_type": "group"})
 
 
+def _write_v2_chunks(directory: Path, meta: dict, values: np.ndarray) -> None:
+    """zarr v2 chunks encoded with the array's compressor, written as files (zarr's own
+    writer costs ~5 ms an array in event-loop round trips: 500 small arrays here)."""
+    import itertools
+
+    import numcodecs
+
+    compressor = numcodecs.get_codec(meta["compressor"]) if meta.get("compressor") else None
+    separator = meta.get("dimension_separator") or "."
+    values = np.asarray(values, dtype=np.dtype(meta["dtype"]))
+    if values.ndim == 0:
+        grids, chunks = [[0]], []
+    else:
+        chunks = meta["chunks"]
+        grids = [range(-(-size // chunk)) for size, chunk in zip(values.shape, chunks, strict=True)]
+    for index in itertools.product(*grids):
+        if values.ndim == 0:
+            block, key = values, "0"
+        else:
+            window = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, chunks, strict=True))
+            block = values[window]
+            if block.shape != tuple(chunks):  # edge chunks are stored full size
+                full = np.zeros(chunks, dtype=values.dtype)
+                full[tuple(slice(0, n) for n in block.shape)] = block
+                block = full
+            key = separator.join(map(str, index))
+        raw = np.ascontiguousarray(block)
+        (directory / key).write_bytes(compressor.encode(raw) if compressor else raw.tobytes())
+
+
 def _write_array(root: Path, path: str, node: dict, values: np.ndarray) -> None:
     import zarr
 
@@ -283,6 +315,9 @@ def _write_array(root: Path, path: str, node: dict, values: np.ndarray) -> None:
         attrs = meta.pop("attributes", {})
         _write_json(root / path / ".zarray", meta)
         _write_json(root / path / ".zattrs", attrs)
+        if not meta.get("filters") and meta.get("order", "C") == "C":
+            _write_v2_chunks(root / path, meta, values)
+            return
     else:
         _write_json(root / path / "zarr.json", {**meta, "node_type": "array"})
     array = zarr.open_array(zarr.storage.LocalStore(str(root)), path=path, mode="r+")

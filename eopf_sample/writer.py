@@ -218,13 +218,12 @@ def write_time_series(root) -> None:
     )
     _, (height, width) = scene.LEVELS[level]
     rows, cols = groups.block_index(height, width)
-    data = np.full((len(scene.TIME_SERIES_DATES), height, width), np.nan, dtype=np.float32)
-    for t in range(len(scene.TIME_SERIES_DATES)):
-        for r in range(scene.GRID):
-            for c in range(scene.GRID):
-                value = time_series_value(t, r, c)
-                if value is not None:
-                    data[t][(rows == r) & (cols == c)] = value
+    tables = np.array(
+        [[[np.nan if (v := time_series_value(t, r, c)) is None else v for c in range(scene.GRID)]
+          for r in range(scene.GRID)] for t in range(len(scene.TIME_SERIES_DATES))],
+        dtype=np.float32,
+    )
+    data = tables[:, rows, cols]
     arr = group.create_array(
         "ndvi", shape=data.shape, chunks=(1, height, width), dtype="float32", fill_value=np.nan,
         dimension_names=["time", "y", "x"],
