@@ -189,7 +189,12 @@ def invalidate_tiles(
     validate_tile_range(minzoom, maxzoom, bbox)
     ranges = {z: _tile_range(tms, bbox, z) for z in range(minzoom, maxzoom + 1)} if bbox else None
     ids = []
-    for entry in cache.backend.scope_entries(collection, item):
+    entries = list(cache.backend.scope_entries(collection, item))
+    if item is not None:  # the collection's mosaic tiles over the range draw that item too
+        from .routes import MOSAIC_ITEM
+
+        entries += list(cache.backend.scope_entries(collection, MOSAIC_ITEM))
+    for entry in entries:
         tile = entry.tile
         if tile is None:  # index unknown (S3 listing): read the object's metadata
             meta = cache.backend.describe(entry.id)
