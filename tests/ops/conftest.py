@@ -97,10 +97,13 @@ def ops(deployment, monkeypatch):
     for key, value in (_clean_environ() | deployment.env).items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "CRITICAL")
-    from titiler_eopf.handlers import admin
+    from titiler_eopf.handlers import admin, observability
 
     monkeypatch.setattr(admin, "_cache", None)
-    return deployment
+    observability.logger.cache_clear()
+    yield deployment
+    # the CLI quiets the handler's JSON logs: later tests get a logger of their own
+    observability.logger.cache_clear()
 
 
 @pytest.fixture
