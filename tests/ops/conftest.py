@@ -96,14 +96,10 @@ def ops(deployment, monkeypatch):
         monkeypatch.delenv(key)
     for key, value in (_clean_environ() | deployment.env).items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "CRITICAL")
-    from titiler_eopf.handlers import admin, observability
+    from titiler_eopf.handlers import admin
 
     monkeypatch.setattr(admin, "_cache", None)
-    observability.logger.cache_clear()
-    yield deployment
-    # the CLI quiets the handler's JSON logs: later tests get a logger of their own
-    observability.logger.cache_clear()
+    return deployment
 
 
 @pytest.fixture

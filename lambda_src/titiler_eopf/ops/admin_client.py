@@ -25,12 +25,7 @@ class LocalAdmin:
     name = "local settings"
 
     def __init__(self) -> None:
-        import os
-
         from titiler_eopf.cache import CacheConfigError, load_settings
-
-        # The handler logs JSON lines for CloudWatch; on a terminal the reply says it all.
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
 
         try:
             self.settings = load_settings()  # fail here, naming the variable, on a bad setting
@@ -38,9 +33,17 @@ class LocalAdmin:
             raise AdminError(str(exc).replace("\n", " ")) from None
 
     def __call__(self, event: dict) -> dict:
+        """The admin handler's work and reply envelope, without its CloudWatch JSON logs
+        (``handler`` would print them on the terminal)."""
+        from titiler_eopf.cache.invalidation import InvalidInput
         from titiler_eopf.handlers import admin
 
-        return admin.handler(event, None)
+        try:
+            return {"ok": True, **admin.run(event)}
+        except (admin.BadEvent, InvalidInput) as exc:
+            return {"ok": False, "error": {"type": "BadRequest", "message": str(exc)}}
+        except Exception as exc:  # noqa: BLE001 - reported as the Lambda would report it
+            return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}}
 
 
 def _aws_error(exc: Exception) -> str:
