@@ -5,10 +5,12 @@
 - ``A`` (native layout) at the sample scene's place, acquired first;
 - ``B`` (GeoZarr layout) 7,200 m east of A: its west half overlaps A's east half;
 - ``C`` (native layout) right south of A: the two touch along A's south edge, and C's
-  north-east quarter touches B's south edge.
+  north-east quarter touches B's south edge;
+- ``D`` (native layout) in the next UTM zone (EPSG:32633, as Sentinel-2 tiles near a zone edge
+  are): its west edge overlaps B's east edge by ~1.5 km, at an angle (grid convergence).
 
 Each product holds only ``measurements/reflectance`` (every level, every band) with one value per
-product (:data:`MOSAIC_DN`: reflectance 0.1, 0.3, 0.5 for A, B, C), except its south-east block
+product (:data:`MOSAIC_DN`: reflectance 0.1, 0.3, 0.5, 0.7 for A, B, C, D), except its south-east block
 (:data:`scene.NODATA_BLOCK`), which is nodata: so a mosaic's pixel tells which product it came
 from, and selection methods (first, highest, mean...) give predictable values where products
 overlap. :func:`expected_items` says which products hold data at a point.
@@ -24,6 +26,7 @@ write (a sample generator, single-threaded).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ class MosaicItem:
     datetime: str
     cloud_cover: float
     dn: int  # the DN of every valid pixel (reflectance dn * 0.0001 - 0.1)
+    epsg: int = scene.EPSG  # x0/y0 and the product's grid are in this CRS
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -62,6 +66,8 @@ MOSAIC_ITEMS: tuple[MosaicItem, ...] = (
                "2025-06-11T10:00:00Z", 50.0, 4000),
     MosaicItem("S2A_MOSAIC_C_20250621", "native", scene.X0, scene.Y0 - scene.SIZE_M,
                "2025-06-21T10:00:00Z", 20.0, 6000),
+    MosaicItem("S2B_MOSAIC_D_20250616", "native", 226080.0, 4698720.0,
+               "2025-06-16T10:00:00Z", 10.0, 8000, epsg=32633),
 )
 MOSAIC_DN = {item.id: item.dn for item in MOSAIC_ITEMS}
 
@@ -70,8 +76,18 @@ def item_by_id(item_id: str) -> MosaicItem:
     return next(item for item in MOSAIC_ITEMS if item.id == item_id)
 
 
-def value_at(item: MosaicItem, x_utm: float, y_utm: float) -> float | None:
-    """Reflectance of ``item`` at a point of EPSG:32632 (None: outside or nodata block)."""
+@functools.lru_cache(maxsize=16)
+def _transformer(src: int, dst: int):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def value_at(item: MosaicItem, x_utm: float, y_utm: float, epsg: int = scene.EPSG) -> float | None:
+    """Reflectance of ``item`` at a point of ``epsg`` (EPSG:32632 by default; None: outside
+    the product or in its nodata block)."""
+    if epsg != item.epsg:
+        x_utm, y_utm = _transformer(epsg, item.epsg).transform(x_utm, y_utm)
     dx, dy = x_utm - item.x0, item.y0 - y_utm
     if not (0 <= dx < scene.SIZE_M and 0 <= dy < scene.SIZE_M):
         return None
@@ -80,9 +96,10 @@ def value_at(item: MosaicItem, x_utm: float, y_utm: float) -> float | None:
     return item.reflectance
 
 
-def expected_items(x_utm: float, y_utm: float) -> list[MosaicItem]:
-    """The products holding valid data at a point, in acquisition order."""
-    return [item for item in MOSAIC_ITEMS if value_at(item, x_utm, y_utm) is not None]
+def expected_items(x_utm: float, y_utm: float, epsg: int = scene.EPSG) -> list[MosaicItem]:
+    """The products holding valid data at a point (of ``epsg``), in acquisition order."""
+    items = sorted(MOSAIC_ITEMS, key=lambda item: item.datetime)
+    return [item for item in items if value_at(item, x_utm, y_utm, epsg) is not None]
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -102,9 +119,9 @@ def _constant_dn(dn: int):
 @contextlib.contextmanager
 def _scene_at(item: MosaicItem):
     """The scene moved to ``item``'s place with its value; no other group written."""
-    saved_scene = {name: getattr(scene, name) for name in ("X0", "Y0", "BOUNDS", "BOUNDS_LONLAT")}
+    saved_scene = {name: getattr(scene, name) for name in ("X0", "Y0", "BOUNDS", "BOUNDS_LONLAT", "EPSG")}
     saved = (writer.native_dn, groups.write_groups)
-    scene.X0, scene.Y0, scene.BOUNDS = item.x0, item.y0, item.bounds
+    scene.X0, scene.Y0, scene.BOUNDS, scene.EPSG = item.x0, item.y0, item.bounds, item.epsg
     scene.BOUNDS_LONLAT = lonlat_bounds(item)
     writer.native_dn = _constant_dn(item.dn)
     writer.groups.write_groups = lambda *args, **kwargs: []
@@ -119,14 +136,14 @@ def _scene_at(item: MosaicItem):
 def lonlat_bounds(item: MosaicItem) -> tuple[float, float, float, float]:
     from pyproj import Transformer
 
-    to_lonlat = Transformer.from_crs(scene.EPSG, 4326, always_xy=True)
+    to_lonlat = Transformer.from_crs(item.epsg, 4326, always_xy=True)
     return to_lonlat.transform_bounds(*item.bounds, densify_pts=21)
 
 
 def footprint(item: MosaicItem) -> list[list[float]]:
     from pyproj import Transformer
 
-    to_lonlat = Transformer.from_crs(scene.EPSG, 4326, always_xy=True)
+    to_lonlat = Transformer.from_crs(item.epsg, 4326, always_xy=True)
     minx, miny, maxx, maxy = item.bounds
     corners = [(minx, maxy), (maxx, maxy), (maxx, miny), (minx, miny), (minx, maxy)]
     return [list(to_lonlat.transform(x, y)) for x, y in corners]
@@ -150,7 +167,7 @@ def stac_item(item: MosaicItem, href: str) -> dict:
         "properties": {
             "datetime": item.datetime,
             "eo:cloud_cover": item.cloud_cover,
-            "proj:code": f"EPSG:{scene.EPSG}",
+            "proj:code": f"EPSG:{item.epsg}",
             "eopf:layout": item.layout,
         },
         "assets": {

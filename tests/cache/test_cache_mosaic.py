@@ -45,7 +45,8 @@ def test_mosaic_tiles_hit_and_keys_hold_the_search(client):
     assert client.cache.settings.ttl_for("mosaic_tile") == 600 < client.cache.settings.ttl_for("tile")
     for extra in ([("datetime", "2025-06-01T00:00:00Z/2025-06-05T00:00:00Z")],
                   [("filter", "eo:cloud_cover < 30")], [("pixel_selection", "highest")],
-                  [("sortby", "+datetime")], [("max_items", "1")]):
+                  [("sortby", "+datetime")], [("max_items", "1")],
+                  [("variables", "/measurements/reflectance:b08"), ("algorithm", "normalizedIndex")]):
         other = client.get(_tile_url(tile), params=B04 + [("rescale", "0,1")] + extra)
         assert other.status_code == 200 and other.headers["x-cache"] == "MISS", extra
     tilejson = [client.get(f"{MOSAIC}/WebMercatorQuad/tilejson.json", params=B04) for _ in range(2)]

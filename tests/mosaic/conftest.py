@@ -38,6 +38,15 @@ def seam_tile(z: int = 12):
     return tms, tms.tile(lon, lat, z)
 
 
+def zone_seam_tile(z: int = 13):
+    """The tile over B's east edge, where D (next UTM zone) overlaps it."""
+    import morecantile
+
+    tms = morecantile.tms.get("WebMercatorQuad")
+    lon, lat = Transformer.from_crs(scene.EPSG, 4326, always_xy=True).transform(scene.X0 + 21000, scene.Y0 - 4000)
+    return tms, tms.tile(lon, lat, z)
+
+
 def load_npy(content: bytes):
     """(data bands, valid mask) of an .npy tile (titiler appends the mask as the last band)."""
     array = numpy.load(io.BytesIO(content))

@@ -9,7 +9,7 @@ import numpy
 import pytest
 
 from eopf_sample.mosaic import MOSAIC_ITEMS
-from tests.mosaic.conftest import B04, MOSAIC, load_npy, pixel_items, seam_tile
+from tests.mosaic.conftest import B04, MOSAIC, load_npy, pixel_items, seam_tile, zone_seam_tile
 
 NEWEST_FIRST = sorted(MOSAIC_ITEMS, key=lambda i: i.datetime, reverse=True)
 
@@ -21,16 +21,19 @@ def expected(method: str, items):
     return {"highest": max, "lowest": min, "mean": statistics.mean, "median": statistics.median}[method](values)
 
 
+@pytest.mark.parametrize("seam", ["layouts", "utm-zones"])
 @pytest.mark.parametrize("method", ["first", "highest", "lowest", "mean", "median", "latest"])
-def test_mosaic_at_a_seam_is_the_expected_item_per_pixel(mosaic_client, method):
-    tms, tile = seam_tile()
+def test_mosaic_at_a_seam_is_the_expected_item_per_pixel(mosaic_client, method, seam):
+    """``layouts``: A (native), B (GeoZarr), C and A's nodata block; ``utm-zones``: B (EPSG:32632)
+    and D (EPSG:32633) at an angle: each pixel is what the items under it hold, no gap."""
+    tms, tile = seam_tile() if seam == "layouts" else zone_seam_tile()
     response = mosaic_client.get(
         f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy",
         params=B04 + [("pixel_selection", method)],
     )
     assert response.status_code == 200, response.text
     data, valid = load_npy(response.content)
-    checked = {0: 0, 1: 0, 2: 0, 3: 0}
+    checked = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0}
     for (row, col), items in pixel_items(tms, tile).items():
         if not items:
             assert not valid[row, col], (row, col)
@@ -46,7 +49,7 @@ def test_mosaic_at_a_seam_is_the_expected_item_per_pixel(mosaic_client, method):
 def test_datetime_and_filter_change_the_mosaic(mosaic_client):
     tms, tile = seam_tile()
     path = f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy"
-    a, b, c = MOSAIC_ITEMS
+    a, b, c, _ = MOSAIC_ITEMS
     everything = mosaic_client.get(path, params=B04)
     before_b = mosaic_client.get(path, params=B04 + [("datetime", "2025-06-01T00:00:00Z/2025-06-05T00:00:00Z")])
     cloudless = mosaic_client.get(path, params=B04 + [("filter", "eo:cloud_cover < 30")])
@@ -69,7 +72,7 @@ def test_datetime_and_filter_change_the_mosaic(mosaic_client):
 def test_sortby_and_ids(mosaic_client):
     tms, tile = seam_tile()
     path = f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy"
-    a, b, _ = MOSAIC_ITEMS
+    a, b, _, _ = MOSAIC_ITEMS
     oldest_first = mosaic_client.get(path, params=B04 + [("sortby", "+datetime")])
     only_b = mosaic_client.get(path, params=B04 + [("ids", b.id)])
     pixels = pixel_items(tms, tile)
@@ -79,7 +82,7 @@ def test_sortby_and_ids(mosaic_client):
 
 
 def test_mosaic_routes_tilejson_info_point_map(mosaic_client):
-    a, b, c = MOSAIC_ITEMS
+    a, b, c, d = MOSAIC_ITEMS
     tj = mosaic_client.get(f"{MOSAIC}/WebMercatorQuad/tilejson.json", params=B04 + [("rescale", "0,1")])
     assert tj.status_code == 200, tj.text
     body = tj.json()
@@ -87,7 +90,7 @@ def test_mosaic_routes_tilejson_info_point_map(mosaic_client):
     assert "rescale=0%2C1" in body["tiles"][0]
     assert body["bounds"][0] < 11.43 and body["bounds"][2] > 11.6
     info = mosaic_client.get(f"{MOSAIC}/info", params=[("sortby", "+datetime")])
-    assert [i["id"] for i in info.json()["items"]] == [a.id, b.id, c.id]
+    assert [i["id"] for i in info.json()["items"]] == [a.id, b.id, d.id, c.id]
     assert info.json()["items"][1]["product"].endswith(f"{b.id}.zarr")
     from pyproj import Transformer
 

@@ -21,6 +21,7 @@ def test_stac_api_serves_the_sample_collection(stac_api, sample_store):
         assert feature["assets"]["product"]["href"] == str(product_dir(sample_store, item).resolve())
         layouts.add(feature["properties"]["eopf:layout"])
     assert layouts == {"native", "geozarr"}
+    assert {f["properties"]["proj:code"] for f in by_id.values()} == {"EPSG:32632", "EPSG:32633"}
     # a bbox search over A's east half finds A and B (overlap), newest first
     found = httpx.get(f"{stac_api.url}/search", params={
         "collections": COLLECTION_MOSAIC, "bbox": "11.55,42.35,11.56,42.36"}, timeout=10).json()
@@ -37,7 +38,7 @@ def test_sample_mosaic_products_hold_their_value(sample_store):
         # a point in block (0, 0) holds the item's value; the south-east block is nodata
         from pyproj import Transformer
 
-        to_lonlat = Transformer.from_crs(32632, 4326, always_xy=True)
+        to_lonlat = Transformer.from_crs(item.epsg, 4326, always_xy=True)
         lon, lat = to_lonlat.transform(item.x0 + 1000, item.y0 - 1000)
         point = client.get(f"/collections/{COLLECTION_MOSAIC}/items/{item.id}/point/{lon},{lat}",
                            params={"variables": "/measurements/reflectance:b04"})

@@ -14,7 +14,7 @@ from rio_tiler.errors import TileOutsideBounds
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from titiler.core.errors import add_exception_handlers
-from titiler.core.factory import ColorMapFactory, TMSFactory
+from titiler.core.factory import AlgorithmFactory, ColorMapFactory, TMSFactory
 
 from titiler_eopf import __version__
 from titiler_eopf.tiler.catalog import Catalog
@@ -40,12 +40,17 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
     app.state.settings = settings
     app.state.catalog = catalog
 
-    tiler = EOPFTilerFactory(catalog=catalog, limits=settings)
+    from titiler.extensions import wmtsExtension
+
+    # WMTS GetCapabilities of an item (titiler's extension): layer named after the item
+    wmts = wmtsExtension(layer_identifier_provider=lambda product: product.location.label)
+    tiler = EOPFTilerFactory(catalog=catalog, limits=settings, extensions=[wmts])
     app.include_router(tiler.router, prefix=tiler.router_prefix, tags=["EOPF items"])
     from titiler_eopf.tiler.mosaic import add_mosaic_routes
 
     add_mosaic_routes(app, catalog, tiler)  # collection mosaics, with a STAC API only
     app.include_router(TMSFactory().router, tags=["Tiling schemes"])
+    app.include_router(AlgorithmFactory().router, tags=["Algorithms"])  # `algorithm` of tiles
     app.include_router(
         ColorMapFactory(
             supported_colormaps=eopf_colormaps(), router=BoundedRouter(limits=settings)

@@ -175,6 +175,30 @@ class EOPFTilerFactory(TilerFactory):
                     return src.info().model_dump(exclude_none=True)
             return product_summary(product)
 
+        @self.router.get(
+            "/info.geojson",
+            response_class=JSONResponse,
+            responses={200: {"content": {"application/geo+json": {}},
+                             "description": "The variables' info as a GeoJSON Feature."}},
+            operation_id=f"{self.operation_prefix}getInfoGeoJSON",
+        )
+        def info_geojson(
+            product=Depends(self.path_dependency),
+            reader_params=Depends(self.reader_dependency),
+        ):
+            """The info of the variables asked for, as a Feature whose geometry is their footprint."""
+            from rio_tiler.constants import WGS84_CRS
+
+            with self.reader(product, **reader_params.as_dict()) as src:
+                minx, miny, maxx, maxy = src.get_geographic_bounds(WGS84_CRS)
+                properties = src.info().model_dump(exclude_none=True)
+            ring = [[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]
+            return JSONResponse(
+                {"type": "Feature", "bbox": [minx, miny, maxx, maxy],
+                 "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": properties},
+                media_type="application/geo+json",
+            )
+
     def map_viewer(self):
         @self.router.get(
             "/map",

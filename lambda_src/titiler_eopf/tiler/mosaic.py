@@ -233,6 +233,52 @@ class MosaicRoutes:
                 "maxzoom": maxzoom if maxzoom is not None else self.settings.mosaic_maxzoom,
             }
 
+        @router.get("/WMTSCapabilities.xml", tags=["Collection mosaics"], operation_id="getMosaicWMTS",
+                    response_class=Response,
+                    responses={200: {"content": {"application/xml": {}}, "description": "WMTS capabilities"}})
+        def wmts(
+            request: Request,
+            collection_id: Annotated[str, PathParam(pattern=ID_PATTERN.pattern)],
+            tile_format: Annotated[ImageType, Query(description="Tile format (png by default)")] = ImageType.png,
+            query=Depends(self.query),
+            reader_params=Depends(f.reader_dependency),
+        ):
+            """RESTful WMTS capabilities of the mosaic, in titiler's WMTS extension's form: one
+            layer per tile matrix set, bounds from the collection's extent."""
+            from titiler.core.utils import tms_limits
+            from titiler.extensions.wmts import DEFAULT_TEMPLATES
+
+            _require_variables(reader_params)
+            collection = self.stac.collection(collection_id)
+            bbox = ((collection.get("extent") or {}).get("spatial") or {}).get("bbox") or [[-180, -90, 180, 90]]
+            bounds = list(bbox[0])[:4] if len(bbox[0]) == 4 else [bbox[0][0], bbox[0][1], bbox[0][3], bbox[0][4]]
+            skip = {"tile_format", "service", "request", "acceptversions", "sections", "updatesequence",
+                    "acceptformats", "tilesize"}
+            qs = urlencode([(k, v) for k, v in request.query_params.multi_items() if k.lower() not in skip])
+            base = str(request.base_url).rstrip("/")
+            zooms = (self.settings.mosaic_minzoom, self.settings.mosaic_maxzoom)
+            layers, matrix_sets = [], []
+            for tms_id in f.supported_tms.list():
+                tms = f.supported_tms.get(tms_id)
+                try:
+                    tms_zooms = (max(zooms[0], tms.minzoom), min(zooms[1], tms.maxzoom))
+                    limits = tms_limits(tms, bounds, zooms=tms_zooms)
+                except Exception:  # noqa: BLE001 - a matrix set that cannot hold the extent
+                    continue
+                layers.append({
+                    "title": f"{collection_id}_{tms_id}_default",
+                    "identifier": f"{collection_id}_{tms_id}_default",
+                    "tms_identifier": tms_id, "tms_limits": limits,
+                    "tiles_url": f"{base}/collections/{collection_id}/tiles/{tms_id}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.{tile_format.value}",
+                    "query_string": qs, "bbox_crs_type": "WGS84BoundingBox",
+                    "bbox_crs_uri": "urn:ogc:def:crs:OGC:2:84", "bbox": bounds,
+                })
+                matrix_sets.append({"id": tms_id, "crs": tms.crs.srs, "matrices": tms.tileMatrices})
+            return DEFAULT_TEMPLATES.TemplateResponse(
+                request, name="wmts.xml", media_type="application/xml",
+                context={"layers": layers, "tileMatrixSets": matrix_sets, "media_type": tile_format.mediatype},
+            )
+
         @router.get("/map", response_class=HTMLResponse, tags=["Collection mosaics"],
                     operation_id="getMosaicMap")
         def map_viewer(
