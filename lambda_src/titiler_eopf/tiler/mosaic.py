@@ -211,15 +211,11 @@ class MosaicRoutes:
             _require_variables(reader_params)
             collection = self.stac.collection(collection_id)
             bbox = ((collection.get("extent") or {}).get("spatial") or {}).get("bbox") or [[-180, -90, 180, 90]]
-            params = {"collection_id": collection_id, "tileMatrixSetId": tileMatrixSetId,
-                      "z": "{z}", "x": "{x}", "y": "{y}"}
-            name = "mosaic_tile"
             path = f"/collections/{collection_id}/tiles/{tileMatrixSetId}/{{z}}/{{x}}/{{y}}"
             if tile_scale > 1:
                 path += f"@{tile_scale}x"
             if tile_format:
                 path += f".{tile_format.value}"
-            del params, name
             base = str(request.base_url).rstrip("/")
             skip = {"tile_format", "tile_scale", "minzoom", "maxzoom", "tilematrixsetid"}
             qs = [(k, v) for k, v in request.query_params.multi_items() if k.lower() not in skip]
