@@ -205,7 +205,7 @@ class EOPFTilerFactory(TilerFactory):
             tilejson = self.url_for(request, "tilejson", tileMatrixSetId="WebMercatorQuad")
             item_url = tilejson.rsplit("/WebMercatorQuad/tilejson.json", 1)[0]
             context = viewer_context(request, product, reader_params.variables, preset, item_url)
-            return templates.TemplateResponse(request, "map.html", context)
+            return templates.TemplateResponse(request, "viewer.html", context)
 
 
 def product_summary(product: Product) -> dict:
