@@ -96,7 +96,8 @@ def test_hanging_redis_costs_one_timeout_then_nothing(cache_moto, bucket):
             assert [t[0] for t in timings] == ["ERROR", "ERROR", "BYPASS", "BYPASS"]
             slow = min(t[1] for t in timings[:2])
             assert slow >= settings.redis_read_timeout * 0.9
-            assert max(t[1] for t in timings[2:]) < slow / 3
+            # none of the timeout is paid once open (margin for a loaded machine's render time)
+            assert max(t[1] for t in timings[2:]) < slow - settings.redis_read_timeout * 0.6
     finally:
         if redis.proc:
             os.kill(redis.proc.pid, signal.SIGCONT)
