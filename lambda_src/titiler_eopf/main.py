@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
 from titiler_eopf.cache import load_settings as load_cache_settings
+from titiler_eopf.tiler.limits import RequestGuard
 from titiler_eopf.tiler.settings import TilerSettings
 
 # Images are already compressed; compressing them again costs CPU for nothing.
@@ -89,6 +90,8 @@ def create_app(
 
     app = CacheMiddleware(app_factory=build_tiler, cache=cache)
     app = _compression(app)
+    # URL/body sizes and encodings checked before the cache keys or stores anything.
+    app = RequestGuard(app, settings)
     app = _cors(app, settings.cors_origins)
     if settings.public_url:
         app = PublicURLMiddleware(app, settings.public_url)

@@ -10,18 +10,18 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
-from starlette import status
+from rio_tiler.errors import TileOutsideBounds
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
+from titiler.core.errors import add_exception_handlers
 from titiler.core.factory import ColorMapFactory, TMSFactory
 
 from titiler_eopf import __version__
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.colormaps import eopf_colormaps
-from titiler_eopf.tiler.errors import STATUS_CODES, EOPFError
+from titiler_eopf.tiler.errors import EOPFError, status_of
 from titiler_eopf.tiler.factory import EOPFTilerFactory
+from titiler_eopf.tiler.params import BoundedRouter, rio_tiler_status_codes
 from titiler_eopf.tiler.settings import TilerSettings
 
 logger = logging.getLogger("titiler_eopf")
@@ -40,11 +40,14 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
     app.state.settings = settings
     app.state.catalog = catalog
 
-    tiler = EOPFTilerFactory(catalog=catalog)
+    tiler = EOPFTilerFactory(catalog=catalog, limits=settings)
     app.include_router(tiler.router, prefix=tiler.router_prefix, tags=["EOPF items"])
     app.include_router(TMSFactory().router, tags=["Tiling schemes"])
     app.include_router(
-        ColorMapFactory(supported_colormaps=eopf_colormaps()).router, tags=["Color maps"]
+        ColorMapFactory(
+            supported_colormaps=eopf_colormaps(), router=BoundedRouter(limits=settings)
+        ).router,
+        tags=["Color maps"],
     )
 
     @app.get("/healthz", tags=["Health"], operation_id="healthz")
@@ -52,7 +55,7 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
         """Liveness: the app is up (does not touch the store)."""
         return {"status": "ok", "version": __version__}
 
-    add_exception_handlers(app, {**DEFAULT_STATUS_CODES, PointOutsideBounds: 404})
+    add_exception_handlers(app, rio_tiler_status_codes())
     _add_eopf_handlers(app)
 
     @app.exception_handler(TileOutsideBounds)
@@ -66,13 +69,9 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
 
 def _add_eopf_handlers(app: FastAPI) -> None:
     def handler(request: Request, exc: Exception) -> JSONResponse:
-        code = STATUS_CODES.get(type(exc), status.HTTP_500_INTERNAL_SERVER_ERROR)
-        for cls in type(exc).__mro__:  # subclasses map like their parents
-            if cls in STATUS_CODES:
-                code = STATUS_CODES[cls]
-                break
-        if code >= 500:
-            logger.error("%s %s failed: %s", request.method, request.url.path, exc)
+        code = status_of(exc)
+        if code >= 500:  # the route logged the item and variables; this names the request
+            logger.error("%s %s failed (%d): %s", request.method, request.url.path, code, exc)
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     app.add_exception_handler(EOPFError, handler)

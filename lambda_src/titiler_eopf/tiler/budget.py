@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from titiler_eopf.tiler.errors import ParameterError
+from titiler_eopf.tiler.errors import LimitError, ParameterError
+from titiler_eopf.tiler.limits import LimitSettings, env_name
 
 DEFAULT_MAX_PIXELS = 500_000_000
 DEFAULT_MAX_BYTES = 2**30
+DEFAULT_MAX_OUTPUT_PIXELS = LimitSettings.model_fields["max_output_pixels"].default
 
 
 class ReadBudgetError(ParameterError):
@@ -29,10 +31,15 @@ class ReadBudgetError(ParameterError):
 class ReadLimits:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_bytes: int = DEFAULT_MAX_BYTES
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS  # all bands of the image answered
 
     @classmethod
     def from_settings(cls, settings) -> ReadLimits:
-        return cls(settings.read_max_pixels, settings.read_max_bytes)
+        return cls(
+            settings.read_max_pixels,
+            settings.read_max_bytes,
+            getattr(settings, "max_output_pixels", DEFAULT_MAX_OUTPUT_PIXELS),
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,17 @@ def check(cost: Cost, limits: ReadLimits, what: str) -> None:
         f"{limits.max_pixels / 1e6:,.0f} M pixels and {limits.max_bytes / 2**20:,.0f} MiB per "
         "request (TITILER_EOPF_READ_MAX_PIXELS, TITILER_EOPF_READ_MAX_BYTES)"
     )
+
+
+def check_output(bands: int, height: int, width: int, max_output_pixels: int) -> None:
+    """The image answered (bands x height x width) within TITILER_EOPF_MAX_OUTPUT_PIXELS (422)."""
+    pixels = bands * height * width
+    if pixels > max_output_pixels:
+        raise LimitError(
+            f"This request's output is {bands} band(s) x {width} x {height} = {pixels:,} pixels, "
+            f"over this server's limit of {max_output_pixels:,} pixels "
+            f"({env_name('max_output_pixels')}): ask for a smaller size or fewer bands"
+        )
 
 
 def configure_reads(product, settings) -> None:

@@ -67,30 +67,37 @@ class Catalog:
         except EOPFError:
             raise
         except (FileNotFoundError, KeyError) as exc:
-            raise ItemNotFoundError(
-                f"Item '{location.item_id}' not found in collection "
-                f"'{location.collection_id}' (looked for {location.url})"
-            ) from exc
+            logger.info("item %s not found at %s", location.label, location.url)
+            raise _not_found(location) from exc
         except BaseException as exc:  # noqa: BLE001 - obstore panics are BaseExceptions
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             raise translate_store_error(exc, location) from exc
 
+def _not_found(location: ItemLocation) -> ItemNotFoundError:
+    # The store's path or URL stays in the log: clients see ids only.
+    return ItemNotFoundError(
+        f"Item '{location.item_id}' not found in collection '{location.collection_id}'"
+    )
+
+
 def translate_store_error(exc: BaseException, location: ItemLocation) -> StoreError:
-    """Turn what zarr/obstore raise into an error that names the item."""
+    """Turn what zarr/obstore raise into an error that names the item (not the store).
+
+    The client's message names the item and the kind of failure; the store's path or URL and
+    the library's own message (which quotes them) are logged.
+    """
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     if "NotFound" in name:  # zarr GroupNotFoundError, obstore NotFoundError
-        return ItemNotFoundError(
-            f"Item '{location.item_id}' not found in collection "
-            f"'{location.collection_id}' (looked for {location.url})"
-        )
+        logger.info("item %s not found at %s: %s", location.label, location.url, text)
+        return _not_found(location)
     # Only a real timeout is a 504 (obstore messages mention "retry_timeout" on any error).
     if "timed out" in text.lower() or isinstance(exc, TimeoutError) or "Timeout" in name:
         error: StoreError = StoreTimeoutError(
-            f"Timed out reading {location.label} from {location.url}: {text}"
+            f"Timed out reading {location.label} from the product store"
         )
     else:
-        error = StoreError(f"Cannot read {location.label} from {location.url}: {name}: {text}")
-    logger.error("store error for %s (%s): %s", location.label, location.url, error)
+        error = StoreError(f"Cannot read {location.label} from the product store ({name})")
+    logger.error("store error for %s (%s): %s: %s", location.label, location.url, name, text)
     return error

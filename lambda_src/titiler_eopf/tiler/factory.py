@@ -17,18 +17,19 @@ from urllib.parse import urlencode
 import jinja2
 from attrs import define, field
 from fastapi import Depends, Path, Query
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
-from pydantic import Field
-from titiler.core.dependencies import DefaultDependency, PartFeatureParams, PreviewParams
+from titiler.core.dependencies import DefaultDependency
 from titiler.core.factory import TilerFactory
 from titiler.core.resources.responses import JSONResponse
 
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.colormaps import colormap_dependency
-from titiler_eopf.tiler.errors import VariableError
+from titiler_eopf.tiler.errors import ParameterError, VariableError
+from titiler_eopf.tiler.limits import LimitSettings
+from titiler_eopf.tiler.params import BoundedRouter, bounded_dependencies
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.reader import EOPFReader
 
@@ -68,28 +69,6 @@ class VariablesParams(DefaultDependency):
             ),
         ),
     ] = None
-
-
-MAX_IMAGE_SIZE = 4096  # ~6 MB Lambda response limit: bigger images cannot be returned anyway
-SizeParam = Annotated[int | None, Field(gt=0, le=MAX_IMAGE_SIZE)]
-
-
-@dataclass
-class BoundedPreviewParams(PreviewParams):
-    """Preview sizes, validated (titiler accepts any integer)."""
-
-    max_size: Annotated[int, Field(gt=0, le=MAX_IMAGE_SIZE, description="Longest side.")] = 1024
-    height: SizeParam = None
-    width: SizeParam = None
-
-
-@dataclass
-class BoundedPartParams(PartFeatureParams):
-    """bbox/feature sizes, validated."""
-
-    max_size: SizeParam = None
-    height: SizeParam = None
-    width: SizeParam = None
 
 
 def item_dependency(catalog: Catalog):
@@ -135,15 +114,19 @@ class EOPFTilerFactory(TilerFactory):
     catalog: Catalog = field()
     reader: type[EOPFReader] = EOPFReader
     reader_dependency: type[DefaultDependency] = VariablesParams
-    img_preview_dependency: type[DefaultDependency] = BoundedPreviewParams
-    img_part_dependency: type[DefaultDependency] = BoundedPartParams
     colormap_dependency: Any = field(factory=colormap_dependency)  # + EOPF colormaps (scl)
+    # Every size-like parameter bounded (see titiler_eopf.tiler.params); TilerSettings is one.
+    limits: LimitSettings = field(factory=LimitSettings.model_construct)
     path_dependency: Any = field(default=None)
     router_prefix: str = ITEM_PREFIX
     add_viewer: bool = False
 
     def __attrs_post_init__(self):
         self.path_dependency = item_dependency(self.catalog)
+        for name, dependency in bounded_dependencies(self, self.limits).items():
+            setattr(self, name, dependency)
+        if type(self.router) is APIRouter:  # endpoints bounded as they are registered
+            self.router = BoundedRouter(limits=self.limits)
         super().__attrs_post_init__()
 
     def register_routes(self):
@@ -202,9 +185,16 @@ class EOPFTilerFactory(TilerFactory):
             request: Request,
             product=Depends(self.path_dependency),
             reader_params=Depends(self.reader_dependency),
-            tileMatrixSetId: Annotated[str, Query(description="TileMatrixSet")] = "WebMercatorQuad",
+            tileMatrixSetId: Annotated[
+                str, Query(max_length=64, description="TileMatrixSet of the tiles shown")
+            ] = "WebMercatorQuad",
         ):
             """A map page showing the item's tiles (query parameters go to the tiles)."""
+            if tileMatrixSetId not in self.supported_tms.list():
+                raise ParameterError(
+                    f"Unknown tileMatrixSetId '{tileMatrixSetId}': use one of "
+                    + ", ".join(self.supported_tms.list())
+                )
             if not reader_params.variables:
                 raise VariableError(
                     "The map needs 'variables' (e.g. "

@@ -15,6 +15,7 @@ nearest: class codes are never averaged.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -37,8 +38,10 @@ from rio_tiler.types import BBox, Indexes
 from titiler_eopf.tiler import budget, windowed
 from titiler_eopf.tiler.bands import MAX_BANDS, Band, output_dtype, output_nodata, resolve_bands
 from titiler_eopf.tiler.catalog import translate_store_error
-from titiler_eopf.tiler.errors import EOPFError, ParameterError
+from titiler_eopf.tiler.errors import EOPFError, InternalError, ParameterError, classify_read_error
 from titiler_eopf.tiler.product import BAND_DIM, Level, Product, Pyramid
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["MAX_BANDS", "Band", "EOPFReader", "resolve_bands"]
 
@@ -319,6 +322,7 @@ class EOPFReader(BaseReader):
         dst_crs = dst_crs or bounds_crs
         native = self._native_size(bbox, bounds_crs)
         height, width = _output_size(native, height, width, max_size)
+        budget.check_output(self.count, height, width, self._limits.max_output_pixels)
         target = self._target_resolution(bbox, bounds_crs, width, height)
         kwargs = self._options(kwargs)
         return self._read(
@@ -496,19 +500,28 @@ class EOPFReader(BaseReader):
 
 @contextmanager
 def _store_errors(product: Product, level: Level):
-    """Failures to read pixels from the store become a StoreError naming the item.
+    """Read failures in their class (see :mod:`titiler_eopf.tiler.errors`).
 
-    Request errors (bad expression, out of bounds, ...) pass through unchanged.
+    Store failures (I/O, HTTP, timeouts, bytes that do not decode) become a StoreError naming
+    the item and group (502/504); an area without data a NoDataError (404); a shape the tiler
+    cannot draw an UnsupportedDataError (400); anything else is a bug (500, logged here with
+    the item and group, then with the variables by the route). Request errors of rio-tiler
+    (bad expression, out of bounds, ...) pass through unchanged.
     """
     try:
         yield
-    except (EOPFError, RioTilerError, ValueError, KeyError, IndexError, TypeError):
+    except (EOPFError, RioTilerError):
         raise
     except BaseException as exc:  # noqa: BLE001 - obstore raises pyo3 PanicExceptions
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
-        error = translate_store_error(exc, product.location)
-        error.args = (f"{error.args[0]} (group /{level.path})",)
+        where = f"{product.location.label} (group /{level.path})"
+        error = classify_read_error(exc, where)
+        if error is None:
+            error = translate_store_error(exc, product.location)
+            error.args = (f"{error.args[0]} (group /{level.path})",)
+        elif isinstance(error, InternalError):
+            logger.error("internal error reading %s", where, exc_info=exc)
         raise error from exc
 
 

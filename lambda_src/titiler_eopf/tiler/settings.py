@@ -8,11 +8,14 @@ the Lambda handler) call ``TilerSettings()`` to read the environment.
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from titiler_eopf.tiler.limits import LimitSettings
 
 
-class TilerSettings(BaseSettings):
-    """Where the products live and how the tiler reads them."""
+class TilerSettings(LimitSettings):
+    """Where the products live, how the tiler reads them, and what one request may ask for
+    (the limits: see :mod:`titiler_eopf.tiler.limits`)."""
 
     model_config = SettingsConfigDict(env_prefix="TITILER_EOPF_", extra="ignore")
 
