@@ -3,8 +3,9 @@
 Every operation of the schema (admin routes included, with the token) gets a bounded number of
 generated requests, in two modes:
 
-- ``pinned``: collection, item and ``variables`` drawn from the sample products (what a real
-  client sends), so that requests reach the reader, the renderer and the statistics;
+- ``pinned``: collection, item and ``variables`` drawn from the sample products and the variables
+  their ``/info`` lists (what a real client sends), so that requests reach the reader, the
+  renderer and the statistics;
 - ``unpinned``: whatever the schema allows (unknown ids, odd variables, any parameter value).
 
 The app runs as ``make run`` serves it (``python -m titiler_eopf``: create_app, uvicorn on
@@ -33,20 +34,22 @@ from hypothesis import strategies as st  # noqa: E402
 
 import requests  # noqa: E402
 
-from eopf_sample import COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID  # noqa: E402
+from eopf_sample import ITEM_IDS  # noqa: E402
 from tests.servers import free_port, wait_port  # noqa: E402
 
 ADMIN_TOKEN = "schemathesis-admin-token"
 # Examples per operation and mode (fewer where the schema allows fewer): about a minute here.
-EXAMPLES = int(os.environ.get("TITILER_EOPF_SCHEMATHESIS_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("TITILER_EOPF_SCHEMATHESIS_EXAMPLES", "20"))
 SLOW_SECONDS = 10.0
 MEMORY_CAP = 6 * 2**30  # bytes of address space for the server process
-COLLECTIONS = [COLLECTION_NATIVE, COLLECTION_GEOZARR]
+COLLECTIONS = sorted(ITEM_IDS)  # every sample product: L2A native and GeoZarr, L1C, S1 GRD
 
 
 @dataclass
 class Run:
     examples: int = 0
+    seconds: float = 0.0
+    slowest: tuple[float, str] = (0.0, "")
     statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
@@ -92,7 +95,8 @@ def sample_variables(server) -> dict[str, list[str]]:
     """Every variable each sample product lists in ``/info`` (what a user clicks through)."""
     found = {}
     for collection in COLLECTIONS:
-        response = requests.get(f"{server}/collections/{collection}/items/{ITEM_ID}/info", timeout=30)
+        item = ITEM_IDS[collection]
+        response = requests.get(f"{server}/collections/{collection}/items/{item}/info", timeout=30)
         assert response.status_code == 200, response.text
         found[collection] = response.json()["variables"]
     return found
@@ -104,7 +108,7 @@ def _pin(case, data, sample_variables) -> None:
     if "collection_id" in params:
         collection = data.draw(st.sampled_from(COLLECTIONS), label="collection")
         params["collection_id"] = collection
-        params["item_id"] = ITEM_ID
+        params["item_id"] = ITEM_IDS[collection]
         variables = data.draw(
             st.lists(st.sampled_from(sample_variables[collection]), min_size=1, max_size=3),
             label="variables",
@@ -142,6 +146,8 @@ def _explore(schema, server, sample_variables, pinned: bool) -> dict[str, Run]:
                 run.failures.append(f"{type(exc).__name__}: {case.as_curl_command()}")
                 return
             elapsed = time.monotonic() - started
+            run.seconds += elapsed
+            run.slowest = max(run.slowest, (elapsed, case.as_curl_command()))
             run.statuses[response.status_code] += 1
             if response.status_code >= 500 or elapsed > SLOW_SECONDS:
                 run.failures.append(
@@ -157,9 +163,12 @@ def _report(runs: dict[str, Run], mode: str) -> str:
     examples = sum(r.examples for r in runs.values())
     statuses = sum((r.statuses for r in runs.values()), Counter())
     failures = [f"{label}: {f}" for label, r in runs.items() for f in r.failures]
+    seconds = sum(r.seconds for r in runs.values())
+    slowest = max(r.slowest for r in runs.values())
     lines = [
         f"schemathesis {mode}: {len(runs)} operations, {examples} examples, "
-        f"statuses {dict(sorted(statuses.items()))}, {len(failures)} failures"
+        f"statuses {dict(sorted(statuses.items()))}, {len(failures)} failures; "
+        f"{seconds:.0f} s in requests, slowest {slowest[0]:.1f} s: {slowest[1]}"
     ]
     return "\n".join(lines + failures)
 

@@ -62,12 +62,15 @@ def expect(response, status: int, *fragments: str) -> None:
         assert fragment in text, f"{fragment!r} not in {text!r}"
 
 
-def raw_request(app, method: str, raw_path: bytes, query: bytes = b"", body: bytes = b"", headers=()):
-    """One request straight to the ASGI app (no client-side URL checks)."""
+def raw_request(app, method: str, raw_path: bytes, query: bytes = b"", chunks=(b"",), headers=()):
+    """One request straight to the ASGI app (no client-side URL checks); the body is sent in
+    ``chunks`` (several: streamed, as with Transfer-Encoding: chunked)."""
     messages = []
+    pending = list(chunks)
 
     async def receive():
-        return {"type": "http.request", "body": body, "more_body": False}
+        body = pending.pop(0) if pending else b""
+        return {"type": "http.request", "body": body, "more_body": bool(pending)}
 
     async def send(message):
         messages.append(message)
@@ -91,6 +94,8 @@ def raw_request(app, method: str, raw_path: bytes, query: bytes = b"", body: byt
     asyncio.run(app(scope, receive, send))
     start = next(m for m in messages if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    if start["status"] == 200:
+        return 200, content
     return start["status"], json.loads(content)["detail"]
 
 
@@ -222,6 +227,42 @@ def test_oversize_bodies(client):
             headers={"content-type": "application/json", "authorization": "Bearer bad-input-token"},
         )
         expect(response, 413, "request body", "TITILER_EOPF_MAX_BODY_BYTES")
+
+
+def test_streamed_bodies(app):
+    """A body without Content-Length is bounded too (413), and one within the limit works."""
+    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    path, query = f"{ITEM}/feature.png".encode(), b"variables=%2Fmeasurements%2Freflectance%3Ab04"
+    big = [b'{"type": "Feature", "geometry": null, "pad": "'] + [b"x" * 65536] * 17 + [b'"}']
+    status, detail = raw_request(app, "POST", path, query, big, headers)
+    assert status == 413 and "TITILER_EOPF_MAX_BODY_BYTES" in detail
+    square = json.dumps(_square()).encode()
+    status, content = raw_request(app, "POST", path, query, [square[:50], square[50:]], headers)
+    assert status == 200 and content.startswith(b"\x89PNG")
+
+
+def test_limits_are_settings(tiler_settings):
+    """A deployment changes a limit through its TITILER_EOPF_ variable; the 422 names it."""
+    from titiler_eopf.tiler.app import create_tiler_app
+    from titiler_eopf.tiler.settings import TilerSettings
+
+    settings = TilerSettings(
+        **{**tiler_settings.model_dump(), "max_histogram_bins": 8, "max_image_size": 300}
+    )
+    client = TestClient(create_tiler_app(settings), raise_server_exceptions=False)
+    within = client.get(f"{ITEM}/statistics", params=B04 + [("histogram_bins", "8")])
+    assert within.status_code == 200 and len(within.json()["b1"]["histogram"][0]) == 8
+    expect(client.get(f"{ITEM}/statistics", params=B04 + [("histogram_bins", "9")]), 422, "limit of 8 bins")
+    expect(client.get(f"{ITEM}/preview/301x10.png", params=B04), 422, "less than or equal to 300")
+    expect(client.get(f"{TILE_PATH}.png", params=B04 + [("tilesize", "512")]), 422, "less than or equal to 300")
+
+
+def test_limit_settings_are_validated(monkeypatch):
+    from titiler_eopf.main import SettingsError, load_settings
+
+    monkeypatch.setenv("TITILER_EOPF_MAX_HISTOGRAM_BINS", "0")
+    with pytest.raises(SettingsError, match="TITILER_EOPF_MAX_HISTOGRAM_BINS"):
+        load_settings()
 
 
 # -- 2. what answered 500 for client input --------------------------------------------------

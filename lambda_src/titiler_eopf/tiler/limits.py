@@ -71,19 +71,15 @@ class RequestGuard:
         if problem is not None:
             await _send_json(send, *problem)
             return
-        started = False
-
-        async def tracked_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, self._bounded_receive(receive), tracked_send)
-        except BodyTooLarge as exc:
-            if started:
-                raise
-            await _send_json(send, 413, str(exc))
+        if any(name == b"transfer-encoding" for name, _ in scope.get("headers", ())):
+            # A body streamed without Content-Length: read it here, within the limit, so that
+            # an oversize one is a 413 (the app would report a failure to parse it).
+            try:
+                receive = await self._buffered(receive)
+            except BodyTooLarge as exc:
+                await _send_json(send, 413, str(exc))
+                return
+        await self.app(scope, receive, send)
 
     def _check(self, scope) -> tuple[int, str] | None:
         limits = self.limits
@@ -120,25 +116,33 @@ class RequestGuard:
             f"{self.limits.max_body_bytes} ({env_name('max_body_bytes')})"
         )
 
-    def _bounded_receive(self, receive):
-        """A body sent without Content-Length (chunked) is cut at the limit too."""
-        received = 0
-        limit = self.limits.max_body_bytes
-
-        async def bounded():
-            nonlocal received
+    async def _buffered(self, receive):
+        """Read the whole body (at most max_body_bytes); return a receive that replays it."""
+        chunks, size = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(self._body_message(received))
-            return message
+            if message["type"] != "http.request":
+                return _replay([message], receive)
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limits.max_body_bytes:
+                raise BodyTooLarge(self._body_message(size))
+            if not message.get("more_body", False):
+                body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return _replay([body], receive)
 
-        return bounded
+
+def _replay(messages: list, receive):
+    pending = list(messages)
+
+    async def replay():
+        return pending.pop(0) if pending else await receive()
+
+    return replay
 
 
 class BodyTooLarge(Exception):
-    """A streamed request body went over TITILER_EOPF_MAX_BODY_BYTES."""
+    """A streamed request body over TITILER_EOPF_MAX_BODY_BYTES."""
 
 
 def _utf8(raw: bytes) -> bool:
