@@ -1,4 +1,6 @@
-"""Cache benchmark: MISS vs HIT vs 304 latency per backend, side by side.
+"""Cache benchmark: MISS vs HIT vs 304 latency per backend, side by side, and
+the HIT against its floors: a bare ASGI app serving the same bytes through the
+same client and compression (``floor``), and a bare Redis GET of the same bytes.
 
 Starts its own redis-server and moto S3 server on free ports, runs the same
 workload through ``Compression -> CacheMiddleware -> renderer`` for each
@@ -88,6 +90,34 @@ def run(backend: str, settings: CacheSettings, n: int, render_ms: float, size: i
             "hit_p95": sorted(hit)[int(len(hit) * 0.95) - 1]}
 
 
+def floor_ms(n: int, size: int) -> float:
+    """A bare ASGI app answering the same bytes: what a HIT cannot beat."""
+    body = os.urandom(size)
+
+    def tile(request):
+        return Response(body, media_type="image/png", headers={"etag": '"x"'})
+
+    app = GZipMiddleware(Starlette(routes=[Route("/collections/{c}/items/{i}/tiles/{tms}/{z}/{x}/{y}.png", tile)]),
+                         minimum_size=500)
+    client = TestClient(app)
+    url = "/collections/s2/items/floor/tiles/WebMercatorQuad/12/1/7.png?variables=b04&variables=b03&variables=b02"
+    timed(client, url)
+    return statistics.median(timed(client, url)[0] for _ in range(n))
+
+
+def redis_get_ms(port: int, n: int, size: int) -> float:
+    import redis
+
+    r = redis.Redis(port=port)
+    r.set("bench:bare", os.urandom(size))
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r.get("bench:bare")
+        out.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
@@ -118,6 +148,8 @@ def main() -> int:
         results = {}
         for backend in ("memory", "redis", "s3_redis", "s3"):
             results[backend] = run(backend, CacheSettings(backend=backend, **(common | {"namespace": f"bench-{backend}"})), args.n, args.render_ms, args.size)
+        floor = floor_ms(args.n, args.size)
+        bare_get = redis_get_ms(rport, args.n, args.size)
     finally:
         for p in procs:
             p.terminate()
@@ -129,6 +161,13 @@ def main() -> int:
     for name, r in results.items():
         print(f"{name:10} {r['miss']:8.2f} {r['hit']:8.2f} {r['hit_p95']:8.2f} {r['304']:8.2f} "
               f"{r['miss'] / r['hit']:8.1f}x {r['hit'] / mem_hit:13.1f}x")
+    print()
+    print(f"HIT against its floors: bare ASGI app serving the same bytes {floor:.2f} ms, "
+          f"bare Redis GET of the same bytes {bare_get:.2f} ms (goal: hit/floor <= 1.5)")
+    print(f"{'backend':10} {'HIT':>8} {'hit/floor':>10} {'HIT - floor':>12} {'(HIT - floor)/GET':>18}")
+    for name, r in results.items():
+        extra = r["hit"] - floor
+        print(f"{name:10} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  {extra / bare_get:17.1f}x")
     return 0
 
 

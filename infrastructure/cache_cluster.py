@@ -1,4 +1,4 @@
-"""ElastiCache Redis: the tile cache's index (bodies live in S3).
+"""ElastiCache Redis: the tile cache's index, metadata and hot bodies (every body lives in S3).
 
 A ``CfnReplicationGroup`` (``CfnCacheCluster`` offers neither TLS nor AUTH): TLS in
 transit (required), encryption at rest, an AUTH token generated in Secrets Manager
@@ -68,6 +68,18 @@ class CacheCluster(Construct):
             subnet_ids=subnet_ids,
         )
 
+        # Every key the cache writes has a TTL and is disposable (a lost generation
+        # reads as a miss, a lost hot body is re-read from S3): evict by LRU over
+        # all keys when memory is full, never refuse writes.
+        family = f"redis{props.engine_version.split('.')[0]}"
+        self.parameter_group = elasticache.CfnParameterGroup(
+            self,
+            "Parameters",
+            cache_parameter_group_family=family,
+            description=f"TiTiler-EOPF {props.namespace} tile cache: LRU eviction over all keys",
+            properties={"maxmemory-policy": "allkeys-lru"},
+        )
+
         multi_az = props.replicas >= 1
         self.replication_group = elasticache.CfnReplicationGroup(
             self,
@@ -86,6 +98,7 @@ class CacheCluster(Construct):
             # A {{resolve:secretsmanager:...}} dynamic reference: not in the template in clear.
             auth_token=self.auth_secret.secret_value.unsafe_unwrap(),
             cache_subnet_group_name=self.subnet_group.ref,
+            cache_parameter_group_name=self.parameter_group.ref,
             security_group_ids=[self.security_group.security_group_id],
             auto_minor_version_upgrade=True,
             snapshot_retention_limit=0,  # a cache: nothing worth restoring

@@ -65,6 +65,8 @@ def lambda_environment(config: StackConfig, cache: CacheCluster, bucket: CacheBu
         "TITILER_EOPF_CACHE_TILE_TTL": str(config.tile_ttl),
         "TITILER_EOPF_CACHE_METADATA_TTL": str(config.metadata_ttl),
         "TITILER_EOPF_CACHE_PREVIEW_TTL": str(config.preview_ttl),
+        # A browser's hard reload must not re-render and rewrite shared entries.
+        "TITILER_EOPF_CACHE_HONOR_NO_CACHE": "false",
         "TITILER_EOPF_CORS_ORIGINS": json.dumps(list(config.cors_origins)),
         "POWERTOOLS_SERVICE_NAME": service,
         "POWERTOOLS_METRICS_NAMESPACE": "TitilerEopf",

@@ -101,6 +101,15 @@ class TitilerEopfStack(Stack):
                 cdn_max_ttl=config.tile_ttl,
             ),
         )
+        # Absolute URLs the app embeds (TileJSON ``tiles``) are built from the public
+        # URL, never from a request's Host: the CDN's when there is one, else the API's.
+        public_url = (
+            f"https://{self.api.distribution.distribution_domain_name}"
+            if self.api.distribution is not None
+            else self.api.url
+        )
+        for function in (self.functions.tile_function, self.functions.admin_function):
+            function.add_environment("TITILER_EOPF_PUBLIC_URL", public_url)
         self.monitoring = Monitoring(
             self,
             "Monitoring",

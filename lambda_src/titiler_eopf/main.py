@@ -77,6 +77,9 @@ def create_app(
         cache = build_cache(cache_settings or CacheSettings(), source_version=versions)
     elif getattr(cache.source_version, "__name__", "") == "_unversioned":
         cache.source_version = versions
+    cache.public_url = settings.public_url or ""
+    if cache.admin_token is None:
+        cache.admin_token = settings.admin_token
 
     def build_tiler():
         from titiler_eopf.tiler.app import create_tiler_app

@@ -64,10 +64,12 @@ def canonical(request: Request) -> dict:
             "query": {k: grouped[k] for k in sorted(grouped)}}
 
 
-def body_for(doc: dict, size: int = 2048) -> bytes:
+def body_for(doc: dict, size: int = 2048, version: int | None = None) -> bytes:
     """Deterministic bytes of ``size`` for a request description (and the
-    in-process ``CONTROL["version"]``, to make a re-render recognisable)."""
-    seed = json.dumps([doc.get("query"), doc, CONTROL.get("version", 1)], sort_keys=True).encode()
+    in-process ``CONTROL["version"]``, to make a re-render recognisable: read
+    when the render starts, like a tiler reading the data as it was then)."""
+    version = CONTROL.get("version", 1) if version is None else version
+    seed = json.dumps([doc.get("query"), doc, version], sort_keys=True).encode()
     out = bytearray(b"STANDIN" + seed[:400])
     counter = 0
     while len(out) < size:
@@ -91,6 +93,7 @@ def _behaviour(request: Request) -> Response | None:
 
 def tile(request: Request) -> Response:
     doc = canonical(request)
+    version = CONTROL.get("version", 1)
     _note_render(json.dumps(doc, sort_keys=True))
     early = _behaviour(request)
     if early is not None:
@@ -99,7 +102,7 @@ def tile(request: Request) -> Response:
         return Response(status_code=204)
     fmt = request.path_params.get("format", "")
     size = int(request.query_params.get("size", "2048"))
-    return Response(body_for(doc, size), media_type=CONTENT_TYPES.get(fmt, "image/png"),
+    return Response(body_for(doc, size, version), media_type=CONTENT_TYPES.get(fmt, "image/png"),
                     headers={"x-render-pid": str(os.getpid())})
 
 

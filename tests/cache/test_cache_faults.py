@@ -39,7 +39,8 @@ def test_redis_stopped_then_back(backend, cache_moto, bucket):
             redis.stop()
             seen = [xcache(client, url) for _ in range(5)]
             assert seen[:2] == ["ERROR", "ERROR"] and seen[2:] == ["BYPASS"] * 3
-            assert cache.public_status()["circuits"]["redis"] == "open"
+            # open (half-open once breaker_reset has passed on a slow machine)
+            assert cache.public_status()["circuits"]["redis"] in ("open", "half-open")
             redis.start()
             wait_reset(settings)
             assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]

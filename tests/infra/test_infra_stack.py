@@ -123,6 +123,8 @@ def test_function_environment(template, ids, which, service):
         "TITILER_EOPF_CACHE_TILE_TTL",
         "TITILER_EOPF_CACHE_METADATA_TTL",
         "TITILER_EOPF_CACHE_PREVIEW_TTL",
+        "TITILER_EOPF_CACHE_HONOR_NO_CACHE",
+        "TITILER_EOPF_PUBLIC_URL",
         "TITILER_EOPF_CORS_ORIGINS",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
@@ -144,6 +146,9 @@ def test_function_environment(template, ids, which, service):
     assert env["TITILER_EOPF_CACHE_METADATA_TTL"] == "3600"
     assert env["TITILER_EOPF_CACHE_PREVIEW_TTL"] == "3600"
     assert json.loads(env["TITILER_EOPF_CORS_ORIGINS"]) == ["*"]
+    assert env["TITILER_EOPF_CACHE_HONOR_NO_CACHE"] == "false"
+    # TileJSON URLs come from the API's own URL, never from a request's Host
+    assert ids["api"] in json.dumps(env["TITILER_EOPF_PUBLIC_URL"])
     assert env["POWERTOOLS_SERVICE_NAME"] == service
     # The AUTH token itself is never in the environment
     assert "PASSWORD" not in " ".join(k for k in env if not k.endswith("_SECRET_ARN"))
@@ -400,6 +405,7 @@ def test_function_environment_is_accepted_by_the_app(template, ids, which, monke
         "TITILER_EOPF_CACHE_S3_BUCKET": "cache-bucket",
         "TITILER_EOPF_CACHE_S3_REGION": "eu-west-1",
         "TITILER_EOPF_STORE_REGION": "eu-west-1",
+        "TITILER_EOPF_PUBLIC_URL": "https://abc123.execute-api.eu-west-1.amazonaws.com/",
     }
     env = _function(template, ids[which])["Environment"]["Variables"]
     for key, value in env.items():
@@ -410,3 +416,16 @@ def test_function_environment_is_accepted_by_the_app(template, ids, which, monke
     assert settings.cache.redis_connect_timeout == 0.25
     assert settings.cache.s3_prefix == "cache/"
     assert settings.tiler.cors_origins == ["*"]
+    assert settings.tiler.public_url == "https://abc123.execute-api.eu-west-1.amazonaws.com"
+    assert settings.cache.honor_no_cache is False
+
+
+def test_redis_evicts_by_lru_over_all_keys(template, ids):
+    """Hot bodies live in Redis too: when memory is full it must evict, never refuse writes."""
+    groups = template.find_resources("AWS::ElastiCache::ParameterGroup")
+    assert len(groups) == 1
+    (gid, group), = groups.items()
+    assert group["Properties"]["CacheParameterGroupFamily"] == "redis7"
+    assert group["Properties"]["Properties"] == {"maxmemory-policy": "allkeys-lru"}
+    rg = template.find_resources("AWS::ElastiCache::ReplicationGroup")[ids["redis"]]
+    assert rg["Properties"]["CacheParameterGroupName"] == {"Ref": gid}

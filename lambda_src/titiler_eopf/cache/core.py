@@ -40,6 +40,12 @@ class TileCache:
         self.excluded = frozenset(settings.excluded_params)
         self.started = time.time()
         self.source_version = source_version or _unversioned
+        # The configured public base URL (``TITILER_EOPF_PUBLIC_URL``), for
+        # ``key_for_url`` given a relative URL of a kind keyed by base URL.
+        self.public_url = ""
+        # The admin token (bypass header); the app passes its own when the
+        # cache settings were built without one (one token for both).
+        self.admin_token = settings.admin_token
 
     @property
     def enabled(self) -> bool:
@@ -65,7 +71,7 @@ class TileCache:
         match = match_path(parts.path)
         if match is None:
             return None
-        base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+        base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else self.public_url
         return self.key_for(match, parts.query, base)
 
     def key_and_lookup(
@@ -83,7 +89,7 @@ class TileCache:
         found, gens = self.backend.lookup(key, want_body)
         source = self.source_version(match.collection, match.item)
         if found is not None and found.meta is not BROKEN and found.meta.src != source:
-            if found.meta.gens == f"{gens[0]}/{gens[1]}":
+            if found.meta.gens == f"{gens[0]}/{gens[1]}":  # else outdated anyway
                 source = self.source_version(match.collection, match.item, fresh=True)
         key = replace(key, generations=gens, source=source)
         if found is not None and found.meta is not BROKEN and not found.meta.written_under(gens, source):
@@ -121,7 +127,7 @@ class TileCache:
         return None
 
     def is_admin_bypass(self, value: str | None) -> bool:
-        token = self.settings.admin_token
+        token = self.admin_token
         if not value or token is None:
             return False
         return hmac.compare_digest(value.encode(), token.get_secret_value().encode())

@@ -76,8 +76,13 @@ def _delete(cache: TileCache, result: InvalidationResult, ids: list[str]) -> Inv
 
 
 def _check_name(name: str | None, what: str) -> str:
-    if not name or "/" in name:
-        raise InvalidInput(f"{what} is required and must not contain '/'")
+    from titiler_eopf.tiler.store import ID_PATTERN  # light module
+
+    if not isinstance(name, str) or not ID_PATTERN.match(name):
+        raise InvalidInput(
+            f"{what} is required: 1-255 characters, letters, digits, '.', '_' or '-', starting with a letter"
+            " or digit (no '/', no glob characters)"
+        )
     return name
 
 
@@ -186,8 +191,14 @@ def invalidate_tiles(
     variants) with minzoom <= z <= maxzoom whose tile intersects ``bbox``."""
     _require_enabled(cache)
     _check_name(collection, "collection")
+    if item is not None:
+        _check_name(item, "item")
     validate_tile_range(minzoom, maxzoom, bbox)
     ranges = {z: _tile_range(tms, bbox, z) for z in range(minzoom, maxzoom + 1)} if bbox else None
+    if not dry_run:
+        # First: from now on a render in flight (started before this call) is not
+        # stored, so nothing the scan below misses can bring a purged tile back.
+        cache.backend.bump_purge(collection)
     ids = []
     for entry in cache.backend.scope_entries(collection, item):
         tile = entry.tile

@@ -73,7 +73,7 @@ class CacheKey:
     # What the lookup saw (the conditions a write must still meet): the current
     # generations of collection and item ("0" = none yet) and the product's
     # source version.
-    generations: tuple[str, str] = ("0", "0")
+    generations: tuple[str, ...] = ("0", "0", "0")  # collection, item, collection purge token
     source: str = ""
 
     @property

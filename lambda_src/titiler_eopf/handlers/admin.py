@@ -35,8 +35,11 @@ def _get_cache():
     global _cache
     if _cache is None:
         from titiler_eopf.cache import build_cache, load_settings
+        from titiler_eopf.tiler.settings import TilerSettings
 
         _cache = build_cache(load_settings())
+        # URL invalidation of responses keyed by base URL (TileJSON) uses the public URL.
+        _cache.public_url = TilerSettings().public_url or ""
     return _cache
 
 

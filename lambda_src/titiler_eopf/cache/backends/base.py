@@ -47,8 +47,11 @@ class EntryMeta:
     # product's source version. A lookup that sees others is a miss.
     gens: str = ""
     src: str = ""
+    # The collection's purge token when written: an S3 copy written before a
+    # tile-range purge never re-warms Redis after it.
+    purge: str = ""
 
-    def written_under(self, generations: tuple[str, str], source: str) -> bool:
+    def written_under(self, generations: tuple[str, ...], source: str) -> bool:
         return self.gens == f"{generations[0]}/{generations[1]}" and self.src == source
 
     @property
@@ -87,6 +90,7 @@ class EntryMeta:
                 tile=r.get("tile", ""),
                 gens=r.get("gens", ""),
                 src=r.get("src", ""),
+                purge=r.get("purge", ""),
             )
         except (KeyError, ValueError, TypeError, UnicodeDecodeError):
             return None
@@ -142,15 +146,25 @@ class Backend:
     cross_process_lock = False
 
     # --- generations -----------------------------------------------------
-    def generations(self, collection: str, item: str) -> tuple[str, str]:
-        """Current generations (``NO_GENERATION`` where none exists); creates nothing."""
+    def generations(self, collection: str, item: str) -> tuple[str, str, str]:
+        """Current ``(collection generation, item generation, purge token of the
+        collection)``, ``NO_GENERATION`` where none exists; creates nothing.
+
+        Entries record the first two: a bump makes every older entry a miss.
+        The purge token changes on every tile-range purge: it does not
+        invalidate entries (the purge deletes them) but a render that started
+        before it is not stored after it, so a purged tile never comes back
+        with the bytes of a render that was in flight."""
         raise NotImplementedError
+
+    def bump_purge(self, collection: str) -> None:
+        """A tile-range purge of the collection is about to delete entries."""
 
     def bump(self, collection: str, item: str | None = None) -> str:
         raise NotImplementedError
 
     # --- entries ---------------------------------------------------------
-    def lookup(self, key: CacheKey, want_body: bool) -> tuple[Lookup | None, tuple[str, str]]:
+    def lookup(self, key: CacheKey, want_body: bool) -> tuple[Lookup | None, tuple[str, str, str]]:
         """The entry (or None) and the scope's current generations, read
         together (one round trip where the store allows it)."""
         raise NotImplementedError

@@ -33,7 +33,12 @@ class MemoryBackend(Backend):
 
     def generations(self, collection, item):
         with self._mutex:
-            return self._gens.get((collection,), NO_GENERATION), self._gens.get((collection, item), NO_GENERATION)
+            return (self._gens.get((collection,), NO_GENERATION), self._gens.get((collection, item), NO_GENERATION),
+                    self._gens.get(("purge", collection), NO_GENERATION))
+
+    def bump_purge(self, collection):
+        with self._mutex:
+            self._set_gen(("purge", collection), new_generation())
 
     def bump(self, collection, item=None):
         gen = new_generation()
@@ -47,7 +52,7 @@ class MemoryBackend(Backend):
         if len(self._gens) > MAX_SCOPES:
             # Forget the oldest generations of scopes without entries: safe,
             # since no entry was written under them.
-            live = {(c,) for c, _ in self._index} | set(self._index)
+            live = {(c,) for c, _ in self._index} | set(self._index) | {("purge", c) for c, _ in self._index}
             for old in [s for s in self._gens if s not in live][: len(self._gens) - MAX_SCOPES]:
                 del self._gens[old]
 
@@ -76,7 +81,7 @@ class MemoryBackend(Backend):
             if self.generations(key.collection, key.item) != key.generations:
                 return False
             gens = []
-            for scope, seen in (((key.collection,), key.generations[0]), (key.scope, key.generations[1])):
+            for scope, seen in (((key.collection,), key.generations[0]), (key.scope, key.generations[1])):  # not the purge token
                 if seen == NO_GENERATION:
                     seen = new_generation()
                     self._set_gen(scope, seen)

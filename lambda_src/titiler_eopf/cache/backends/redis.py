@@ -49,24 +49,27 @@ _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL'
 _REFRESH = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
 )
-# Create the scope's missing generations, if they are still those seen. KEYS: gen_c, gen_i.
-# ARGV: seen gen_c, seen gen_i, new token c, new token i, generation TTL (s).
+# Create the scope's missing generations, if they (and the purge token) are still those
+# seen. KEYS: gen_c, gen_i, purge_c. ARGV: seen gen_c, seen gen_i, new token c, new token i,
+# generation TTL (s), seen purge_c.
 _CLAIM = """
 local gc = redis.call('GET', KEYS[1]) or '0'
 local gi = redis.call('GET', KEYS[2]) or '0'
-if gc ~= ARGV[1] or gi ~= ARGV[2] then return false end
+local pc = redis.call('GET', KEYS[3]) or '0'
+if gc ~= ARGV[1] or gi ~= ARGV[2] or pc ~= ARGV[6] then return false end
 if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', ARGV[5]) end
 if gi == '0' then gi = ARGV[4]; redis.call('SET', KEYS[2], gi, 'EX', ARGV[5]) end
 return gc .. '/' .. gi
 """
-# Conditional write. KEYS: gen_c, gen_i, entry, idx, items.
+# Conditional write. KEYS: gen_c, gen_i, entry, idx, items, purge_c.
 # ARGV: seen gen_c, seen gen_i, new token c, new token i, entry expire (s), generation TTL (s),
-#       item id (quoted), tile, then field/value pairs of the record.
-# Returns the generations written under ("c/i"), or false when they moved.
+#       item id (quoted), tile, seen purge_c, then field/value pairs of the record.
+# Returns the generations written under ("c/i"), or false when they (or the purge token) moved.
 _PUT = """
 local gc = redis.call('GET', KEYS[1]) or '0'
 local gi = redis.call('GET', KEYS[2]) or '0'
-if gc ~= ARGV[1] or gi ~= ARGV[2] then return false end
+local pc = redis.call('GET', KEYS[6]) or '0'
+if gc ~= ARGV[1] or gi ~= ARGV[2] or pc ~= ARGV[9] then return false end
 local expire = tonumber(ARGV[5])
 local gen_ttl = tonumber(ARGV[6])
 if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', gen_ttl)
@@ -75,7 +78,7 @@ if gi == '0' then gi = ARGV[4]; redis.call('SET', KEYS[2], gi, 'EX', gen_ttl)
 else redis.call('EXPIRE', KEYS[2], gen_ttl, 'GT') end
 redis.call('DEL', KEYS[3])
 local record = {}
-for i = 9, #ARGV do record[#record + 1] = ARGV[i] end
+for i = 10, #ARGV do record[#record + 1] = ARGV[i] end
 record[#record + 1] = 'gens'
 record[#record + 1] = gc .. '/' .. gi
 redis.call('HSET', KEYS[3], unpack(record))
@@ -182,8 +185,9 @@ class RedisBackend(Backend):
 
     # --- keys -------------------------------------------------------------
     def _gen_keys(self, collection, item):
+        """Collection generation, item generation, collection purge token."""
         base = f"cache:gen/{self.ns}/{q(collection)}"
-        return base, f"{base}/{q(item)}"
+        return base, f"{base}/{q(item)}", f"cache:purge/{self.ns}/{q(collection)}"
 
     def _idx_key(self, collection, item):
         return f"cache:idx/{self.ns}/{q(collection)}/{q(item)}"
@@ -210,6 +214,10 @@ class RedisBackend(Backend):
         gk = self._gen_keys(collection, item or "")
         self.conn.call(lambda r: r.set(gk[0] if item is None else gk[1], gen, ex=self._gen_ttl))
         return gen
+
+    def bump_purge(self, collection):
+        key = self._gen_keys(collection, "")[2]
+        self.conn.call(lambda r: r.set(key, new_generation(), ex=self._gen_ttl))
 
     # --- entries ----------------------------------------------------------
     # s3_redis keeps bodies in S3 and overrides these two.
@@ -255,11 +263,12 @@ class RedisBackend(Backend):
         record.pop("gens", None)
         if body is not None:
             record["body"] = body
-        gk = self._gen_keys(key.collection, key.item)
-        keys = [*gk, _ekey(key.id), self._idx_key(*key.scope), self._items_key(key.collection)]
+        gc, gi, purge = self._gen_keys(key.collection, key.item)
+        keys = [gc, gi, _ekey(key.id), self._idx_key(*key.scope), self._items_key(key.collection), purge]
         expire = max(int(expire), 1)
-        args: list = [*key.generations, new_generation(), new_generation(), expire,
-                      max(expire, self._gen_ttl), q(key.item), meta.tile]
+        seen = key.generations
+        args: list = [seen[0], seen[1], new_generation(), new_generation(), expire,
+                      max(expire, self._gen_ttl), q(key.item), meta.tile, seen[2]]
         for name, value in record.items():
             args += [name, value]
 
@@ -275,18 +284,19 @@ class RedisBackend(Backend):
     def put(self, key, meta, body, expire):
         return self._write_meta(key, meta, body, expire)
 
-    def claim_generations(self, key: CacheKey) -> tuple[str, str] | None:
+    def claim_generations(self, key: CacheKey) -> tuple[str, str, str] | None:
         """The generations an entry of ``key`` will be written under, creating
         the missing ones; None when they moved since the lookup."""
-        if NO_GENERATION not in key.generations:
-            return key.generations
+        seen = key.generations
+        if NO_GENERATION not in seen[:2]:
+            return seen
         gk = self._gen_keys(key.collection, key.item)
-        args = [*key.generations, new_generation(), new_generation(), self._gen_ttl]
+        args = [seen[0], seen[1], new_generation(), new_generation(), self._gen_ttl, seen[2]]
         got = self.conn.call(lambda r: self.conn._claim_script(keys=list(gk), args=args, client=r))
         if not got:
             return None
         gc, gi = (got.decode() if isinstance(got, bytes) else got).split("/")
-        return gc, gi
+        return gc, gi, seen[2]
 
     def discard(self, key):
         self.conn.call(lambda r: r.unlink(_ekey(key.id)))

@@ -247,7 +247,9 @@ class S3Backend(Backend):
             self._gens[(collection,) if item is None else (collection, item)] = (gen, time.monotonic())
 
     def generations(self, collection, item):
-        return self._read_gen(collection), self._read_gen(collection, item)
+        # No purge token here: without an atomic store the S3-only backend cannot
+        # order a write against a purge (its locks are per process too).
+        return self._read_gen(collection), self._read_gen(collection, item), NO_GENERATION
 
     def _claim(self, collection, item=None) -> str:
         """Create a scope's generation (first writer wins: If-None-Match)."""
@@ -295,7 +297,7 @@ class S3Backend(Backend):
         # just before the write, which narrows the race with an invalidation
         # to the time of one PUT.
         current = (self._read_gen(key.collection, fresh=True), self._read_gen(key.collection, key.item, fresh=True))
-        if current != key.generations:
+        if current != key.generations[:2]:
             return False
         gc = current[0] if current[0] != NO_GENERATION else self._claim(key.collection)
         gi = current[1] if current[1] != NO_GENERATION else self._claim(key.collection, key.item)

@@ -51,21 +51,22 @@ class S3RedisBackend(RedisBackend):
         if gens is None:
             return False
         key = replace(key, generations=gens)
-        meta.gens = "/".join(gens)
+        meta.gens = f"{gens[0]}/{gens[1]}"
+        meta.purge = gens[2]
         # A copy of the metadata rides on the object: a purge can still classify
         # (e.g. by tile) a body whose index was lost, and Redis can be re-warmed.
         self.s3.put(key.id, body, meta.content_type, meta.to_record())
         return self._write_meta(key, meta, body if self._inline(body) else None, expire)
 
     def _missing(self, key, want_body, gens):
-        if not self.settings.s3_rewarm or NO_GENERATION in gens:
+        if not self.settings.s3_rewarm or NO_GENERATION in gens[:2]:
             return None  # nothing was written under "no generation"
         got = self.s3.get(key.id)
         if got is None:
             return None
         meta = EntryMeta.from_record(got[0])
         body = got[1]
-        if meta is None or meta.gens != "/".join(gens) or len(body) != meta.size:
+        if meta is None or meta.gens != f"{gens[0]}/{gens[1]}" or meta.purge != gens[2] or len(body) != meta.size:
             return None  # an older generation's object: overwritten by the next write
         remaining = int(meta.created + meta.ttl + self.settings.stale_if_error - time.time())
         if remaining > 0:

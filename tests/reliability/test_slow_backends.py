@@ -1,0 +1,87 @@
+"""Slow backends: a delaying TCP proxy (2 s before every reply) in front of
+Redis, then of S3. A tile costs at most the configured timeout on top of its
+render, the circuit breaker opens (then a request pays nothing), and once the
+backend is fast again the breaker closes and the cache serves HITs again.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.reliability.conftest import cache_settings
+from tests.reliability.harness import DelayProxy
+from tests.reliability.test_defects import B04, tile_path
+from titiler_eopf.cache import build_cache
+from titiler_eopf.main import create_app
+from titiler_eopf.tiler.settings import TilerSettings
+
+TIMEOUT = 0.2
+RESET = 2.0
+
+
+def timed(client, url, params):
+    t0 = time.perf_counter()
+    resp = client.get(url, params=params)
+    return resp, time.perf_counter() - t0
+
+
+def exercise(client, cache, proxy, breaker: str):
+    url = tile_path(z=12)
+    first, _ = timed(client, url, B04)
+    assert first.headers["x-cache"] == "MISS"
+    hit, _ = timed(client, url, B04)
+    assert hit.headers["x-cache"] == "HIT"
+    # a render with no cache at all, for the latency bound below
+    render = min(timed(client, tile_path(z=13), [*B04, ("nocache", str(i))])[1] for i in range(3))
+
+    proxy.delay = 2.0
+    seen = []
+    states = []
+    for _ in range(5):
+        resp, took = timed(client, url, B04)
+        assert resp.status_code == 200 and resp.content == first.content
+        seen.append((resp.headers["x-cache"], took))
+        states.append(cache.public_status()["circuits"][breaker])
+    # each request pays at most one timeout per cache call on its path, never the 2 s
+    assert all(took < render + 3 * TIMEOUT + 0.5 for _, took in seen), seen
+    assert seen[-1][0] == "BYPASS" and "open" in states, (seen, states)
+    bypass_times = [took for xc, took in seen if xc == "BYPASS"]
+    assert max(bypass_times) < render + 0.5  # an open breaker costs nothing
+
+    proxy.delay = 0.0
+    time.sleep(RESET + 0.1)
+    back, _ = timed(client, url, B04)
+    assert back.headers["x-cache"] == "HIT" and back.content == first.content
+    assert cache.public_status()["circuits"][breaker] == "closed"
+    return seen
+
+
+@pytest.mark.timeout(90)
+def test_slow_redis(sample_store, redis_db, redis_server):
+    proxy = DelayProxy(redis_server.port).start()
+    try:
+        cache = build_cache(cache_settings("redis", redis_port=proxy.port, redis_read_timeout=TIMEOUT,
+                                           redis_connect_timeout=TIMEOUT, breaker_failures=2, breaker_reset=RESET))
+        with TestClient(create_app(TilerSettings(store_url=str(sample_store)), cache=cache)) as client:
+            seen = exercise(client, cache, proxy, "redis")
+        print("slow redis:", seen)
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.timeout(90)
+def test_slow_s3(sample_store, redis_db, redis_server, s3_server, bucket):
+    """Bodies in S3 only (``redis_body_max_bytes=0``): every HIT reads S3."""
+    proxy = DelayProxy(s3_server.port).start()
+    try:
+        cache = build_cache(cache_settings("s3_redis", redis_port=redis_server.port, s3_url=f"http://127.0.0.1:{proxy.port}",
+                                           bucket=bucket, s3_connect_timeout=TIMEOUT, s3_read_timeout=TIMEOUT,
+                                           breaker_failures=2, breaker_reset=RESET, redis_body_max_bytes=0))
+        with TestClient(create_app(TilerSettings(store_url=str(sample_store)), cache=cache)) as client:
+            seen = exercise(client, cache, proxy, "s3")
+        print("slow s3:", seen)
+    finally:
+        proxy.stop()
