@@ -201,7 +201,8 @@ def test_waiters_recover_after_a_lost_lock_release(monkeypatch):
             assert resp.status_code == 200
         # before: 10.7, 10.4 and 2.7 s (lock_wait, then the 30 s TTL); now at most
         # the short lock TTL plus one render, and a HIT after that
-        assert max(timings) < 1.0 + 0.6 + 0.5, timings
+        # (margin for a loaded machine: still far below the 10 s of the defect)
+        assert max(timings) < 1.0 + 0.6 + 1.5, timings
         assert client.get(url).headers["x-cache"] == "HIT"
     finally:
         redis.proc.send_signal(signal.SIGCONT)

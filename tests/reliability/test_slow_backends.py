@@ -46,10 +46,11 @@ def exercise(client, cache, proxy, breaker: str):
         seen.append((resp.headers["x-cache"], took))
         states.append(cache.public_status()["circuits"][breaker])
     # each request pays at most one timeout per cache call on its path, never the 2 s
-    assert all(took < render + 3 * TIMEOUT + 0.5 for _, took in seen), seen
+    # (margins for a loaded machine; the delay they must stay under is 2 s)
+    assert all(took < render + 3 * TIMEOUT + 0.8 for _, took in seen), seen
     assert seen[-1][0] == "BYPASS" and "open" in states, (seen, states)
     bypass_times = [took for xc, took in seen if xc == "BYPASS"]
-    assert max(bypass_times) < render + 0.5  # an open breaker costs nothing
+    assert max(bypass_times) < render + 0.8  # an open breaker costs nothing (no 2 s wait)
 
     proxy.delay = 0.0
     time.sleep(RESET + 0.1)
