@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Tests never need a real AWS account: make sure nothing on the machine leaks in.
 TEST_ENV := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL
 
-.PHONY: help install sample run test test-fast synth bundle deploy bench bench-data clean tools
+.PHONY: help install stacapi sample run test test-fast synth bundle deploy bench bench-data clean tools
 
 help:
 	@echo "make run    - install, write the sample products, serve on http://$(HOST):$(PORT)"
@@ -38,11 +38,27 @@ $(STAMP): requirements.txt lambda_src/requirements.txt
 
 install: $(STAMP)
 
+# The STAC API the mosaic tests start (stac-fastapi-pgstac + pypgstac), in its own venv:
+# its pins conflict with the Lambda's (tests/stacapi/requirements.txt).
+STAC_VENV := .venv-stacapi
+STAC_STAMP := $(STAC_VENV)/.installed
+$(STAC_STAMP): tests/stacapi/requirements.txt
+	@test -x $(STAC_VENV)/bin/python || $$(scripts/find-python312.sh) -m venv $(STAC_VENV)
+	$(STAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/stacapi/requirements.txt
+	@touch $@
+
+stacapi: $(STAC_STAMP)
+
 # Servers and tools the tests start themselves (redis-server for fault tests,
 # the pinned CDK CLI from npm).
 tools:
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
 	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null; }
+	@# PostgreSQL + PostGIS for the STAC API of the mosaic tests (Debian's packages)
+	@ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || { \
+	  echo "installing postgresql + postgis"; (apt-get update -qq && apt-get install -y -qq \
+	  --no-install-recommends postgresql postgresql-15-postgis-3 || apt-get install -y -qq \
+	  --no-install-recommends postgresql postgresql-postgis) >/dev/null; }
 	@# cross compiler for the arm64 bundle's libexpat (the bundler also installs it if missing)
 	@command -v aarch64-linux-gnu-gcc >/dev/null && test -f /usr/aarch64-linux-gnu/lib/crti.o || { \
 	  echo "installing gcc-aarch64-linux-gnu"; (apt-get update -qq && apt-get install -y -qq \
@@ -58,10 +74,10 @@ run: sample
 	TITILER_EOPF_STORE_URL=$${TITILER_EOPF_STORE_URL:-$(DATA_DIR)} \
 	  $(PY) -m titiler_eopf --host $(HOST) --port $(PORT)
 
-test: install tools
+test: install stacapi tools
 	$(TEST_ENV) $(PY) -m pytest tests
 
-test-fast: install
+test-fast: install stacapi
 	$(TEST_ENV) $(PY) -m pytest tests -m "not slow"
 
 # cdk synth with no AWS credentials; bundling skipped (-c bundle=false) for a fast

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from .mosaic import write_mosaic_collection
 from .writer import write_samples
 
 
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     write_samples(args.out, force=args.force)
+    write_mosaic_collection(args.out, force=args.force, log=None)  # + its STAC items
     print(f"done in {time.perf_counter() - start:.2f} s")
     return 0
 

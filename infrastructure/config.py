@@ -62,6 +62,8 @@ class StackConfig:
     # Data
     store_url: str = "https://objects.eodc.eu"
     store_region: str | None = None  # default: the stack's region
+    # STAC API of the collection mosaics (unset: no mosaic routes); reached through the NAT
+    stac_api_url: str | None = None
     # Cache
     cache_node_type: str = "cache.t4g.micro"
     cache_replicas: int = 0
@@ -263,6 +265,13 @@ def _check_store_url(v: str) -> str | None:
     return None
 
 
+def _check_stac_api_url(v: str) -> str | None:
+    parsed = urlparse(v)
+    if parsed.scheme not in ("https", "http") or not parsed.netloc or parsed.query or parsed.fragment:
+        return "must be the http(s) URL of a STAC API, e.g. https://stac.core.eopf.eodc.eu"
+    return None
+
+
 def _check_region(v: str) -> str | None:
     return None if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", v) else "not an AWS region name"
 
@@ -318,6 +327,7 @@ KEYS: dict[str, KeySpec] = {
         KeySpec("nat_gateways", _int, "0..2 (0 only with an s3:// store)", "NAT gateways (EOPF data is served over HTTPS from outside AWS)", _range(0, 2)),
         KeySpec("store_url", _str, "s3://bucket[/prefix] or http(s)://host[/prefix]", "root of the EOPF product store", _check_store_url),
         KeySpec("store_region", _str, "an AWS region", "region of an s3:// store (default: the stack's region)", _check_region, True),
+        KeySpec("stac_api_url", _str, "an http(s) URL", "STAC API of the collection mosaics (default: no mosaic routes)", _check_stac_api_url, True),
         KeySpec("cache_node_type", _str, "an ElastiCache node type, cache.*", "Redis node type", lambda v: None if re.fullmatch(r"cache\.[a-z0-9]+\.[a-z0-9]+", v) else "must look like cache.t4g.micro"),
         KeySpec("cache_replicas", _int, "0..5", "Redis read replicas; >= 1 enables automatic failover and multi-AZ", _range(0, 5)),
         KeySpec("cache_engine_version", _str, "a Redis engine version, e.g. 7.1", "ElastiCache Redis engine version", lambda v: None if re.fullmatch(r"\d+(\.\d+)?", v) else "must look like 7.1"),

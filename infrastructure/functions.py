@@ -46,7 +46,8 @@ class FunctionsProps:
 
 def lambda_environment(config: StackConfig, cache: CacheCluster, bucket: CacheBucket, service: str) -> dict[str, str]:
     """The environment the app reads (names fixed by the app's settings)."""
-    return {
+    env = {"TITILER_EOPF_STAC_API_URL": config.stac_api_url} if config.stac_api_url else {}
+    return env | {
         "TITILER_EOPF_STORE_URL": config.store_url,
         "TITILER_EOPF_STORE_REGION": config.store_region or Aws.REGION,
         "TITILER_EOPF_CACHE_BACKEND": "s3_redis",

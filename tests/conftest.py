@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from eopf_sample import write_samples
+from eopf_sample.mosaic import write_mosaic_collection
 from tests.servers import MotoProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +38,11 @@ def sample_store(tmp_path_factory) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_samples(target)
+        write_mosaic_collection(target, log=None)
     except OSError:  # read-only home: fall back to a per-session copy
         target = tmp_path_factory.mktemp("samples")
         write_samples(target)
+        write_mosaic_collection(target, log=None)
     return target
 
 
@@ -49,3 +52,19 @@ def moto_server():
     server = MotoProcess().start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def stac_api(sample_store):
+    """A real STAC API (stac-fastapi-pgstac over PostgreSQL + PostGIS) holding the sample
+    mosaic collection (``eopf_sample.mosaic``); yields the running ``StacApiProcess``."""
+    from eopf_sample.mosaic import COLLECTION_MOSAIC
+    from tests.stacapi.server import StacApiProcess, wait_ready
+
+    server = StacApiProcess(sample_store / COLLECTION_MOSAIC / "stac")
+    try:
+        server.start()
+        wait_ready(server.url)
+        yield server
+    finally:
+        server.stop()

@@ -126,3 +126,12 @@ def test_app_bundle_false_skips_bundling():
     app, stack = build_app(App(context={"bundle": "false"}))
     assert app.node.try_get_context("aws:cdk:bundling-stacks") == []
     assert not stack.bundling_required
+
+
+def test_stac_api_url_from_context_or_env_and_checked():
+    assert load().stac_api_url is None
+    assert load({"stac_api_url": "https://stac.example.com/api"}).stac_api_url == "https://stac.example.com/api"
+    assert load(environ={"TITILER_EOPF_STACK_STAC_API_URL": "https://stac.example.org"}).stac_api_url == "https://stac.example.org"
+    with pytest.raises(ConfigError) as excinfo:
+        load({"stac_api_url": "ftp://stac.example.com"})
+    assert "stac_api_url" in str(excinfo.value) and "http(s)" in str(excinfo.value)

@@ -28,6 +28,7 @@ VARIANT = {
     "throttle_burst": "75",
     "cloudfront": "true",
     "log_retention_days": "90",
+    "stac_api_url": "https://stac.core.eopf.eodc.eu",
 }
 
 
@@ -140,3 +141,10 @@ def test_cloudfront_distribution_in_front_of_the_api(template):
     assert key["QueryStringsConfig"]["QueryStringBehavior"] == "all"
     assert key["HeadersConfig"] == {"HeaderBehavior": "whitelist", "Headers": ["Origin"]}
     assert "CdnUrl" in template.to_json()["Outputs"]
+
+
+def test_stac_api_url_reaches_the_tile_function_only_when_set(template):
+    functions = [r for r in template.to_json()["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    urls = {(f["Properties"].get("Environment") or {}).get("Variables", {}).get("TITILER_EOPF_STAC_API_URL")
+            for f in functions}
+    assert "https://stac.core.eopf.eodc.eu" in urls

@@ -200,7 +200,12 @@ def invalidate_tiles(
         # stored, so nothing the scan below misses can bring a purged tile back.
         cache.backend.bump_purge(collection)
     ids = []
-    for entry in cache.backend.scope_entries(collection, item):
+    entries = list(cache.backend.scope_entries(collection, item))
+    if item is not None:  # the collection's mosaic tiles over the range draw that item too
+        from .routes import MOSAIC_ITEM
+
+        entries += list(cache.backend.scope_entries(collection, MOSAIC_ITEM))
+    for entry in entries:
         tile = entry.tile
         if tile is None:  # index unknown (S3 listing): read the object's metadata
             meta = cache.backend.describe(entry.id)

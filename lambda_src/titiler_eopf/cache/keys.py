@@ -33,7 +33,7 @@ KEY_VERSION = "v2"
 
 def body_class(kind: str) -> str:
     """S3 layout class: tile bodies under ``tile/``, every other kind under ``meta/``."""
-    return "tile" if kind == "tile" else "meta"
+    return "tile" if kind in ("tile", "mosaic_tile") else "meta"
 
 
 def canonical_query(query_string: bytes | str, excluded: frozenset[str] | set[str]) -> list:

@@ -46,10 +46,28 @@ ROUTES: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 
+# Collection mosaics (``tiler/mosaic.py``): one scope per collection, its item part the reserved
+# MOSAIC_ITEM (no real id starts with "_"), so a collection bump invalidates them and their
+# keys hold every search parameter (datetime, filter, sortby, ids, max_items, pixel_selection).
+MOSAIC_ITEM = "_mosaic"
+_COLLECTION = r"^/collections/(?P<collection>[^/]+)"
+ROUTES += [
+    (
+        "mosaic_tile",
+        re.compile(
+            _COLLECTION + r"/tiles/(?P<tms>[^/]+)/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)"
+            rf"(?:@(?P<scale>\d+)x)?(?:\.(?P<format>{FORMATS}))?$"
+        ),
+    ),
+    ("mosaic_tilejson", re.compile(_COLLECTION + r"/(?P<tms>[^/]+)/tilejson\.json$")),
+    ("mosaic_info", re.compile(_COLLECTION + r"/info$")),
+]
+TILE_KINDS = frozenset({"tile", "mosaic_tile"})
+
 KINDS = tuple(kind for kind, _ in ROUTES)
 # Kinds whose body embeds absolute URLs built from the request (TileJSON's
 # ``tiles``): keyed by the public base URL too.
-EMBEDS_BASE_URL = frozenset({"tilejson"})
+EMBEDS_BASE_URL = frozenset({"tilejson", "mosaic_tilejson"})
 # Path parameters that are numbers: canonical form without leading zeros.
 _INTEGER_PARAMS = ("z", "x", "y", "scale", "width", "height")
 
@@ -69,7 +87,7 @@ class RouteMatch:
 
     @property
     def tile(self) -> tuple[str, int, int, int] | None:
-        if self.kind != "tile":
+        if self.kind not in TILE_KINDS:
             return None
         p = self.params
         return p["tms"], int(p["z"]), int(p["x"]), int(p["y"])
@@ -96,8 +114,8 @@ def match_path(path: str) -> RouteMatch | None:
         if m:
             groups = m.groupdict()
             collection = groups.pop("collection")
-            item = groups.pop("item")
-            if not (ID_PATTERN.match(collection) and ID_PATTERN.match(item)):
+            item = groups.pop("item", None) or MOSAIC_ITEM
+            if not (ID_PATTERN.match(collection) and (item == MOSAIC_ITEM or ID_PATTERN.match(item))):
                 return None
             params = {k: (v if v is not None else "") for k, v in groups.items()}
             for name in _INTEGER_PARAMS:

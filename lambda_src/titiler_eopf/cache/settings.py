@@ -22,6 +22,10 @@ TTL_CLASS = {
     "statistics": "metadata",
     "preview": "preview",
     "bbox": "preview",
+    # collection mosaics: new acquisitions arrive, so a short TTL of their own
+    "mosaic_tile": "mosaic",
+    "mosaic_tilejson": "mosaic",
+    "mosaic_info": "mosaic",
 }
 
 
@@ -43,6 +47,7 @@ class CacheSettings(BaseSettings):
     metadata_ttl: int | None = Field(None, ge=1)  # tilejson, info, statistics
     preview_ttl: int | None = Field(None, ge=1)  # preview, bbox
     empty_ttl: int = Field(60, ge=0)  # 204/404 tiles; 0 = never cache them
+    mosaic_ttl: int = Field(600, ge=1)  # collection mosaics (tiles, tilejson, info)
     # An expired entry is kept this long and served (X-Cache: STALE) only when a
     # fresh render fails with a 5xx. 0 disables it.
     stale_if_error: int = Field(0, ge=0)
@@ -52,6 +57,7 @@ class CacheSettings(BaseSettings):
     cache_control_metadata: str = "public, max-age=300"
     cache_control_preview: str = "public, max-age=300"
     cache_control_empty: str = "public, max-age=60"
+    cache_control_mosaic: str = "public, max-age=300"
 
     # Redis
     redis_host: str | None = None
@@ -172,6 +178,8 @@ class CacheSettings(BaseSettings):
             return self.tile_ttl
         if cls == "metadata":
             return self.metadata_ttl or self.default_ttl
+        if cls == "mosaic":
+            return self.mosaic_ttl
         return self.preview_ttl or self.default_ttl
 
     def cache_control_for(self, kind: str, empty: bool = False) -> str:

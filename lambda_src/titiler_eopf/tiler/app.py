@@ -42,6 +42,9 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
 
     tiler = EOPFTilerFactory(catalog=catalog, limits=settings)
     app.include_router(tiler.router, prefix=tiler.router_prefix, tags=["EOPF items"])
+    from titiler_eopf.tiler.mosaic import add_mosaic_routes
+
+    add_mosaic_routes(app, catalog, tiler)  # collection mosaics, with a STAC API only
     app.include_router(TMSFactory().router, tags=["Tiling schemes"])
     app.include_router(
         ColorMapFactory(

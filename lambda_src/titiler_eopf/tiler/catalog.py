@@ -34,7 +34,9 @@ class Catalog:
         self._lock = threading.Lock()
         configure_zarr(settings)
 
-    def open(self, collection_id: str, item_id: str) -> Product:
+    def open(self, collection_id: str, item_id: str, location: ItemLocation | None = None) -> Product:
+        """``location``: where the product is when not at the store's convention (a STAC
+        asset href, see ``mosaic.item_location``)."""
         key = (collection_id, item_id)
         version = self.versions(collection_id, item_id)
         if self._enabled:
@@ -45,7 +47,7 @@ class Catalog:
             if product is not None:
                 logger.info("%s/%s changed in the store (%s -> %s): reopening",
                             collection_id, item_id, getattr(product, "source_version", None), version)
-        product = self._open(locate(self.settings, collection_id, item_id))
+        product = self._open(location or locate(self.settings, collection_id, item_id))
         product.source_version = version
         if self._enabled:
             with self._lock:

@@ -65,6 +65,23 @@ class TilerSettings(LimitSettings):
     # Host headers accepted (400 for others); ["*"] accepts any.
     allowed_hosts: list[str] = ["*"]
 
+    # Collection mosaics (``/collections/{id}/tiles/...``): served only with a STAC API.
+    stac_api_url: str | None = None
+    # One STAC API request (connect + read) never takes longer: a dead API is a quick 504.
+    stac_api_timeout: float = Field(5.0, gt=0, le=25)
+    # Items drawn into one mosaic tile at most (each read under the read budget above).
+    mosaic_max_items: int = Field(10, ge=1, le=100)
+    # Items asked per search (a search covers a block of tiles, see tiler/stac.py).
+    mosaic_search_limit: int = Field(100, ge=1, le=1000)
+    # A tile searches the footprint of its ancestor this many zooms up (0: its own).
+    mosaic_search_zoom_up: int = Field(2, ge=0, le=6)
+    # Search results kept in-process (per collection, footprint, parameters).
+    mosaic_search_cache_seconds: float = Field(60.0, ge=0, le=3600)
+    mosaic_search_cache_size: int = Field(1024, ge=0, le=100_000)
+    # TileJSON zoom range of a mosaic (low zooms touch many items).
+    mosaic_minzoom: int = Field(8, ge=0, le=24)
+    mosaic_maxzoom: int = Field(18, ge=0, le=24)
+
     cors_origins: list[str] = ["*"]
     admin_token: SecretStr | None = None
     # Base path the app is served under (API Gateway custom domain mapping);
@@ -87,6 +104,21 @@ class TilerSettings(LimitSettings):
                 f" e.g. https://tiles.example.com or https://abc.execute-api.eu-west-1.amazonaws.com; got {value!r}"
             )
         return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+    @field_validator("stac_api_url")
+    @classmethod
+    def _stac_api_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                "TITILER_EOPF_STAC_API_URL must be the http(s) URL of a STAC API (its landing page),"
+                f" e.g. https://stac.core.eopf.eodc.eu; got {value!r}"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("store_url")
     @classmethod
