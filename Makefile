@@ -36,7 +36,13 @@ $(STAMP): requirements.txt lambda_src/requirements.txt
 	$(PY) -c "import os, site; open(os.path.join(site.getsitepackages()[0], 'titiler_eopf_dev.pth'), 'w').write(os.path.abspath('lambda_src') + '\\n' + os.path.abspath('.') + '\\n')"
 	@touch $@
 
-install: $(STAMP)
+# The operator CLI: a console script in the venv (lambda_src is on the venv's path).
+CLI := $(VENV)/bin/titiler-eopf
+$(CLI): $(STAMP)
+	@printf '#!%s\nimport sys\nfrom titiler_eopf.ops.cli import main\nsys.exit(main())\n' "$(abspath $(PY))" > $@
+	@chmod +x $@
+
+install: $(STAMP) $(CLI)
 
 # The STAC API the mosaic tests start (stac-fastapi-pgstac + pypgstac), in its own venv:
 # its pins conflict with the Lambda's (tests/stacapi/requirements.txt).

@@ -110,6 +110,9 @@ class TitilerEopfStack(Stack):
         )
         for function in (self.functions.tile_function, self.functions.admin_function):
             function.add_environment("TITILER_EOPF_PUBLIC_URL", public_url)
+        # The admin Lambda's "seed" action requests tiles through the API, so what it
+        # stores is exactly what users hit (outbound HTTPS through the NAT).
+        self.functions.admin_function.add_environment("TITILER_EOPF_SEED_API_URL", self.api.url)
         self.monitoring = Monitoring(
             self,
             "Monitoring",

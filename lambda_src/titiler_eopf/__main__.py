@@ -6,11 +6,11 @@ import argparse
 import os
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve TiTiler-EOPF locally")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import uvicorn
 

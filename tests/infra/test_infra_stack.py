@@ -106,7 +106,9 @@ def test_functions_in_private_subnets_with_their_own_security_group(template, id
 @pytest.mark.parametrize(("which", "service"), [("tile", "titiler-eopf"), ("admin", "titiler-eopf-admin")])
 def test_function_environment(template, ids, which, service):
     env = _function(template, ids[which])["Environment"]["Variables"]
-    assert set(env) == {
+    # the admin Lambda's "seed" action requests tiles through the API
+    seed_url = {"TITILER_EOPF_SEED_API_URL"} if which == "admin" else set()
+    assert set(env) - seed_url == {
         "TITILER_EOPF_STORE_URL",
         "TITILER_EOPF_STORE_REGION",
         "TITILER_EOPF_CACHE_BACKEND",
@@ -150,6 +152,10 @@ def test_function_environment(template, ids, which, service):
     # TileJSON URLs come from the API's own URL, never from a request's Host
     assert ids["api"] in json.dumps(env["TITILER_EOPF_PUBLIC_URL"])
     assert env["POWERTOOLS_SERVICE_NAME"] == service
+    if which == "admin":
+        assert "execute-api" in json.dumps(env["TITILER_EOPF_SEED_API_URL"])
+    else:
+        assert "TITILER_EOPF_SEED_API_URL" not in env
     # The AUTH token itself is never in the environment
     assert "PASSWORD" not in " ".join(k for k in env if not k.endswith("_SECRET_ARN"))
 

@@ -136,7 +136,7 @@ def fault_at_thirds(server) -> dict:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("backend", ["redis"])  # s3_redis under a Redis kill: the Lambda run
+@pytest.mark.parametrize("backend", ["redis", "s3_redis"])
 def test_redis_killed_and_restarted_under_load(sample_store, reference, backend, s3_server, bucket):
     redis = RedisProcess().start()
     app = None

@@ -8,6 +8,13 @@ Not reachable through the API. Event::
      "dry_run": false}
     {"action": "purge", "scope": "collection"|"item", "collection": "...", "item": "...",
      "dry_run": false}
+    {"action": "seed", "collection": "...", "item": "...", "minzoom": 10, "maxzoom": 12,
+     "bbox": [minlon, minlat, maxlon, maxlat], "presets": ["true-colour"], "start": 0}
+
+``seed`` requests at most ``MAX_SEED_TILES`` tiles per invocation through the
+tile API (``TITILER_EOPF_SEED_API_URL``, set by the stack; never a URL from the
+event), stops submitting before the function's time runs out, and answers the
+counts and ``next``: the ``start`` of the following invocation (null when done).
 
 Reply ``{"ok": true, ...}`` or ``{"ok": false, "error": {"type", "message"}}``:
 a bad event is answered with a clear error, never a stack trace, and deletes
@@ -20,9 +27,12 @@ from typing import Any
 
 from titiler_eopf.handlers import observability
 
-ACTIONS = ("status", "keys", "invalidate", "purge")
+ACTIONS = ("status", "keys", "invalidate", "purge", "seed")
 PURGE_SCOPES = ("collection", "item")
 MAX_KEYS = 1000
+MAX_SEED_TILES = 500  # per invocation; the caller continues from "next"
+MAX_SEED_CONCURRENCY = 16
+SEED_TIME_MARGIN_S = 15  # stop submitting this long before the function's timeout
 
 _cache = None
 
@@ -44,6 +54,48 @@ def _get_cache():
 
 
 KIND_NAMES = {bool: "a boolean", str: "a string", int: "an integer", list: "a list"}
+
+
+def _seed(event: dict, context: Any) -> dict:
+    """One bounded slice of a seeding job, through the deployed tile API."""
+    import os
+    import time
+
+    from titiler_eopf.ops import seed
+
+    base_url = os.environ.get("TITILER_EOPF_SEED_API_URL") or os.environ.get("TITILER_EOPF_PUBLIC_URL")
+    if not base_url:
+        raise BadEvent("seeding needs the API URL: set TITILER_EOPF_SEED_API_URL (the stack sets it)")
+    presets = _expect(event, "presets", list) or ["true-colour"]
+    if not all(isinstance(p, str) for p in presets):
+        raise BadEvent("'presets' must be a list of preset names")
+    for name in ("start", "concurrency"):
+        _expect(event, name, int)
+    if event.get("minzoom") is None or event.get("maxzoom") is None:
+        raise BadEvent("seed needs 'minzoom' and 'maxzoom'")
+    start = event.get("start") or 0
+    limit = event.get("limit") or MAX_SEED_TILES
+    concurrency = event.get("concurrency") or 8
+    if start < 0 or not 1 <= limit <= MAX_SEED_TILES or not 1 <= concurrency <= MAX_SEED_CONCURRENCY:
+        raise BadEvent(f"need start >= 0, 1 <= limit <= {MAX_SEED_TILES}, 1 <= concurrency <= {MAX_SEED_CONCURRENCY}")
+    collection, item = event.get("collection"), event.get("item")
+    if not collection or not item:
+        raise BadEvent("seed needs 'collection' and 'item'")
+    try:
+        bbox = event.get("bbox") or seed.product_bounds(base_url, collection, item, presets[0])
+        job = seed.SeedJob(base_url, collection, item, tuple(bbox), event["minzoom"], event["maxzoom"], tuple(presets))
+    except seed.SeedError as exc:
+        raise BadEvent(str(exc)) from None
+    total = job.count()
+    todo = (r for r in job.requests() if start <= r[0] < start + limit)
+    deadline = None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        deadline = time.monotonic() + remaining() / 1000 - SEED_TIME_MARGIN_S
+    summary, stopped_at = seed.run(job, todo, concurrency=concurrency, deadline=deadline)
+    end = min(start + limit, total)
+    next_start = stopped_at if stopped_at is not None else (end if end < total else None)
+    return {"total": total, "start": start, "next": next_start, "bbox": list(job.bbox), **summary.to_dict()}
 
 
 def _expect(event: dict, name: str, kind: type):
@@ -68,7 +120,7 @@ def _check_common(event: dict) -> None:
         raise BadEvent("'bbox' must be a list of 4 numbers [minlon, minlat, maxlon, maxlat]")
 
 
-def run(event: Any) -> dict:
+def run(event: Any, context: Any = None) -> dict:
     """Validate and execute one admin event (the invalidation module does the work)."""
     from titiler_eopf.cache import invalidation
 
@@ -78,6 +130,8 @@ def run(event: Any) -> dict:
     if action not in ACTIONS:
         raise BadEvent(f"unknown action {action!r}; expected one of: {', '.join(ACTIONS)}")
     _check_common(event)
+    if action == "seed":  # through the tile API: the cache is the tile Lambda's business
+        return {"result": _seed(event, context)}
     cache = _get_cache()
 
     if action == "status":
@@ -110,7 +164,7 @@ def handler(event: Any, context: Any) -> dict:
     from titiler_eopf.cache.invalidation import InvalidInput
 
     try:
-        reply = {"ok": True, **run(event)}
+        reply = {"ok": True, **run(event, context)}
     except (BadEvent, InvalidInput) as exc:
         log.warning("rejected admin event", extra={"error": str(exc), "event": _redact(event)})
         return {"ok": False, "error": {"type": "BadRequest", "message": str(exc)}}

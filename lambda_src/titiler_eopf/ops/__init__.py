@@ -1,0 +1,1 @@
+"""Operations: the ``titiler-eopf`` CLI and cache seeding (used by the admin Lambda too)."""
