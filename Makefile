@@ -56,7 +56,7 @@ $(STAC_STAMP): tests/stacapi/requirements.txt
 stacapi: $(STAC_STAMP)
 
 # Servers and tools the tests start themselves (redis-server for fault tests,
-# the pinned CDK CLI from npm).
+# chromium for the browser tests, the pinned CDK CLI and the browser assets from npm).
 tools:
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
 	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null; }
@@ -69,9 +69,15 @@ tools:
 	@command -v aarch64-linux-gnu-gcc >/dev/null && test -f /usr/aarch64-linux-gnu/lib/crti.o || { \
 	  echo "installing gcc-aarch64-linux-gnu"; (apt-get update -qq && apt-get install -y -qq \
 	  --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross) >/dev/null; }
+	@# Debian's chromium for the browser tests (playwright drives it; no browser download)
+	@command -v chromium >/dev/null || { echo "installing chromium"; \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium) >/dev/null \
+	  || echo "chromium could not be installed: the browser tests will be skipped"; }
+	@# npm: the CDK CLI and the browser assets the app serves (MapLibre GL, Swagger UI);
+	@# no install scripts (swagger-ui-dist's dependency would phone home)
 	@if [ -f package-lock.json ]; then \
 	  if [ ! -x node_modules/.bin/cdk ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
-	    npm ci --no-audit --no-fund --silent; fi; fi
+	    npm ci --no-audit --no-fund --silent --ignore-scripts; fi; fi
 
 sample: install
 	$(PY) -m eopf_sample --out $(DATA_DIR)

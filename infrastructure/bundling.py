@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import gzip
 import hashlib
 import json
 import os
@@ -699,6 +700,44 @@ def _copy_source(source_dir: Path, output_dir: Path) -> None:
     )
 
 
+def _vendor_files() -> dict[str, dict[str, str]]:
+    """``VENDOR_FILES`` of the app's assets module, read from the source (no import of the app)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_eopf_assets", SOURCE_DIR / "titiler_eopf" / "tiler" / "assets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.VENDOR_FILES
+
+
+def vendor_versions() -> str:
+    """The npm versions of the browser assets (part of the asset hash: an upgrade redeploys)."""
+    deps = json.loads((REPO_ROOT / "package.json").read_text()).get("dependencies", {})
+    return ",".join(f"{name}@{deps.get(name, '?')}" for name in sorted(_vendor_files()))
+
+
+def copy_vendor_assets(output_dir: Path, node_modules: Path | None = None) -> list[str]:
+    """The browser assets the app serves (MapLibre GL, Swagger UI), from node_modules (``make
+    tools``), gzip-compressed into ``_vendor/`` where ``titiler_eopf.tiler.assets`` reads them
+    (~0.8 MB instead of ~3 MB: the bundle has a size target). Missing ones are reported: the
+    viewer and /docs then answer 404 naming ``make tools``. Returns what was missing."""
+    node_modules = node_modules or REPO_ROOT / "node_modules"
+    missing = []
+    for package, names in _vendor_files().items():
+        for name, source in names.items():
+            src = node_modules / package / source
+            if not src.is_file():
+                missing.append(f"{package}/{source}")
+                continue
+            dst = Path(output_dir) / "_vendor" / package / f"{name}.gz"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(gzip.compress(src.read_bytes(), compresslevel=9, mtime=0))
+    if missing:
+        log(f"WARNING: browser assets not installed ({', '.join(missing)}): run `make tools`; "
+            "the map viewer and /docs of this bundle will not load")
+    return missing
+
+
 def verify_bundle(output_dir: Path, arch: str = "x86_64") -> list[str]:
     """Everything that would make the bundle fail on Lambda (empty list: deployable)."""
     problems = []
@@ -745,6 +784,7 @@ def build_bundle(
     (output_dir / "rasterio.libs").mkdir(exist_ok=True)
     shutil.copy2(expat, output_dir / "rasterio.libs" / EXPAT_SONAME)
     _copy_source(source_dir, output_dir)
+    copy_vendor_assets(output_dir)
     # Our own package keeps its .py (readable tracebacks) beside unchecked-hash .pyc.
     for entry in source_dir.iterdir():
         if entry.is_dir() and (output_dir / entry.name).is_dir() and entry.name not in SOURCE_EXCLUDES:
@@ -867,7 +907,8 @@ def lambda_code(arch: str = "x86_64", source_dir: Path | str = SOURCE_DIR):
             command=docker_command(arch),
             platform="linux/arm64" if arch == "arm64" else "linux/amd64",
             # Part of the asset hash: a new builder or target redeploys the functions.
-            environment={"TITILER_EOPF_BUNDLE_BUILDER": BUILDER_VERSION, "TITILER_EOPF_BUNDLE_ARCH": arch},
+            environment={"TITILER_EOPF_BUNDLE_BUILDER": BUILDER_VERSION, "TITILER_EOPF_BUNDLE_ARCH": arch,
+                         "TITILER_EOPF_BUNDLE_VENDOR": vendor_versions()},
             local=_make_local_bundler()(arch, str(source_dir)),
         ),
     )

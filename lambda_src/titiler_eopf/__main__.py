@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         "&color_formula=gamma+rgb+1.3,+sigmoidal+rgb+6+0.1,+saturation+1.2"
     )
     print("TiTiler-EOPF on", base, "- store:", settings.tiler.store_url, "- cache:", settings.cache.backend)
+    print(f"  home: {base}/  (every product of the store)")
     for collection in ("sentinel-2-l2a", "sentinel-2-l2a-geozarr"):
         print(f"  map:  {base}/collections/{collection}/items/{item}/map?{rgb}")
         print(f"  info: {base}/collections/{collection}/items/{item}/info")

@@ -331,3 +331,37 @@ def test_s3_redis_rewarms_redis_from_s3(sample_store, redis_db, redis_server, s3
         invalidate_scope(cache, COLLECTION_NATIVE, ITEM_ID)
         redis_db.delete(f"cache:{key.id}")
         assert client.get(tile_path(), params=RGB).headers["x-cache"] == "MISS"
+
+
+# --- concurrent first renders of a new item -----------------------------------------------------
+@pytest.mark.parametrize("backend_name", ["memory", "redis", "s3", "s3_redis"])
+def test_concurrent_first_writes_of_a_new_item_are_all_stored(backend_name, redis_db, redis_server, s3_server,
+                                                              bucket):
+    """Renders that all started before the item's first entry existed ("no
+    generation") must all be stored: only an invalidation may refuse them."""
+    from titiler_eopf.cache.backends import EntryMeta
+    from titiler_eopf.cache.routes import match_path
+    from titiler_eopf.cache.invalidation import invalidate_scope
+
+    cache = build_cache(cache_settings(backend_name, redis_port=redis_server.port, s3_url=s3_server.url,
+                                       bucket=bucket))
+    keys = []
+    for x in range(4):  # four lookups, all before any write
+        match = match_path(f"{item()}/tiles/WebMercatorQuad/12/{x}/1.png")
+        key, found = cache.key_and_lookup(match, b"", True)
+        assert found is None and key.generations[:2] == ("0", "0")
+        keys.append(key)
+
+    def meta():
+        return EntryMeta(status=200, content_type="image/png", size=3, sha256=cache.digest(b"abc"),
+                         created=time.time(), ttl=60, kind="tile")
+
+    assert [cache.backend.put(k, meta(), b"abc", 60) for k in keys] == [True] * 4
+    for k in keys:
+        assert cache.key_and_lookup(match_path(f"{item()}/tiles/WebMercatorQuad/12/{k.tile[2]}/1.png"), b"",
+                                    True)[1] is not None
+    # but a render that saw "no generation" before an invalidation is still refused
+    match = match_path(f"/collections/{COLLECTION_GEOZARR}/items/{ITEM_ID}/tiles/WebMercatorQuad/12/0/1.png")
+    stale_key, _ = cache.key_and_lookup(match, b"", True)
+    invalidate_scope(cache, COLLECTION_GEOZARR, ITEM_ID)
+    assert cache.backend.put(stale_key, meta(), b"abc", 60) is False

@@ -21,6 +21,7 @@ from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.colormaps import eopf_colormaps
 from titiler_eopf.tiler.errors import EOPFError, status_of
 from titiler_eopf.tiler.factory import EOPFTilerFactory
+from titiler_eopf.tiler.pages import add_docs, build_pages_router
 from titiler_eopf.tiler.params import BoundedRouter, rio_tiler_status_codes
 from titiler_eopf.tiler.settings import TilerSettings
 
@@ -36,6 +37,8 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
         description="Tiles, previews, points and statistics of EOPF Zarr products "
         "(native ESA and GeoZarr layouts).",
         version=__version__,
+        docs_url=None,  # /docs is served with the app's own Swagger UI assets (pages.add_docs)
+        redoc_url=None,  # ReDoc would load its script from a CDN
     )
     app.state.settings = settings
     app.state.catalog = catalog
@@ -52,6 +55,9 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
         ).router,
         tags=["Color maps"],
     )
+
+    app.include_router(build_pages_router(settings))
+    add_docs(app)
 
     @app.get("/healthz", tags=["Health"], operation_id="healthz")
     def healthz() -> dict:

@@ -12,7 +12,6 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import jinja2
 from attrs import define, field
@@ -185,32 +184,28 @@ class EOPFTilerFactory(TilerFactory):
             request: Request,
             product=Depends(self.path_dependency),
             reader_params=Depends(self.reader_dependency),
+            preset: Annotated[
+                str | None,
+                Query(description="Rendering to open with: true-colour, false-colour or ndvi (default true-colour)"),
+            ] = None,
             tileMatrixSetId: Annotated[
-                str, Query(max_length=64, description="TileMatrixSet of the tiles shown")
+                str, Query(max_length=64, description="TileMatrixSet of the tiles shown (MapLibre: WebMercatorQuad)")
             ] = "WebMercatorQuad",
         ):
-            """A map page showing the item's tiles (query parameters go to the tiles)."""
-            if tileMatrixSetId not in self.supported_tms.list():
+            """A map of the item (MapLibre GL served by the app): presets, rescale and colour
+            formula controls, the footprint, and tiles counted by X-Cache. With `variables`,
+            the query parameters are the rendering it opens with."""
+            from titiler_eopf.tiler.viewer import viewer_context
+
+            if tileMatrixSetId != "WebMercatorQuad":
                 raise ParameterError(
-                    f"Unknown tileMatrixSetId '{tileMatrixSetId}': use one of "
-                    + ", ".join(self.supported_tms.list())
+                    f"Unknown tileMatrixSetId '{tileMatrixSetId}' for the map viewer: MapLibre draws "
+                    "WebMercatorQuad tiles (other matrix sets: /tiles/{tileMatrixSetId}/... and TileJSON)"
                 )
-            if not reader_params.variables:
-                raise VariableError(
-                    "The map needs 'variables' (e.g. "
-                    "?variables=/measurements/reflectance:b04&variables=/measurements/reflectance:b03"
-                    "&variables=/measurements/reflectance:b02&rescale=0,1). Available variables: "
-                    + ", ".join(product.available_variables())
-                )
-            tilejson_url = self.url_for(request, "tilejson", tileMatrixSetId=tileMatrixSetId)
-            query = [(k, v) for k, v in request.query_params.multi_items() if k != "tileMatrixSetId"]
-            if query:
-                tilejson_url += "?" + urlencode(query)
-            return templates.TemplateResponse(
-                request,
-                "map.html",
-                {"tilejson_url": tilejson_url, "title": product.location.label},
-            )
+            tilejson = self.url_for(request, "tilejson", tileMatrixSetId="WebMercatorQuad")
+            item_url = tilejson.rsplit("/WebMercatorQuad/tilejson.json", 1)[0]
+            context = viewer_context(request, product, reader_params.variables, preset, item_url)
+            return templates.TemplateResponse(request, "viewer.html", context)
 
 
 def product_summary(product: Product) -> dict:

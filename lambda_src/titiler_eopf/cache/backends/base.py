@@ -119,11 +119,21 @@ class IndexedEntry:
     tile: str | None = ""  # "tms/z/x/y", "" (not a tile) or None (unknown: ask describe())
 
 
-def new_generation() -> str:
+def new_generation(first_write: bool = False) -> str:
     """Generations are unique tokens, never counters: if a generation key is
     lost (eviction, restart) the new one can never equal an old one, so old
-    entries can never become valid again."""
-    return f"{time.time_ns():x}{os.urandom(3).hex()}"
+    entries can never become valid again.
+
+    A token created by the first write of a scope starts with ``w`` (an
+    invalidation's never does): a render that saw "no generation" may still be
+    stored under it, since nothing was invalidated in between (concurrent first
+    renders of a new item must all be stored, not only the first)."""
+    return f"{'w' if first_write else ''}{time.time_ns():x}{os.urandom(3).hex()}"
+
+
+def same_generation(current: str, seen: str) -> bool:
+    """May a render that saw ``seen`` be stored under ``current``?"""
+    return current == seen or (seen == NO_GENERATION and current.startswith("w"))
 
 
 def glob_literal(pattern: str) -> str:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from typing import Iterator
 
 from ..keys import CacheKey, parse_id
-from .base import NO_GENERATION, Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_match, new_generation
+from .base import NO_GENERATION, same_generation, Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_match, new_generation
 
 MAX_SCOPES = 65_536  # generations kept for scopes without entries (bumped only)
 
@@ -78,14 +78,17 @@ class MemoryBackend(Backend):
         if len(body) > self.max_bytes:
             return False
         with self._mutex:
-            if self.generations(key.collection, key.item) != key.generations:
+            current = self.generations(key.collection, key.item)
+            seen = key.generations
+            if not (same_generation(current[0], seen[0]) and same_generation(current[1], seen[1])
+                    and current[2] == seen[2]):
                 return False
             gens = []
-            for scope, seen in (((key.collection,), key.generations[0]), (key.scope, key.generations[1])):  # not the purge token
-                if seen == NO_GENERATION:
-                    seen = new_generation()
-                    self._set_gen(scope, seen)
-                gens.append(seen)
+            for scope, cur in (((key.collection,), current[0]), (key.scope, current[1])):
+                if cur == NO_GENERATION:
+                    cur = new_generation(first_write=True)
+                    self._set_gen(scope, cur)
+                gens.append(cur)
             meta.gens = "/".join(gens)
             self._remove(key.id)
             self._entries[key.id] = (meta, bytes(body), time.time() + expire)

@@ -52,11 +52,16 @@ _REFRESH = (
 # Create the scope's missing generations, if they (and the purge token) are still those
 # seen. KEYS: gen_c, gen_i, purge_c. ARGV: seen gen_c, seen gen_i, new token c, new token i,
 # generation TTL (s), seen purge_c.
-_CLAIM = """
+# A generation "matches" when equal, or when the render saw none and the current one was
+# created by another first write (prefix "w"), not by an invalidation.
+_SAME = """
+local function same(cur, seen) return cur == seen or (seen == '0' and string.sub(cur, 1, 1) == 'w') end
+"""
+_CLAIM = _SAME + """
 local gc = redis.call('GET', KEYS[1]) or '0'
 local gi = redis.call('GET', KEYS[2]) or '0'
 local pc = redis.call('GET', KEYS[3]) or '0'
-if gc ~= ARGV[1] or gi ~= ARGV[2] or pc ~= ARGV[6] then return false end
+if not same(gc, ARGV[1]) or not same(gi, ARGV[2]) or pc ~= ARGV[6] then return false end
 if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', ARGV[5]) end
 if gi == '0' then gi = ARGV[4]; redis.call('SET', KEYS[2], gi, 'EX', ARGV[5]) end
 return gc .. '/' .. gi
@@ -65,11 +70,11 @@ return gc .. '/' .. gi
 # ARGV: seen gen_c, seen gen_i, new token c, new token i, entry expire (s), generation TTL (s),
 #       item id (quoted), tile, seen purge_c, then field/value pairs of the record.
 # Returns the generations written under ("c/i"), or false when they (or the purge token) moved.
-_PUT = """
+_PUT = _SAME + """
 local gc = redis.call('GET', KEYS[1]) or '0'
 local gi = redis.call('GET', KEYS[2]) or '0'
 local pc = redis.call('GET', KEYS[6]) or '0'
-if gc ~= ARGV[1] or gi ~= ARGV[2] or pc ~= ARGV[9] then return false end
+if not same(gc, ARGV[1]) or not same(gi, ARGV[2]) or pc ~= ARGV[9] then return false end
 local expire = tonumber(ARGV[5])
 local gen_ttl = tonumber(ARGV[6])
 if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', gen_ttl)
@@ -267,7 +272,7 @@ class RedisBackend(Backend):
         keys = [gc, gi, _ekey(key.id), self._idx_key(*key.scope), self._items_key(key.collection), purge]
         expire = max(int(expire), 1)
         seen = key.generations
-        args: list = [seen[0], seen[1], new_generation(), new_generation(), expire,
+        args: list = [seen[0], seen[1], new_generation(True), new_generation(True), expire,
                       max(expire, self._gen_ttl), q(key.item), meta.tile, seen[2]]
         for name, value in record.items():
             args += [name, value]
@@ -291,7 +296,7 @@ class RedisBackend(Backend):
         if NO_GENERATION not in seen[:2]:
             return seen
         gk = self._gen_keys(key.collection, key.item)
-        args = [seen[0], seen[1], new_generation(), new_generation(), self._gen_ttl, seen[2]]
+        args = [seen[0], seen[1], new_generation(True), new_generation(True), self._gen_ttl, seen[2]]
         got = self.conn.call(lambda r: self.conn._claim_script(keys=list(gk), args=args, client=r))
         if not got:
             return None

@@ -33,7 +33,7 @@ from typing import Iterator
 
 from ..circuit import CacheRejected, CircuitBreaker
 from ..keys import CacheKey, parse_id, q
-from .base import NO_GENERATION, Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_literal, new_generation
+from .base import NO_GENERATION, same_generation, Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_literal, new_generation
 
 log = logging.getLogger("titiler_eopf.cache.s3")
 
@@ -251,10 +251,11 @@ class S3Backend(Backend):
         # order a write against a purge (its locks are per process too).
         return self._read_gen(collection), self._read_gen(collection, item), NO_GENERATION
 
-    def _claim(self, collection, item=None) -> str:
-        """Create a scope's generation (first writer wins: If-None-Match)."""
+    def _claim(self, collection, item=None) -> str | None:
+        """Create a scope's generation (first writer wins: If-None-Match); None
+        when an invalidation created it meanwhile."""
         gid = self._gen_id(collection, item)
-        gen = new_generation()
+        gen = new_generation(first_write=True)
         try:
             self.s3.call(
                 lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode(), IfNoneMatch="*")
@@ -262,6 +263,8 @@ class S3Backend(Backend):
         except CacheRejected:
             got = self.s3.get(gid)
             gen = got[1].decode() if got else gen
+            if not gen.startswith("w"):
+                return None
         self._remember(collection, item, gen)
         return gen
 
@@ -297,10 +300,12 @@ class S3Backend(Backend):
         # just before the write, which narrows the race with an invalidation
         # to the time of one PUT.
         current = (self._read_gen(key.collection, fresh=True), self._read_gen(key.collection, key.item, fresh=True))
-        if current != key.generations[:2]:
+        if not all(same_generation(c, s) for c, s in zip(current, key.generations[:2])):
             return False
         gc = current[0] if current[0] != NO_GENERATION else self._claim(key.collection)
         gi = current[1] if current[1] != NO_GENERATION else self._claim(key.collection, key.item)
+        if gc is None or gi is None:
+            return False
         meta.gens = f"{gc}/{gi}"
         self.s3.put(key.id, body, meta.content_type, meta.to_record())
         return True
