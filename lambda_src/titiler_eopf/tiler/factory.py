@@ -235,8 +235,8 @@ class EOPFTilerFactory(TilerFactory):
 def product_summary(product: Product) -> dict:
     """What a client needs to build its first request."""
     pyramids = []
-    for path in product.pyramid_paths():
-        pyramid = product.pyramid(path)
+    paths = product.pyramid_paths()
+    for path, pyramid in zip(paths, product.pyramids(paths), strict=True):
         pyramids.append(
             {
                 "group": f"/{path}",

@@ -275,6 +275,19 @@ class Product:
                 self._pyramids[group_path] = self._build_pyramid(group_path)
             return self._pyramids[group_path]
 
+    def pyramids(self, paths: list[str]) -> list[Pyramid]:
+        """Several pyramids, the missing ones built side by side (each reads its levels'
+        coordinates: the product summary lists ~8 pyramids, ~40 small reads)."""
+        with self._lock:
+            missing = [p for p in paths if p.strip("/") not in self._pyramids]
+        if len(missing) > 1:
+            with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
+                built = list(pool.map(lambda p: self._build_pyramid(p.strip("/")), missing))
+            with self._lock:
+                for path, pyramid in zip(missing, built, strict=True):
+                    self._pyramids.setdefault(path.strip("/"), pyramid)
+        return [self.pyramid(p) for p in paths]
+
     def _build_pyramid(self, group_path: str) -> Pyramid:
         if group_path not in self._groups:
             raise VariableError(
