@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
 from titiler_eopf.cache import load_settings as load_cache_settings
+from titiler_eopf.cache.core import unversioned
 from titiler_eopf.tiler.limits import RequestGuard
 from titiler_eopf.tiler.settings import TilerSettings
 
@@ -75,7 +76,7 @@ def create_app(
     versions = SourceVersions(settings)
     if cache is None:
         cache = build_cache(cache_settings or CacheSettings(), source_version=versions)
-    elif getattr(cache.source_version, "__name__", "") == "_unversioned":
+    elif cache.source_version is unversioned:
         cache.source_version = versions
     cache.public_url = settings.public_url or ""
     if cache.admin_token is None:

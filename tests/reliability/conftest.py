@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from tests.cache.cache_servers import make_settings, s3_client  # noqa: F401 (s3_client re-exported)
 from tests.servers import MotoProcess, RedisProcess
 
 
@@ -52,13 +53,6 @@ def s3_server():
     server.stop()
 
 
-def s3_client(url: str):
-    import boto3
-
-    return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
 @pytest.fixture
 def bucket(s3_server):
     name = f"rel-{uuid.uuid4().hex[:12]}"
@@ -67,18 +61,9 @@ def bucket(s3_server):
 
 
 def cache_settings(backend: str, *, redis_port=None, s3_url=None, bucket=None, **overrides):
-    from titiler_eopf.cache import CacheSettings
-
-    kwargs: dict = {"backend": backend, "namespace": "rel"}
-    if backend in ("redis", "s3_redis"):
-        kwargs |= {"redis_host": "127.0.0.1", "redis_port": redis_port,
-                   "redis_connect_timeout": 0.5, "redis_read_timeout": 0.5}
-    if backend in ("s3", "s3_redis"):
-        kwargs |= {"s3_bucket": bucket, "s3_endpoint_url": s3_url, "s3_aws_access_key_id": "testing",
-                   "s3_aws_secret_access_key": "testing", "s3_connect_timeout": 1.0, "s3_read_timeout": 2.0,
-                   "s3_generation_refresh": 0}
-    kwargs.update(overrides)
-    return CacheSettings(_env_file=None, **kwargs)
+    """The cache tests' settings helper, in the suite's own namespace."""
+    return make_settings(backend, redis_port=redis_port, s3_endpoint=s3_url, bucket=bucket,
+                         **{"namespace": "rel", **overrides})
 
 
 @pytest.fixture

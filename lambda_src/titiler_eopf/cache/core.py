@@ -27,7 +27,7 @@ log = logging.getLogger("titiler_eopf.cache")
 SourceVersion = Callable[..., str]
 
 
-def _unversioned(collection: str, item: str, fresh: bool = False) -> str:
+def unversioned(collection: str, item: str, fresh: bool = False) -> str:
     return ""
 
 
@@ -39,7 +39,7 @@ class TileCache:
         self.metrics = CacheMetrics()
         self.excluded = frozenset(settings.excluded_params)
         self.started = time.time()
-        self.source_version = source_version or _unversioned
+        self.source_version = source_version or unversioned
         # The configured public base URL (``TITILER_EOPF_PUBLIC_URL``), for
         # ``key_for_url`` given a relative URL of a kind keyed by base URL.
         self.public_url = ""

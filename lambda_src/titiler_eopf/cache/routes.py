@@ -19,15 +19,11 @@ from dataclasses import dataclass, field
 FORMATS = "png|jpeg|jpg|webp|tif|npy|jp2|pngraw"
 _NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 _PREFIX = r"^/collections/(?P<collection>[^/]+)/items/(?P<item>[^/]+)"
+# The tile path after an item's or a collection's prefix.
+_TILE = r"/tiles/(?P<tms>[^/]+)/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)" rf"(?:@(?P<scale>\d+)x)?(?:\.(?P<format>{FORMATS}))?$"
 
 ROUTES: list[tuple[str, re.Pattern[str]]] = [
-    (
-        "tile",
-        re.compile(
-            _PREFIX + r"/tiles/(?P<tms>[^/]+)/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)"
-            rf"(?:@(?P<scale>\d+)x)?(?:\.(?P<format>{FORMATS}))?$"
-        ),
-    ),
+    ("tile", re.compile(_PREFIX + _TILE)),
     ("tilejson", re.compile(_PREFIX + r"/(?P<tms>[^/]+)/tilejson\.json$")),
     ("info", re.compile(_PREFIX + r"/info(?:\.(?P<format>geojson))?$")),
     ("statistics", re.compile(_PREFIX + r"/statistics$")),
@@ -52,13 +48,7 @@ ROUTES: list[tuple[str, re.Pattern[str]]] = [
 MOSAIC_ITEM = "_mosaic"
 _COLLECTION = r"^/collections/(?P<collection>[^/]+)"
 ROUTES += [
-    (
-        "mosaic_tile",
-        re.compile(
-            _COLLECTION + r"/tiles/(?P<tms>[^/]+)/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)"
-            rf"(?:@(?P<scale>\d+)x)?(?:\.(?P<format>{FORMATS}))?$"
-        ),
-    ),
+    ("mosaic_tile", re.compile(_COLLECTION + _TILE)),
     ("mosaic_tilejson", re.compile(_COLLECTION + r"/(?P<tms>[^/]+)/tilejson\.json$")),
     ("mosaic_info", re.compile(_COLLECTION + r"/info$")),
 ]
