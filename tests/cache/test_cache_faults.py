@@ -31,7 +31,8 @@ def test_redis_stopped_then_back(backend, cache_moto, bucket):
     redis = RedisProcess().start()
     try:
         settings = make_settings(backend, redis_port=redis.port, s3_endpoint=cache_moto.url, bucket=bucket,
-                                 redis_connect_timeout=0.2, redis_read_timeout=0.2, **FAST)
+                                 redis_connect_timeout=0.2, redis_read_timeout=0.2,
+                                 **(FAST | {"breaker_reset": 2.0}))  # no half-open probe within the 5 requests
         cache = build_cache(settings)
         with client_for(cache) as client:
             url = tile_url()
