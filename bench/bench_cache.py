@@ -56,7 +56,9 @@ def renderer(render_ms: float, size: int):
         seed = f"{request.url.path}?{request.url.query}".encode()
         return Response((seed * (size // len(seed) + 1))[:size], media_type="image/png")
 
-    return Starlette(routes=[Route("/collections/{c}/items/{i}/tiles/{tms}/{z:int}/{x:int}/{y}", tile)])
+    return Starlette(
+        routes=[Route("/collections/{c}/items/{i}/tiles/{tms}/{z:int}/{x:int}/{y}", tile)]
+    )
 
 
 def timed(client, url, headers=None):
@@ -69,8 +71,11 @@ def run(backend: str, settings: CacheSettings, n: int, render_ms: float, size: i
     cache = build_cache(settings)
     app = GZipMiddleware(CacheMiddleware(renderer(render_ms, size), cache=cache), minimum_size=500)
     client = TestClient(app)
-    urls = [f"/collections/s2/items/{backend}-{time.time_ns()}/tiles/WebMercatorQuad/12/{x}/7.png?variables=b04"
-            "&variables=b03&variables=b02" for x in range(n)]
+    urls = [
+        f"/collections/s2/items/{backend}-{time.time_ns()}/tiles/WebMercatorQuad/12/{x}/7.png?variables=b04"
+        "&variables=b03&variables=b02"
+        for x in range(n)
+    ]
     timed(client, "/collections/s2/items/warm/tiles/WebMercatorQuad/1/1/1.png")  # connect clients
     miss, hit, nm, etags = [], [], [], []
     for url in urls:
@@ -86,8 +91,12 @@ def run(backend: str, settings: CacheSettings, n: int, render_ms: float, size: i
         ms, resp = timed(client, url, {"if-none-match": etag})
         assert resp.status_code == 304
         nm.append(ms)
-    return {"miss": statistics.median(miss), "hit": statistics.median(hit), "304": statistics.median(nm),
-            "hit_p95": sorted(hit)[int(len(hit) * 0.95) - 1]}
+    return {
+        "miss": statistics.median(miss),
+        "hit": statistics.median(hit),
+        "304": statistics.median(nm),
+        "hit_p95": sorted(hit)[int(len(hit) * 0.95) - 1],
+    }
 
 
 def floor_ms(n: int, size: int) -> float:
@@ -97,8 +106,10 @@ def floor_ms(n: int, size: int) -> float:
     def tile(request):
         return Response(body, media_type="image/png", headers={"etag": '"x"'})
 
-    app = GZipMiddleware(Starlette(routes=[Route("/collections/{c}/items/{i}/tiles/{tms}/{z}/{x}/{y}.png", tile)]),
-                         minimum_size=500)
+    app = GZipMiddleware(
+        Starlette(routes=[Route("/collections/{c}/items/{i}/tiles/{tms}/{z}/{x}/{y}.png", tile)]),
+        minimum_size=500,
+    )
     client = TestClient(app)
     url = "/collections/s2/items/floor/tiles/WebMercatorQuad/12/1/7.png?variables=b04&variables=b03&variables=b02"
     timed(client, url)
@@ -128,10 +139,32 @@ def main() -> int:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
     rport, mport = free_port(), free_port()
     procs = [
-        subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no"], stdout=subprocess.DEVNULL),
-        subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(mport)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env),
+        subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(rport),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("moto_server")),
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(mport),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        ),
     ]
     try:
         wait_port(rport)
@@ -139,15 +172,35 @@ def main() -> int:
         import boto3
 
         endpoint = f"http://127.0.0.1:{mport}"
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                     aws_secret_access_key="bench").create_bucket(Bucket="bench")
-        common = {"namespace": "bench", "redis_host": "127.0.0.1", "redis_port": rport,
-                  "redis_connect_timeout": 1, "redis_read_timeout": 1, "s3_bucket": "bench",
-                  "s3_endpoint_url": endpoint, "s3_aws_access_key_id": "bench", "s3_aws_secret_access_key": "bench",
-                  "s3_connect_timeout": 2, "s3_read_timeout": 5}
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        ).create_bucket(Bucket="bench")
+        common = {
+            "namespace": "bench",
+            "redis_host": "127.0.0.1",
+            "redis_port": rport,
+            "redis_connect_timeout": 1,
+            "redis_read_timeout": 1,
+            "s3_bucket": "bench",
+            "s3_endpoint_url": endpoint,
+            "s3_aws_access_key_id": "bench",
+            "s3_aws_secret_access_key": "bench",
+            "s3_connect_timeout": 2,
+            "s3_read_timeout": 5,
+        }
         results = {}
         for backend in ("memory", "redis", "s3_redis", "s3"):
-            results[backend] = run(backend, CacheSettings(backend=backend, **(common | {"namespace": f"bench-{backend}"})), args.n, args.render_ms, args.size)
+            results[backend] = run(
+                backend,
+                CacheSettings(backend=backend, **(common | {"namespace": f"bench-{backend}"})),
+                args.n,
+                args.render_ms,
+                args.size,
+            )
         floor = floor_ms(args.n, args.size)
         bare_get = redis_get_ms(rport, args.n, args.size)
     finally:
@@ -155,19 +208,31 @@ def main() -> int:
             p.terminate()
             p.wait(10)
 
-    print(f"n={args.n} render={args.render_ms} ms body={args.size} B  (medians, ms; moto S3 is local, real S3 is slower)")
-    print(f"{'backend':10} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} {'HIT vs memory':>14}")
+    print(
+        f"n={args.n} render={args.render_ms} ms body={args.size} B  (medians, ms; moto S3 is local, real S3 is slower)"
+    )
+    print(
+        f"{'backend':10} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} {'HIT vs memory':>14}"
+    )
     mem_hit = results["memory"]["hit"]
     for name, r in results.items():
-        print(f"{name:10} {r['miss']:8.2f} {r['hit']:8.2f} {r['hit_p95']:8.2f} {r['304']:8.2f} "
-              f"{r['miss'] / r['hit']:8.1f}x {r['hit'] / mem_hit:13.1f}x")
+        print(
+            f"{name:10} {r['miss']:8.2f} {r['hit']:8.2f} {r['hit_p95']:8.2f} {r['304']:8.2f} "
+            f"{r['miss'] / r['hit']:8.1f}x {r['hit'] / mem_hit:13.1f}x"
+        )
     print()
-    print(f"HIT against its floors: bare ASGI app serving the same bytes {floor:.2f} ms, "
-          f"bare Redis GET of the same bytes {bare_get:.2f} ms (goal: hit/floor <= 1.5)")
-    print(f"{'backend':10} {'HIT':>8} {'hit/floor':>10} {'HIT - floor':>12} {'(HIT - floor)/GET':>18}")
+    print(
+        f"HIT against its floors: bare ASGI app serving the same bytes {floor:.2f} ms, "
+        f"bare Redis GET of the same bytes {bare_get:.2f} ms (goal: hit/floor <= 1.5)"
+    )
+    print(
+        f"{'backend':10} {'HIT':>8} {'hit/floor':>10} {'HIT - floor':>12} {'(HIT - floor)/GET':>18}"
+    )
     for name, r in results.items():
         extra = r["hit"] - floor
-        print(f"{name:10} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  {extra / bare_get:17.1f}x")
+        print(
+            f"{name:10} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  {extra / bare_get:17.1f}x"
+        )
     return 0
 
 

@@ -133,8 +133,12 @@ def run_child(args: dict, timeout: float) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambda_src'}:{ROOT}"}
     try:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps(args)], env=env, cwd=ROOT,
-            capture_output=True, text=True, timeout=timeout,
+            [sys.executable, "-c", CHILD, json.dumps(args)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
@@ -153,7 +157,9 @@ def minimum_bytes(product_dir: Path, name: str, level: str, band: str, tile) -> 
     import numpy
     from rasterio.warp import transform_bounds
 
-    node = fullsize.reflectance_node(fullsize.load_structure(name))["members"][level]["members"][band]
+    node = fullsize.reflectance_node(fullsize.load_structure(name))["members"][level]["members"][
+        band
+    ]
     height, width = node["shape"]
     x0, y0, extent = fullsize.grid(name)
     res = extent / width
@@ -202,7 +208,9 @@ def first_tile(name: str, z: int):
     from rasterio.warp import transform
 
     x0, y0, extent = fullsize.grid(name)
-    (lon,), (lat,) = transform("EPSG:32632", "EPSG:4326", [x0 + 0.27 * extent], [y0 - 0.27 * extent])
+    (lon,), (lat,) = transform(
+        "EPSG:32632", "EPSG:4326", [x0 + 0.27 * extent], [y0 - 0.27 * extent]
+    )
     return morecantile.tms.get("WebMercatorQuad").tile(lon, lat, z)
 
 
@@ -224,9 +232,19 @@ def main() -> None:
         fullsize.write_bench_data(data, missing)
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.loopback", str(data), "--latency", str(LATENCY),
-         "--bandwidth", str(BANDWIDTH)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.loopback",
+            str(data),
+            "--latency",
+            str(LATENCY),
+            "--bandwidth",
+            str(BANDWIDTH),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": f"{ROOT / 'lambda_src'}:{ROOT}"},
     )
     store = server.stdout.readline().strip()
@@ -240,25 +258,37 @@ def main() -> None:
             for z in range(lo, hi + 1):
                 t = first_tile(name, z)
                 tiles = [(z, t.x, t.y), (z, t.x + 1, t.y), (z, t.x, t.y + 1), (z, t.x + 1, t.y + 1)]
-                common = {"store": store, "collection": product.collection,
-                          "item": product.item_id, "bands": BANDS, "tiles": tiles,
-                          "crs": "EPSG:32632"}
+                common = {
+                    "store": store,
+                    "collection": product.collection,
+                    "item": product.item_id,
+                    "bands": BANDS,
+                    "tiles": tiles,
+                    "crs": "EPSG:32632",
+                }
                 ours = run_child({**common, "mode": "ours"}, args.timeout)
                 if "error" in ours:
                     rows.append((name, z, ours, None, None))
                     print(f"{name} z{z}: {ours['error']}", file=sys.stderr, flush=True)
                     continue
-                stock = run_child({**common, "mode": "stock", "levels": ours["levels"]}, args.timeout)
+                stock = run_child(
+                    {**common, "mode": "stock", "levels": ours["levels"]}, args.timeout
+                )
                 minimum = [
-                    sum(minimum_bytes(product_dir, name, lv, band, morecantile.Tile(x, y, zz))
-                        for lv, band in zip(levels, BANDS, strict=True))
+                    sum(
+                        minimum_bytes(product_dir, name, lv, band, morecantile.Tile(x, y, zz))
+                        for lv, band in zip(levels, BANDS, strict=True)
+                    )
                     for (zz, x, y), levels in zip(tiles, ours["levels"], strict=True)
                 ]
                 rows.append((name, z, ours, stock, minimum))
                 first = ours["tiles"][0]
-                print(f"{name} z{z}: first {first['ms']:.0f} ms ({first['status']}), "
-                      f"stock {stock.get('tiles', [{}])[0].get('ms', float('nan')):.0f} ms",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{name} z{z}: first {first['ms']:.0f} ms ({first['status']}), "
+                    f"stock {stock.get('tiles', [{}])[0].get('ms', float('nan')):.0f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait(10)
@@ -281,24 +311,35 @@ def chunk_cache_choice(data: Path) -> None:
         decode.append((time.perf_counter() - started) * 1000)
     fetch = len(raw) / BANDWIDTH * 1000 + LATENCY * 1000
     print()
-    print(f"Chunk cache: a native 5490 x 5490 chunk is {len(raw) / 1e6:.1f} MB compressed, "
-          f"{len(decoded) / 1e6:.1f} MB decoded; fetching it costs {fetch:.0f} ms here, decoding it "
-          f"{min(decode):.0f} ms. A cache of compressed bytes would hold {len(decoded) / len(raw):.1f}x "
-          f"more chunks but every hit would still decode ({min(decode):.0f} ms per chunk, 3 chunks per "
-          "true-colour tile); decoded chunks make a neighbour's MISS a slice (table above): kept.")
+    print(
+        f"Chunk cache: a native 5490 x 5490 chunk is {len(raw) / 1e6:.1f} MB compressed, "
+        f"{len(decoded) / 1e6:.1f} MB decoded; fetching it costs {fetch:.0f} ms here, decoding it "
+        f"{min(decode):.0f} ms. A cache of compressed bytes would hold {len(decoded) / len(raw):.1f}x "
+        f"more chunks but every hit would still decode ({min(decode):.0f} ms per chunk, 3 chunks per "
+        "true-colour tile); decoded chunks make a neighbour's MISS a slice (table above): kept."
+    )
 
 
 def goals(rows) -> None:
     """The issue's goals, computed from the rows above."""
     ok = [(n, z, o, s, m) for n, z, o, s, m in rows if s is not None]
-    geo = [o["tiles"][0]["bytes"] / m[0] for n, z, o, s, m in ok
-           if n.endswith("geozarr") and 10 <= z <= 14 and m[0]]
+    geo = [
+        o["tiles"][0]["bytes"] / m[0]
+        for n, z, o, s, m in ok
+        if n.endswith("geozarr") and 10 <= z <= 14 and m[0]
+    ]
+
     def neighbours(product):
         return [
-            (sum(t["ms"] for t in o["tiles"][1:] if t["status"] == 200)
-             / max(1, sum(t["status"] == 200 for t in o["tiles"][1:]))) / o["tiles"][0]["ms"]
-            for n, z, o, s, m in ok if n == product and 11 <= z <= 14
+            (
+                sum(t["ms"] for t in o["tiles"][1:] if t["status"] == 200)
+                / max(1, sum(t["status"] == 200 for t in o["tiles"][1:]))
+            )
+            / o["tiles"][0]["ms"]
+            for n, z, o, s, m in ok
+            if n == product and 11 <= z <= 14
         ]
+
     l1c = [(z, o) for n, z, o, s, m in ok if n.startswith("l1c")]
     advertised = [(z, o["tiles"][0]["status"]) for z, o in l1c if z >= o["minzoom"]]
     slow = max((o["tiles"][0]["ms"] for z, o in l1c if 7 <= z <= 9), default=float("nan"))
@@ -306,35 +347,49 @@ def goals(rows) -> None:
     speed = []
     for n, z, o, s, m in ok:
         st = (s.get("tiles") or [{}])[0]
-        speed.append((st.get("ms", float("inf")) if st.get("status") == 200 else float("inf"))
-                     / (o["tiles"][0]["ms"] + o["open"]["ms"]))
+        speed.append(
+            (st.get("ms", float("inf")) if st.get("status") == 200 else float("inf"))
+            / (o["tiles"][0]["ms"] + o["open"]["ms"])
+        )
     print()
     print("Goals (issue 7), from the table above:")
-    print(f"- GeoZarr z10-z14 bytes fetched per MISS / minimum: max {max(geo, default=float('nan')):.2f} (goal <= 1.5)")
+    print(
+        f"- GeoZarr z10-z14 bytes fetched per MISS / minimum: max {max(geo, default=float('nan')):.2f} (goal <= 1.5)"
+    )
     for product, chunks in (("l2a-native", "5490 x 5490"), ("l1c-native", "1830 x 1830")):
-        print(f"- {product} ({chunks} chunks) z11-z14 neighbours' MISS / first tile's: max "
-              f"{max(neighbours(product), default=float('nan')):.2f} (goal <= 0.20)")
-    print(f"- L1C true colour, zooms TileJSON advertises: statuses {sorted(set(st for _, st in advertised))} "
-          f"over {len(advertised)} product/zoom pairs (goal: all 200); z7-z9 first MISS max {slow:.0f} ms "
-          f"(goal < 3000); peak RSS max {rss:.0f} MB (goal <= 1500)")
-    print(f"- stock titiler.xarray / TiTiler-EOPF (open + first tile): min {min(speed, default=float('nan')):.2f} "
-          "over every product and zoom (goal >= 1; inf = stock fails)")
+        print(
+            f"- {product} ({chunks} chunks) z11-z14 neighbours' MISS / first tile's: max "
+            f"{max(neighbours(product), default=float('nan')):.2f} (goal <= 0.20)"
+        )
+    print(
+        f"- L1C true colour, zooms TileJSON advertises: statuses {sorted(set(st for _, st in advertised))} "
+        f"over {len(advertised)} product/zoom pairs (goal: all 200); z7-z9 first MISS max {slow:.0f} ms "
+        f"(goal < 3000); peak RSS max {rss:.0f} MB (goal <= 1500)"
+    )
+    print(
+        f"- stock titiler.xarray / TiTiler-EOPF (open + first tile): min {min(speed, default=float('nan')):.2f} "
+        "over every product and zoom (goal >= 1; inf = stock fails)"
+    )
 
 
 def report(rows, lo, hi) -> None:
     print()
-    print(f"Through the loopback store ({LATENCY * 1000:.0f} ms per request, "
-          f"{BANDWIDTH / 1e6:.0f} MB/s per response); true colour b04,b03,b02; each product and "
-          "zoom in a fresh process (cold container); neighbours = the 3 tiles east, south, "
-          "south-east of the first, in the same process; open = TileJSON (opens the product: "
-          "metadata and coordinates; imports done before, in both processes); stock = titiler.xarray Reader per band on the same level, in "
-          "its own fresh process, opening the level for every request as its tile endpoint does: "
-          "stock/ours (first) compares it with open + first MISS.")
+    print(
+        f"Through the loopback store ({LATENCY * 1000:.0f} ms per request, "
+        f"{BANDWIDTH / 1e6:.0f} MB/s per response); true colour b04,b03,b02; each product and "
+        "zoom in a fresh process (cold container); neighbours = the 3 tiles east, south, "
+        "south-east of the first, in the same process; open = TileJSON (opens the product: "
+        "metadata and coordinates; imports done before, in both processes); stock = titiler.xarray Reader per band on the same level, in "
+        "its own fresh process, opening the level for every request as its tile endpoint does: "
+        "stock/ours (first) compares it with open + first MISS."
+    )
     print()
-    print("| product | z | levels | status | open ms | first MISS ms | neighbours MISS ms (mean) | "
-          "neighbours/first | HIT ms | requests (first) | MB fetched (first) | MB minimum | "
-          "fetched/min | peak RSS MB | stock first ms | stock neighbours ms | stock/ours (first) | "
-          "stock/ours (neighbours) | stock peak RSS MB | TileJSON minzoom |")
+    print(
+        "| product | z | levels | status | open ms | first MISS ms | neighbours MISS ms (mean) | "
+        "neighbours/first | HIT ms | requests (first) | MB fetched (first) | MB minimum | "
+        "fetched/min | peak RSS MB | stock first ms | stock neighbours ms | stock/ours (first) | "
+        "stock/ours (neighbours) | stock peak RSS MB | TileJSON minzoom |"
+    )
     print("|" + "---|" * 20)
     for name, z, ours, stock, minimum in rows:
         if stock is None:

@@ -52,7 +52,11 @@ TILE = (
 def run_child(env: dict, variant: str, python: list[str]) -> dict:
     out = subprocess.run(
         [*python, "-c", CHILD, TILE, variant],
-        env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -79,7 +83,9 @@ def bundle_setup(tmp: Path) -> tuple[list[str], dict, int]:
 
 
 def measure(env: dict, python: list[str], repeat: int, tag: str) -> tuple[float, float]:
-    assert run_child(env, f"gamma rgb 1.0{tag}", python)["x_cache"] == "MISS"  # warm the shared cache
+    assert (
+        run_child(env, f"gamma rgb 1.0{tag}", python)["x_cache"] == "MISS"
+    )  # warm the shared cache
     hits, misses = [], []
     for n in range(repeat):  # interleaved, so load drifts hit both alike
         hit = run_child(env, f"gamma rgb 1.0{tag}", python)
@@ -110,7 +116,9 @@ def main() -> None:
                 "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT": "0.5",
                 "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": "0.5",
             }
-            rows.append(("development tree (venv)", *measure(env, [sys.executable], args.repeat, "1")))
+            rows.append(
+                ("development tree (venv)", *measure(env, [sys.executable], args.repeat, "1"))
+            )
             if not args.no_bundle:
                 python, extra, size = bundle_setup(Path(tmp))
                 bundle_env = {k: v for k, v in env.items() if k != "PYTHONPATH"} | extra

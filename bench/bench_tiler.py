@@ -56,7 +56,9 @@ def main() -> None:
                 extra = [("rescale", "0,1")]
                 t_pyr = timed(client, url, pyramid + extra, args.repeat)
                 t_full = timed(client, url, full + extra, args.repeat)
-                print(f"{collection:<24}{z:>3}{t_pyr * 1000:>12.1f}{t_full * 1000:>10.1f}{t_full / t_pyr:>14.2f}")
+                print(
+                    f"{collection:<24}{z:>3}{t_pyr * 1000:>12.1f}{t_full * 1000:>10.1f}{t_full / t_pyr:>14.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ def main() -> int:
         command = f".venv/bin/python bench/{script.name}"
         print(f"== {command}", flush=True)
         started = time.monotonic()
-        done = subprocess.run([sys.executable, str(script)], cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE)  # progress (stderr) goes to the terminal
+        done = subprocess.run(
+            [sys.executable, str(script)], cwd=ROOT, text=True, stdout=subprocess.PIPE
+        )  # progress (stderr) goes to the terminal
         print(done.stdout, flush=True)
         if done.returncode != 0:
             print(f"{script.name} failed ({done.returncode})", file=sys.stderr)
@@ -69,8 +70,8 @@ def main() -> int:
             f"- machine: {machine()}\n"
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
             f"```text\n{output.strip()}\n```\n"
-            if "|---" not in output else
-            f"## {script.name}: {doc}\n\n"
+            if "|---" not in output
+            else f"## {script.name}: {doc}\n\n"
             f"- command: `{command}` ({time.monotonic() - started:.0f} s)\n"
             f"- machine: {machine()}\n"
             f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
@@ -83,8 +84,11 @@ def main() -> int:
         "side by side hold.\n\n"
     )
     if args.only and RESULTS.exists():  # keep the other sections
-        kept = [s for s in RESULTS.read_text().split("\n## ")[1:]
-                if not any(s.startswith(name) for name in args.only)]
+        kept = [
+            s
+            for s in RESULTS.read_text().split("\n## ")[1:]
+            if not any(s.startswith(name) for name in args.only)
+        ]
         sections = ["## " + s.rstrip() + "\n" for s in kept] + sections
     RESULTS.write_text(header + "\n".join(sections))
     print(f"wrote {RESULTS}")

@@ -15,6 +15,7 @@ Both hold the same synthetic scene (see :mod:`eopf_sample.scene`), so tests can 
 pixel value with :func:`expected_dn` / :func:`expected_reflectance`.
 """
 
+from .groups import expected_block_value
 from .scene import (
     ADD_OFFSET,
     BAND_BASE,
@@ -48,7 +49,6 @@ from .scene import (
     pixel_centers,
     transform,
 )
-from .groups import expected_block_value
 from .writer import product_path, time_series_value, write_geozarr, write_native, write_samples
 
 __all__ = [

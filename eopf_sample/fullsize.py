@@ -53,12 +53,34 @@ L1C_ID = "S2B_MSIL1C_20250113T103309_N0511_R108_T32TLQ_20250113T122458"
 
 # Native resolution (m) of each band (where the L1C native product holds it).
 BAND_RESOLUTION = {
-    "b01": 60, "b02": 10, "b03": 10, "b04": 10, "b05": 20, "b06": 20, "b07": 20,
-    "b08": 10, "b8a": 20, "b09": 60, "b10": 60, "b11": 20, "b12": 20,
+    "b01": 60,
+    "b02": 10,
+    "b03": 10,
+    "b04": 10,
+    "b05": 20,
+    "b06": 20,
+    "b07": 20,
+    "b08": 10,
+    "b8a": 20,
+    "b09": 60,
+    "b10": 60,
+    "b11": 20,
+    "b12": 20,
 }
 BAND_BASE = {
-    "b01": 1200, "b02": 1500, "b03": 1800, "b04": 2100, "b05": 2400, "b06": 2700, "b07": 3000,
-    "b08": 3300, "b8a": 3600, "b09": 3900, "b10": 1000, "b11": 4200, "b12": 4500,
+    "b01": 1200,
+    "b02": 1500,
+    "b03": 1800,
+    "b04": 2100,
+    "b05": 2400,
+    "b06": 2700,
+    "b07": 3000,
+    "b08": 3300,
+    "b8a": 3600,
+    "b09": 3900,
+    "b10": 1000,
+    "b11": 4200,
+    "b12": 4500,
 }
 NOISE_BITS = 5  # +-16 DN of noise: real 10 m reflectance compresses ~2x with blosc zstd
 
@@ -199,9 +221,7 @@ def _noise(rows: np.ndarray, cols: np.ndarray, band: str) -> np.ndarray:
     return (h >> np.uint64(64 - NOISE_BITS)).astype(np.int32) - 2 ** (NOISE_BITS - 1)
 
 
-def dn_block(
-    name: str, band: str, shape: tuple[int, int], rows: slice, cols: slice
-) -> np.ndarray:
+def dn_block(name: str, band: str, shape: tuple[int, int], rows: slice, cols: slice) -> np.ndarray:
     """uint16 digital numbers of a window of a level (0 = nodata), no other memory than it.
 
     DN = base + 600 sin(2 pi x / 9 km) cos(2 pi y / 7 km) + 300 cos(2 pi (x - y) / 31 km) + noise;
@@ -229,7 +249,9 @@ def dn_block(
 
 def expected_dn(name: str, level: str, band: str, row: int, col: int) -> int:
     """The digital number written at ``(row, col)`` of ``level`` (0 = nodata)."""
-    shape = tuple(reflectance_node(load_structure(name))["members"][level]["members"][band]["shape"])
+    shape = tuple(
+        reflectance_node(load_structure(name))["members"][level]["members"][band]["shape"]
+    )
     return int(dn_block(name, band, shape, slice(row, row + 1), slice(col, col + 1))[0, 0])
 
 
@@ -323,15 +345,17 @@ def _write_sharded_array(path: Path, node: dict, values) -> None:
     (blosc,) = [c for c in config["codecs"] if c["name"] == "blosc"]
     cfg = blosc["configuration"]
     shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[cfg["shuffle"]]
-    codec = numcodecs.Blosc(cname=cfg["cname"], clevel=cfg["clevel"], shuffle=shuffle,
-                            blocksize=cfg["blocksize"])
+    codec = numcodecs.Blosc(
+        cname=cfg["cname"], clevel=cfg["clevel"], shuffle=shuffle, blocksize=cfg["blocksize"]
+    )
     shard_shape = tuple(node["chunk_grid"]["configuration"]["chunk_shape"])
     separator = node["chunk_key_encoding"]["configuration"]["separator"]
     for shard_rows, shard_cols in _windows(node["shape"], shard_shape):
         per_shard = (-(-shard_shape[0] // inner[0]), -(-shard_shape[1] // inner[1]))
         index = np.full(per_shard + (2,), MAX_UINT_64, dtype="<u8")
-        key = separator.join(["c", str(shard_rows.start // shard_shape[0]),
-                              str(shard_cols.start // shard_shape[1])])
+        key = separator.join(
+            ["c", str(shard_rows.start // shard_shape[0]), str(shard_cols.start // shard_shape[1])]
+        )
         target = path / key
         target.parent.mkdir(parents=True, exist_ok=True)
         offset = 0
@@ -367,11 +391,14 @@ def _write_coordinate(path: Path, node: dict, values: np.ndarray) -> None:
         return
     assert [c["name"] for c in node["codecs"]] == ["bytes"], node["codecs"]
     (path / "c").mkdir(exist_ok=True)
-    (path / "c" / "0").write_bytes(values.astype(np.dtype(node["data_type"]).newbyteorder("<")).tobytes())
+    (path / "c" / "0").write_bytes(
+        values.astype(np.dtype(node["data_type"]).newbyteorder("<")).tobytes()
+    )
 
 
-def write_product(name: str, dest: Path, bands: set[str] | None = None,
-                  levels: set[str] | None = None, log=print) -> None:
+def write_product(
+    name: str, dest: Path, bands: set[str] | None = None, levels: set[str] | None = None, log=print
+) -> None:
     """Write one product at ``dest`` (a new directory). ``bands``/``levels`` restrict what gets
     pixels (smoke tests); the metadata of every array is written either way."""
     import zarr
@@ -394,31 +421,43 @@ def write_product(name: str, dest: Path, bands: set[str] | None = None,
                 _write_coordinate(array_path, node, _coords(name, group, array_name))
                 continue
             if array_name == "spatial_ref":
-                arr = zarr.open_array(zarr.storage.LocalStore(str(level_path)), path=array_name,
-                                      mode="r+")
+                arr = zarr.open_array(
+                    zarr.storage.LocalStore(str(level_path)), path=array_name, mode="r+"
+                )
                 arr[...] = 0
                 continue
             if (bands and array_name not in bands) or (levels and level not in levels):
                 continue
             started = time.perf_counter()
             if native:
-                _write_native_array(array_path, node,
-                                    lambda rows, cols, b=array_name, s=shape: dn_block(name, b, s, rows, cols))
+                _write_native_array(
+                    array_path,
+                    node,
+                    lambda rows, cols, b=array_name, s=shape: dn_block(name, b, s, rows, cols),
+                )
             else:
-                _write_sharded_array(array_path, node,
-                                     lambda rows, cols, b=array_name, s=shape:
-                                     reflectance_block(name, b, s, rows, cols))
+                _write_sharded_array(
+                    array_path,
+                    node,
+                    lambda rows, cols, b=array_name, s=shape: reflectance_block(
+                        name, b, s, rows, cols
+                    ),
+                )
             if log:
-                log(f"  {name} {level}/{array_name} {shape[0]}x{shape[1]} "
-                    f"{time.perf_counter() - started:.1f}s")
+                log(
+                    f"  {name} {level}/{array_name} {shape[0]}x{shape[1]} "
+                    f"{time.perf_counter() - started:.1f}s"
+                )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # consolidated metadata is not in the v3 spec
-        zarr.consolidate_metadata(zarr.storage.LocalStore(str(dest)),
-                                  zarr_format=structure["zarr_format"])
+        zarr.consolidate_metadata(
+            zarr.storage.LocalStore(str(dest)), zarr_format=structure["zarr_format"]
+        )
 
 
-def write_bench_data(out_dir: str | os.PathLike | None = None, names=None, force=False,
-                     log=print) -> dict[str, Path]:
+def write_bench_data(
+    out_dir: str | os.PathLike | None = None, names=None, force=False, log=print
+) -> dict[str, Path]:
     """Write the products that are missing (all four by default); return their paths."""
     out = Path(out_dir) if out_dir else default_out_dir()
     paths = {}

@@ -117,7 +117,9 @@ def block_index(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     res = scene.SIZE_M / height
     rows = ((np.arange(height) * res) // scene.BLOCK_M).astype(int)
     cols = ((np.arange(width) * (scene.SIZE_M / width)) // scene.BLOCK_M).astype(int)
-    return np.broadcast_to(rows[:, None], (height, width)), np.broadcast_to(cols[None, :], (height, width))
+    return np.broadcast_to(rows[:, None], (height, width)), np.broadcast_to(
+        cols[None, :], (height, width)
+    )
 
 
 def expected_block_value(group: str, name: str, row: int, col: int, band: int = 0) -> int | None:
@@ -154,8 +156,13 @@ def _image_values(group: str, name: str, shape: tuple[int, ...], dtype, fill) ->
     planes = []
     for band in range(bands):
         table = np.array(
-            [[_or(expected_block_value(group, name, r, c, band), fill) for c in range(scene.GRID)]
-             for r in range(scene.GRID)]
+            [
+                [
+                    _or(expected_block_value(group, name, r, c, band), fill)
+                    for c in range(scene.GRID)
+                ]
+                for r in range(scene.GRID)
+            ]
         ).astype(dtype)
         planes.append(table[rows, cols])  # each pixel takes its block's value
     return np.stack(planes) if len(shape) == 3 else planes[0]
@@ -196,7 +203,21 @@ def _ramp(shape, dtype) -> np.ndarray:
 
 LABELS = {
     "angle": ["zenith", "azimuth"],
-    "band": ["b01", "b02", "b03", "b04", "b05", "b06", "b07", "b08", "b8a", "b09", "b10", "b11", "b12"],
+    "band": [
+        "b01",
+        "b02",
+        "b03",
+        "b04",
+        "b05",
+        "b06",
+        "b07",
+        "b08",
+        "b8a",
+        "b09",
+        "b10",
+        "b11",
+        "b12",
+    ],
 }
 
 
@@ -343,7 +364,9 @@ def write_groups(root: Path, dump: dict, skip: tuple[str, ...] = (), lonlat=None
                 walk(child, child_path)
                 continue
             sample = sample_node(child, radar)
-            sample["attributes"] = sample_attributes(child.get("attributes", {}), sample["shape"], origin)
+            sample["attributes"] = sample_attributes(
+                child.get("attributes", {}), sample["shape"], origin
+            )
             values = array_values(path, name, sample, _dims(child), origin, lonlat)
             _write_array(root, child_path, sample, values)
             written.append(child_path)

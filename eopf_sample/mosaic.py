@@ -60,14 +60,37 @@ class MosaicItem:
 
 
 MOSAIC_ITEMS: tuple[MosaicItem, ...] = (
-    MosaicItem("S2A_MOSAIC_A_20250601", "native", scene.X0, scene.Y0,
-               "2025-06-01T10:00:00Z", 5.0, 2000),
-    MosaicItem("S2B_MOSAIC_B_20250611", "geozarr", scene.X0 + 7200.0, scene.Y0,
-               "2025-06-11T10:00:00Z", 50.0, 4000),
-    MosaicItem("S2A_MOSAIC_C_20250621", "native", scene.X0, scene.Y0 - scene.SIZE_M,
-               "2025-06-21T10:00:00Z", 20.0, 6000),
-    MosaicItem("S2B_MOSAIC_D_20250616", "native", 226080.0, 4698720.0,
-               "2025-06-16T10:00:00Z", 10.0, 8000, epsg=32633),
+    MosaicItem(
+        "S2A_MOSAIC_A_20250601", "native", scene.X0, scene.Y0, "2025-06-01T10:00:00Z", 5.0, 2000
+    ),
+    MosaicItem(
+        "S2B_MOSAIC_B_20250611",
+        "geozarr",
+        scene.X0 + 7200.0,
+        scene.Y0,
+        "2025-06-11T10:00:00Z",
+        50.0,
+        4000,
+    ),
+    MosaicItem(
+        "S2A_MOSAIC_C_20250621",
+        "native",
+        scene.X0,
+        scene.Y0 - scene.SIZE_M,
+        "2025-06-21T10:00:00Z",
+        20.0,
+        6000,
+    ),
+    MosaicItem(
+        "S2B_MOSAIC_D_20250616",
+        "native",
+        226080.0,
+        4698720.0,
+        "2025-06-16T10:00:00Z",
+        10.0,
+        8000,
+        epsg=32633,
+    ),
 )
 MOSAIC_DN = {item.id: item.dn for item in MOSAIC_ITEMS}
 
@@ -119,7 +142,9 @@ def _constant_dn(dn: int):
 @contextlib.contextmanager
 def _scene_at(item: MosaicItem):
     """The scene moved to ``item``'s place with its value; no other group written."""
-    saved_scene = {name: getattr(scene, name) for name in ("X0", "Y0", "BOUNDS", "BOUNDS_LONLAT", "EPSG")}
+    saved_scene = {
+        name: getattr(scene, name) for name in ("X0", "Y0", "BOUNDS", "BOUNDS_LONLAT", "EPSG")
+    }
     saved = (writer.native_dn, groups.write_groups)
     scene.X0, scene.Y0, scene.BOUNDS, scene.EPSG = item.x0, item.y0, item.bounds, item.epsg
     scene.BOUNDS_LONLAT = lonlat_bounds(item)
@@ -191,8 +216,16 @@ def stac_collection() -> dict:
         "description": "Sample Sentinel-2 L2A products for mosaics (both layouts).",
         "license": "proprietary",
         "extent": {
-            "spatial": {"bbox": [[min(b[0] for b in boxes), min(b[1] for b in boxes),
-                                  max(b[2] for b in boxes), max(b[3] for b in boxes)]]},
+            "spatial": {
+                "bbox": [
+                    [
+                        min(b[0] for b in boxes),
+                        min(b[1] for b in boxes),
+                        max(b[2] for b in boxes),
+                        max(b[3] for b in boxes),
+                    ]
+                ]
+            },
             "temporal": {"interval": [[MOSAIC_ITEMS[0].datetime, MOSAIC_ITEMS[-1].datetime]]},
         },
         "links": [],
@@ -217,7 +250,9 @@ def write_mosaic_collection(out_dir: str | os.PathLike, force: bool = False, log
     stac_dir = Path(out_dir) / COLLECTION_MOSAIC / "stac"
     stac_dir.mkdir(parents=True, exist_ok=True)
     (stac_dir / "collection.json").write_text(json.dumps(stac_collection(), indent=1))
-    lines = [json.dumps(stac_item(item, str(product_dir(out_dir, item).resolve())))
-             for item in MOSAIC_ITEMS]
+    lines = [
+        json.dumps(stac_item(item, str(product_dir(out_dir, item).resolve())))
+        for item in MOSAIC_ITEMS
+    ]
     (stac_dir / "items.ndjson").write_text("\n".join(lines) + "\n")
     return stac_dir

@@ -6,8 +6,8 @@ import os
 import shutil
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numcodecs
 import numpy as np
@@ -122,7 +122,9 @@ def write_native(path: Path) -> None:
             )
             arr[...] = values.astype(np.int64)
     groups.write_groups(
-        path, groups.load_full("l2a-native"), skip=("measurements/reflectance",),
+        path,
+        groups.load_full("l2a-native"),
+        skip=("measurements/reflectance",),
         lonlat=scene.BOUNDS_LONLAT,
     )
     zarr.consolidate_metadata(store, zarr_format=2)
@@ -189,7 +191,9 @@ def write_geozarr(path: Path) -> None:
             )
             arr[...] = values.astype(np.int64) if native_level else values
     groups.write_groups(
-        path, groups.load_full("l2a-geozarr"), skip=("measurements/reflectance",),
+        path,
+        groups.load_full("l2a-geozarr"),
+        skip=("measurements/reflectance",),
         lonlat=scene.BOUNDS_LONLAT,
     )
     write_time_series(root)
@@ -219,35 +223,66 @@ def write_time_series(root) -> None:
     _, (height, width) = scene.LEVELS[level]
     rows, cols = groups.block_index(height, width)
     tables = np.array(
-        [[[np.nan if (v := time_series_value(t, r, c)) is None else v for c in range(scene.GRID)]
-          for r in range(scene.GRID)] for t in range(len(scene.TIME_SERIES_DATES))],
+        [
+            [
+                [
+                    np.nan if (v := time_series_value(t, r, c)) is None else v
+                    for c in range(scene.GRID)
+                ]
+                for r in range(scene.GRID)
+            ]
+            for t in range(len(scene.TIME_SERIES_DATES))
+        ],
         dtype=np.float32,
     )
     data = tables[:, rows, cols]
     arr = group.create_array(
-        "ndvi", shape=data.shape, chunks=(1, height, width), dtype="float32", fill_value=np.nan,
+        "ndvi",
+        shape=data.shape,
+        chunks=(1, height, width),
+        dtype="float32",
+        fill_value=np.nan,
         dimension_names=["time", "y", "x"],
-        attributes={"grid_mapping": "spatial_ref", "long_name": "NDVI (sample time series)",
-                    "_FillValue": structure.FILL_VALUE_NAN_B64},
+        attributes={
+            "grid_mapping": "spatial_ref",
+            "long_name": "NDVI (sample time series)",
+            "_FillValue": structure.FILL_VALUE_NAN_B64,
+        },
     )
     arr[...] = data
-    days = np.array([(np.datetime64(d) - np.datetime64(scene.TIME_SERIES_DATES[0])).astype(int)
-                     for d in scene.TIME_SERIES_DATES], dtype="int64")
+    days = np.array(
+        [
+            (np.datetime64(d) - np.datetime64(scene.TIME_SERIES_DATES[0])).astype(int)
+            for d in scene.TIME_SERIES_DATES
+        ],
+        dtype="int64",
+    )
     time = group.create_array(
-        "time", shape=days.shape, dtype="int64", fill_value=0, dimension_names=["time"],
-        attributes={"units": f"days since {scene.TIME_SERIES_DATES[0]}",
-                    "calendar": "proleptic_gregorian", "standard_name": "time"},
+        "time",
+        shape=days.shape,
+        dtype="int64",
+        fill_value=0,
+        dimension_names=["time"],
+        attributes={
+            "units": f"days since {scene.TIME_SERIES_DATES[0]}",
+            "calendar": "proleptic_gregorian",
+            "standard_name": "time",
+        },
     )
     time[...] = days
     spatial_ref = group.create_array(
-        "spatial_ref", shape=(), dtype="int64", fill_value=0,
+        "spatial_ref",
+        shape=(),
+        dtype="int64",
+        fill_value=0,
         attributes=dict(structure.SPATIAL_REF_ATTRS),
     )
     spatial_ref[...] = 0
     xs, ys = _centres(level)
     for name, values in (("x", xs), ("y", ys)):
-        coord = group.create_array(name, shape=values.shape, dtype="int64", fill_value=0,
-                                   dimension_names=[name])
+        coord = group.create_array(
+            name, shape=values.shape, dtype="int64", fill_value=0, dimension_names=[name]
+        )
         coord[...] = values.astype(np.int64)
 
 

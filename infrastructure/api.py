@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 
 import jsii
-
 from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -23,9 +22,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogSettings:
-    def __init__(self, destination: apigwv2.IAccessLogDestination, format: apigw.AccessLogFormat) -> None:  # noqa: A002
+    def __init__(
+        self, destination: apigwv2.IAccessLogDestination, format: apigw.AccessLogFormat
+    ) -> None:  # noqa: A002
         self._destination = destination
         self._format = format
 
@@ -86,7 +88,11 @@ class TileApi(Construct):
             create_default_stage=False,
             cors_preflight=apigwv2.CorsPreflightOptions(
                 allow_origins=list(props.cors_origins),
-                allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.HEAD, apigwv2.CorsHttpMethod.OPTIONS],
+                allow_methods=[
+                    apigwv2.CorsHttpMethod.GET,
+                    apigwv2.CorsHttpMethod.HEAD,
+                    apigwv2.CorsHttpMethod.OPTIONS,
+                ],
                 allow_headers=["*"],
                 expose_headers=["*"],
                 max_age=Duration.days(1),
@@ -95,14 +101,18 @@ class TileApi(Construct):
         for path in ("/", "/{proxy+}"):
             self.http_api.add_routes(path=path, methods=ROUTE_METHODS, integration=integration)
 
-        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=props.log_retention, removal_policy=props.removal_policy)
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=props.log_retention, removal_policy=props.removal_policy
+        )
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",
             http_api=self.http_api,
             stage_name="$default",
             auto_deploy=True,
-            throttle=apigwv2.ThrottleSettings(rate_limit=props.throttle_rate, burst_limit=props.throttle_burst),
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=props.throttle_rate, burst_limit=props.throttle_burst
+            ),
             access_log_settings=_AccessLogSettings(
                 apigwv2.LogGroupLogDestination(self.access_logs),
                 apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))),
@@ -115,7 +125,9 @@ class TileApi(Construct):
             self.distribution = self._distribution(props)
 
     def _distribution(self, props: TileApiProps) -> cloudfront.Distribution:
-        api_domain = Fn.select(2, Fn.split("/", self.http_api.api_endpoint))  # https://<id>.execute-api...
+        api_domain = Fn.select(
+            2, Fn.split("/", self.http_api.api_endpoint)
+        )  # https://<id>.execute-api...
         cache_policy = cloudfront.CachePolicy(
             self,
             "TileCachePolicy",
@@ -139,7 +151,11 @@ class TileApi(Construct):
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
             default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.HttpOrigin(api_domain, protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY, origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2]),
+                origin=origins.HttpOrigin(
+                    api_domain,
+                    protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+                    origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+                ),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
                 cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD_OPTIONS,

@@ -116,9 +116,25 @@ PRUNE_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp")
 # Shared objects that are not stripped (numpy's OpenBLAS, as titiler's own build does).
 NO_STRIP_DIRS = ("numpy.libs",)
 # What is never copied from lambda_src/ into the bundle.
-SOURCE_EXCLUDES = ("tests", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", "*.egg-info", ".ruff_cache")
+SOURCE_EXCLUDES = (
+    "tests",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    "*.egg-info",
+    ".ruff_cache",
+)
 # Same exclusions for the CDK asset fingerprint (cdk `exclude` glob syntax).
-ASSET_EXCLUDES = ["**/tests", "**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", "**/*.egg-info", "**/.ruff_cache"]
+ASSET_EXCLUDES = [
+    "**/tests",
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/.pytest_cache",
+    "**/.mypy_cache",
+    "**/*.egg-info",
+    "**/.ruff_cache",
+]
 
 EXPAT_SONAME = "libexpat.so.1"
 LAMBDA_TASK_ROOT = "/var/task"
@@ -130,11 +146,39 @@ LAMBDA_TASK_ROOT = "/var/task"
 # namespace package, which zipimport cannot import). titiler_eopf puts
 # the zip on sys.path (after the loose packages) when it is imported.
 ZIPPED_PACKAGES = (
-    "xarray", "pydantic", "zarr", "redis", "aws_lambda_powertools", "pystac", "fastapi", "anyio",
-    "jinja2", "pyparsing", "packaging", "click", "httpx2", "httpcore2", "starlette", "dateutil",
-    "pydantic_settings", "idna", "h11", "cachetools", "mangum", "donfig",
-    "dotenv", "attr", "attrs", "affine", "geojson_pydantic", "typing_inspection",
-    "annotated_types", "annotated_doc", "rioxarray", "tzdata", "starlette_cramjam",
+    "xarray",
+    "pydantic",
+    "zarr",
+    "redis",
+    "aws_lambda_powertools",
+    "pystac",
+    "fastapi",
+    "anyio",
+    "jinja2",
+    "pyparsing",
+    "packaging",
+    "click",
+    "httpx2",
+    "httpcore2",
+    "starlette",
+    "dateutil",
+    "pydantic_settings",
+    "idna",
+    "h11",
+    "cachetools",
+    "mangum",
+    "donfig",
+    "dotenv",
+    "attr",
+    "attrs",
+    "affine",
+    "geojson_pydantic",
+    "typing_inspection",
+    "annotated_types",
+    "annotated_doc",
+    "rioxarray",
+    "tzdata",
+    "starlette_cramjam",
 )
 PACKAGES_ZIP = "_packages.zip"
 # Compiled without docstrings and asserts (python -OO): pandas' .pyc are two-thirds docstrings
@@ -171,7 +215,9 @@ def find_python312() -> str:
     candidates = [os.environ.get("TITILER_EOPF_PYTHON312", "")]
     candidates.append(shutil.which("python3.12") or "")
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += [str(p) for p in sorted((pyenv_root / "versions").glob("3.12*/bin/python3.12"), reverse=True)]
+    candidates += [
+        str(p) for p in sorted((pyenv_root / "versions").glob("3.12*/bin/python3.12"), reverse=True)
+    ]
     candidates += ["/usr/local/bin/python3.12", "/usr/bin/python3.12"]
     for candidate in candidates:
         if not candidate or not Path(candidate).exists():
@@ -189,7 +235,9 @@ def find_python312() -> str:
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
-        raise BundleError(f"command failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise BundleError(
+            f"command failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -276,16 +324,16 @@ def check_elf_compat(root: Path, arch: str) -> list[str]:
     """Problems with the shared objects of a bundle (empty list: all good)."""
     problems = []
     infos = [elf_info(p) for p in shared_objects(root)]
-    shipped = {
-        name for _dirpath, _dirs, files in os.walk(root) for name in files if ".so" in name
-    }
+    shipped = {name for _dirpath, _dirs, files in os.walk(root) for name in files if ".so" in name}
     for info in infos:
         rel = info.path.relative_to(root)
         if ELF_MACHINE[arch] not in info.machine:
             problems.append(f"{rel}: built for {info.machine!r}, not {arch}")
         too_new = sorted(v for v in info.glibc if _version_tuple(v) > MAX_GLIBC)
         if too_new:
-            problems.append(f"{rel}: needs GLIBC_{', GLIBC_'.join(too_new)} (runtime has {'.'.join(map(str, MAX_GLIBC))})")
+            problems.append(
+                f"{rel}: needs GLIBC_{', GLIBC_'.join(too_new)} (runtime has {'.'.join(map(str, MAX_GLIBC))})"
+            )
         too_new = sorted(v for v in info.glibcxx if _version_tuple(v) > MAX_GLIBCXX)
         if too_new:
             problems.append(f"{rel}: needs GLIBCXX_{', GLIBCXX_'.join(too_new)}")
@@ -294,7 +342,9 @@ def check_elf_compat(root: Path, arch: str) -> list[str]:
             problems.append(f"{rel}: needs CXXABI_{', CXXABI_'.join(too_new)}")
         for lib in info.needed:
             if lib not in SYSTEM_LIBRARIES and lib not in shipped:
-                problems.append(f"{rel}: needs {lib}, which is neither in the bundle nor in the Lambda runtime")
+                problems.append(
+                    f"{rel}: needs {lib}, which is neither in the bundle nor in the Lambda runtime"
+                )
     return problems
 
 
@@ -348,7 +398,9 @@ def fetch_expat_source(work: Path, prefer: str | None = None) -> tuple[str, Path
     opts = _apt_options(work)
     _run(["apt-get", *opts, "update"])
     showsrc = _run(["apt-cache", *opts, "showsrc", "expat"]).stdout
-    versions = sorted(set(re.findall(r"^Version: (\S+)", showsrc, re.M)), key=_debian_version_key, reverse=True)
+    versions = sorted(
+        set(re.findall(r"^Version: (\S+)", showsrc, re.M)), key=_debian_version_key, reverse=True
+    )
     pinned = os.environ.get("TITILER_EOPF_EXPAT_VERSION")
     if pinned:
         versions = [pinned]
@@ -370,7 +422,7 @@ def fetch_expat_source(work: Path, prefer: str | None = None) -> tuple[str, Path
             _run(["dpkg-source", "--no-check", "-x", str(dsc[0]), "expat"], cwd=download)
             log(f"expat source {version}")
             return version, download / "expat"
-        errors.append(f"{version}: {result.stderr.strip().splitlines()[-1:] }")
+        errors.append(f"{version}: {result.stderr.strip().splitlines()[-1:]}")
     raise BundleError(f"no expat source could be downloaded: {errors}")
 
 
@@ -408,7 +460,11 @@ def ensure_cross_compiler(arch: str, root: Path | None = None) -> str:
         return cc
     packages = _cross_packages(arch)
     hint = f"cross-compiling libexpat for {arch} needs {triplet}-gcc (apt-get install {' '.join(packages)}, or make tools)"
-    if os.environ.get("TITILER_EOPF_NO_APT") == "1" or not shutil.which("apt-get") or os.geteuid() != 0:
+    if (
+        os.environ.get("TITILER_EOPF_NO_APT") == "1"
+        or not shutil.which("apt-get")
+        or os.geteuid() != 0
+    ):
         raise ToolchainUnavailable(hint)
     root = root or cache_root()
     root.mkdir(parents=True, exist_ok=True)
@@ -436,7 +492,9 @@ def _qemu_for(arch: str) -> str | None:
     return shutil.which(f"qemu-{name}") or shutil.which(f"qemu-{name}-static")
 
 
-def _cmake_toolchain_file(work: Path, arch: str, cc: str, cxx: str | None, emulator: str | None) -> Path:
+def _cmake_toolchain_file(
+    work: Path, arch: str, cc: str, cxx: str | None, emulator: str | None
+) -> Path:
     """A CMake toolchain file for cross-compiling to ``arch`` with Debian's cross gcc."""
     triplet = GNU_TRIPLET[arch]
     sysroot = Path("/usr") / triplet  # where Debian's libc6-dev-<arch>-cross puts headers/libs
@@ -483,18 +541,31 @@ def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
     started = time.monotonic()
     (root / "libexpat").mkdir(parents=True, exist_ok=True)
     # Same Debian version as an existing build for another architecture, if there is one.
-    others = sorted(p.name.rsplit("-", 1)[0] for p in (root / "libexpat").glob("*-*") if (p / EXPAT_SONAME).is_file())
+    others = sorted(
+        p.name.rsplit("-", 1)[0]
+        for p in (root / "libexpat").glob("*-*")
+        if (p / EXPAT_SONAME).is_file()
+    )
     with tempfile.TemporaryDirectory(prefix="expat-", dir=root / "libexpat") as tmp:
         work = Path(tmp)
         version, src = fetch_expat_source(work, prefer=others[-1] if others else None)
         cmake_args = []
         if cross:
-            cmake_args.append(f"-DCMAKE_TOOLCHAIN_FILE={_cmake_toolchain_file(work, arch, cc, cxx, emulator)}")
+            cmake_args.append(
+                f"-DCMAKE_TOOLCHAIN_FILE={_cmake_toolchain_file(work, arch, cc, cxx, emulator)}"
+            )
         expat_dir = src / "expat"
         # CMake's config header defines XML_DTD/XML_NS without a value, but Debian's
         # security patches test "#if XML_DTD == 1" (they build with autotools).
         header = expat_dir / "expat_config.h.cmake"
-        header.write_text(re.sub(r"^#cmakedefine (XML_DTD|XML_NS)$", r"#cmakedefine \1 1", header.read_text(), flags=re.M))
+        header.write_text(
+            re.sub(
+                r"^#cmakedefine (XML_DTD|XML_NS)$",
+                r"#cmakedefine \1 1",
+                header.read_text(),
+                flags=re.M,
+            )
+        )
         build = work / "build"
         _run(
             [
@@ -515,28 +586,43 @@ def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
         if emulator:
             # ctest would exec the test programs directly (bash run.sh FILE): run them under qemu.
             for program in ("runtests", "runtestspp"):
-                _run([emulator, "-L", str(Path("/usr") / triplet), str(build / "tests" / program)], cwd=build)
+                _run(
+                    [emulator, "-L", str(Path("/usr") / triplet), str(build / "tests" / program)],
+                    cwd=build,
+                )
         elif run_tests:
             _run(["ctest", "--output-on-failure"], cwd=build)
-        tests = "expat's tests passed" + (f" (under {Path(emulator).name})" if emulator else "") if run_tests else "expat's tests not run (cross-compiled, no qemu-user)"
+        tests = (
+            "expat's tests passed" + (f" (under {Path(emulator).name})" if emulator else "")
+            if run_tests
+            else "expat's tests not run (cross-compiled, no qemu-user)"
+        )
         built = (build / EXPAT_SONAME).resolve()
         info = elf_info(built)
         if ELF_MACHINE[arch] not in info.machine:
             raise BundleError(f"libexpat {version} was built for {info.machine!r}, not {arch}")
         if info.max_glibc > MAX_GLIBC:
-            raise BundleError(f"libexpat {version} needs GLIBC_{'.'.join(map(str, info.max_glibc))} > 2.34")
+            raise BundleError(
+                f"libexpat {version} needs GLIBC_{'.'.join(map(str, info.max_glibc))} > 2.34"
+            )
         staged = work / "out"
         staged.mkdir()
         shutil.copy2(built, staged / EXPAT_SONAME)
         _strip([staged / EXPAT_SONAME], arch)
-        compiler = f"cross-compiled with {Path(cc).name} ({_run([cc, '-dumpfullversion']).stdout.strip()})" if cross else "native build"
+        compiler = (
+            f"cross-compiled with {Path(cc).name} ({_run([cc, '-dumpfullversion']).stdout.strip()})"
+            if cross
+            else "native build"
+        )
         (staged / "SOURCE").write_text(
             f"Debian expat {version}, cmake -DHAVE_ARC4RANDOM_BUF=0 -DHAVE_ARC4RANDOM=0\n"
             f"{compiler}; {tests}\n"
             f"Machine: {info.machine}\nGLIBC needs: {sorted(info.glibc, key=_version_tuple)}\n"
         )
         final = _atomic_publish(staged, root / "libexpat" / f"{version}-{arch}")
-    log(f"built libexpat {version} for {arch} in {time.monotonic() - started:.1f}s ({compiler}; {tests})")
+    log(
+        f"built libexpat {version} for {arch} in {time.monotonic() - started:.1f}s ({compiler}; {tests})"
+    )
     return final / EXPAT_SONAME
 
 
@@ -560,11 +646,17 @@ def _strip(paths: list[Path], arch: str) -> None:
 def requirements_key(requirements: Path, arch: str) -> str:
     digest = hashlib.sha256()
     digest.update(requirements.read_bytes())
-    digest.update(json.dumps([arch, BUILDER_VERSION, PLATFORMS[arch], RUNTIME_PROVIDED, sys.version_info[:2]]).encode())
+    digest.update(
+        json.dumps(
+            [arch, BUILDER_VERSION, PLATFORMS[arch], RUNTIME_PROVIDED, sys.version_info[:2]]
+        ).encode()
+    )
     return digest.hexdigest()[:16]
 
 
-def _compile_tree(python: str, target: Path, legacy: bool, runtime_dir: str = LAMBDA_TASK_ROOT) -> None:
+def _compile_tree(
+    python: str, target: Path, legacy: bool, runtime_dir: str = LAMBDA_TASK_ROOT
+) -> None:
     """Compile every .py to 3.12 bytecode (hash-based, unchecked: no mtime dependency).
 
     File names recorded in the bytecode are those on Lambda (``/var/task/...``), so
@@ -576,7 +668,11 @@ def _compile_tree(python: str, target: Path, legacy: bool, runtime_dir: str = LA
         " stripdir=sys.argv[1], prependdir=sys.argv[3],"
         " invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
     )
-    subprocess.run([python, "-c", script, str(target), "1" if legacy else "0", runtime_dir], check=False, capture_output=True)
+    subprocess.run(
+        [python, "-c", script, str(target), "1" if legacy else "0", runtime_dir],
+        check=False,
+        capture_output=True,
+    )
     if legacy:  # docstrings out of the biggest pure-Python part (-OO), see DOCSTRING_FREE
         optimized = (
             "import compileall, sys, py_compile\n"
@@ -587,7 +683,11 @@ def _compile_tree(python: str, target: Path, legacy: bool, runtime_dir: str = LA
         )
         dirs = [str(target / d) for d in DOCSTRING_FREE if (target / d).is_dir()]
         if dirs:
-            subprocess.run([python, "-c", optimized, str(target), "1", runtime_dir, *dirs], check=True, capture_output=True)
+            subprocess.run(
+                [python, "-c", optimized, str(target), "1", runtime_dir, *dirs],
+                check=True,
+                capture_output=True,
+            )
     if legacy:
         for dirpath, _dirs, files in os.walk(target):
             for name in files:
@@ -610,7 +710,11 @@ def _remove_runtime_provided(target: Path) -> list[str]:
     removed = []
     canon = {re.sub(r"[-_.]+", "_", n).lower() for n in RUNTIME_PROVIDED}
     for entry in target.iterdir():
-        base = entry.name.split("-", 1)[0] if entry.name.endswith((".dist-info", ".egg-info")) else entry.name
+        base = (
+            entry.name.split("-", 1)[0]
+            if entry.name.endswith((".dist-info", ".egg-info"))
+            else entry.name
+        )
         base = re.sub(r"[-_.]+", "_", base.removesuffix(".py")).lower()
         if base in canon:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
@@ -659,13 +763,25 @@ def build_dependencies(
         _prune(staged)
         for path in PRUNE_PATHS:
             shutil.rmtree(staged / path, ignore_errors=True)
-        for record in staged.glob("*.dist-info/RECORD"):  # pip's install manifest, not read at runtime
+        for record in staged.glob(
+            "*.dist-info/RECORD"
+        ):  # pip's install manifest, not read at runtime
             record.unlink()
-        to_strip = [p for p in shared_objects(staged) if not any(part in NO_STRIP_DIRS for part in p.relative_to(staged).parts)]
+        to_strip = [
+            p
+            for p in shared_objects(staged)
+            if not any(part in NO_STRIP_DIRS for part in p.relative_to(staged).parts)
+        ]
         _strip(to_strip, arch)
         _compile_tree(python, staged, legacy=True)
-        (staged / ".complete").write_text(json.dumps({"requirements": requirements.read_text(), "arch": arch, "builder": BUILDER_VERSION}))
-        log(f"dependencies for {arch} ready: {dir_size(staged) / 1e6:.1f} MB, {time.monotonic() - started:.1f}s")
+        (staged / ".complete").write_text(
+            json.dumps(
+                {"requirements": requirements.read_text(), "arch": arch, "builder": BUILDER_VERSION}
+            )
+        )
+        log(
+            f"dependencies for {arch} ready: {dir_size(staged) / 1e6:.1f} MB, {time.monotonic() - started:.1f}s"
+        )
         return _atomic_publish(staged, final)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -704,7 +820,9 @@ def _vendor_files() -> dict[str, dict[str, str]]:
     """``VENDOR_FILES`` of the app's assets module, read from the source (no import of the app)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_eopf_assets", SOURCE_DIR / "titiler_eopf" / "tiler" / "assets.py")
+    spec = importlib.util.spec_from_file_location(
+        "_eopf_assets", SOURCE_DIR / "titiler_eopf" / "tiler" / "assets.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.VENDOR_FILES
@@ -733,8 +851,10 @@ def copy_vendor_assets(output_dir: Path, node_modules: Path | None = None) -> li
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(gzip.compress(src.read_bytes(), compresslevel=9, mtime=0))
     if missing:
-        log(f"WARNING: browser assets not installed ({', '.join(missing)}): run `make tools`; "
-            "the map viewer and /docs of this bundle will not load")
+        log(
+            f"WARNING: browser assets not installed ({', '.join(missing)}): run `make tools`; "
+            "the map viewer and /docs of this bundle will not load"
+        )
     return missing
 
 
@@ -743,7 +863,9 @@ def verify_bundle(output_dir: Path, arch: str = "x86_64") -> list[str]:
     problems = []
     size = dir_size(output_dir)
     if size > LAMBDA_UNZIPPED_LIMIT:
-        problems.append(f"unzipped size {size:,} bytes exceeds the Lambda limit {LAMBDA_UNZIPPED_LIMIT:,}")
+        problems.append(
+            f"unzipped size {size:,} bytes exceeds the Lambda limit {LAMBDA_UNZIPPED_LIMIT:,}"
+        )
     if not (output_dir / "rasterio.libs" / EXPAT_SONAME).is_file():
         problems.append(f"rasterio.libs/{EXPAT_SONAME} missing")
     for name in RUNTIME_PROVIDED:
@@ -780,15 +902,26 @@ def build_bundle(
         for entry in output_dir.iterdir():  # CDK hands us an existing, empty staging dir
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     output_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(deps, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+    shutil.copytree(
+        deps, output_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete")
+    )
     (output_dir / "rasterio.libs").mkdir(exist_ok=True)
     shutil.copy2(expat, output_dir / "rasterio.libs" / EXPAT_SONAME)
     _copy_source(source_dir, output_dir)
     copy_vendor_assets(output_dir)
     # Our own package keeps its .py (readable tracebacks) beside unchecked-hash .pyc.
     for entry in source_dir.iterdir():
-        if entry.is_dir() and (output_dir / entry.name).is_dir() and entry.name not in SOURCE_EXCLUDES:
-            _compile_tree(find_python312(), output_dir / entry.name, legacy=False, runtime_dir=f"{LAMBDA_TASK_ROOT}/{entry.name}")
+        if (
+            entry.is_dir()
+            and (output_dir / entry.name).is_dir()
+            and entry.name not in SOURCE_EXCLUDES
+        ):
+            _compile_tree(
+                find_python312(),
+                output_dir / entry.name,
+                legacy=False,
+                runtime_dir=f"{LAMBDA_TASK_ROOT}/{entry.name}",
+            )
     slim_bundle(output_dir)
     report = BundleReport(output_dir, arch, dir_size(output_dir), time.monotonic() - started, expat)
     if verify:
@@ -813,12 +946,16 @@ def slim_bundle(output_dir: Path) -> None:
     """
     pyproj_data = output_dir / "pyproj" / "proj_dir" / "share" / "proj"
     rasterio_data = output_dir / "rasterio" / "proj_data"
-    same_proj = _proj_version(output_dir / "pyproj.libs") == _proj_version(output_dir / "rasterio.libs")
+    same_proj = _proj_version(output_dir / "pyproj.libs") == _proj_version(
+        output_dir / "rasterio.libs"
+    )
     if same_proj and (rasterio_data / "proj.db").is_file() and pyproj_data.is_dir():
         shutil.rmtree(pyproj_data)
         log("PROJ data shipped once (rasterio/proj_data)")
     zipped = [name for name in ZIPPED_PACKAGES if (output_dir / name).is_dir()]
-    with zipfile.ZipFile(output_dir / PACKAGES_ZIP, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    with zipfile.ZipFile(
+        output_dir / PACKAGES_ZIP, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9
+    ) as zf:
         for name in zipped:
             for path in sorted((output_dir / name).rglob("*")):
                 if path.is_file():
@@ -907,17 +1044,24 @@ def lambda_code(arch: str = "x86_64", source_dir: Path | str = SOURCE_DIR):
             command=docker_command(arch),
             platform="linux/arm64" if arch == "arm64" else "linux/amd64",
             # Part of the asset hash: a new builder or target redeploys the functions.
-            environment={"TITILER_EOPF_BUNDLE_BUILDER": BUILDER_VERSION, "TITILER_EOPF_BUNDLE_ARCH": arch,
-                         "TITILER_EOPF_BUNDLE_VENDOR": vendor_versions()},
+            environment={
+                "TITILER_EOPF_BUNDLE_BUILDER": BUILDER_VERSION,
+                "TITILER_EOPF_BUNDLE_ARCH": arch,
+                "TITILER_EOPF_BUNDLE_VENDOR": vendor_versions(),
+            },
             local=_make_local_bundler()(arch, str(source_dir)),
         ),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the TiTiler-EOPF Lambda bundle without Docker.")
+    parser = argparse.ArgumentParser(
+        description="Build the TiTiler-EOPF Lambda bundle without Docker."
+    )
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default="x86_64")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default build/lambda-<arch>)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output directory (default build/lambda-<arch>)"
+    )
     parser.add_argument("--source", type=Path, default=SOURCE_DIR)
     parser.add_argument("--zip-size", action="store_true", help="also report the zipped size")
     args = parser.parse_args(argv)

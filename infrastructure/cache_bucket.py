@@ -39,9 +39,20 @@ class CacheBucket(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=False,
             lifecycle_rules=[
-                s3.LifecycleRule(id="ExpireTiles", prefix=self.tile_prefix, expiration=Duration.days(props.tile_expiration_days)),
-                s3.LifecycleRule(id="ExpireMetadata", prefix=self.meta_prefix, expiration=Duration.days(props.meta_expiration_days)),
-                s3.LifecycleRule(id="AbortIncompleteMultipartUploads", abort_incomplete_multipart_upload_after=Duration.days(1)),
+                s3.LifecycleRule(
+                    id="ExpireTiles",
+                    prefix=self.tile_prefix,
+                    expiration=Duration.days(props.tile_expiration_days),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireMetadata",
+                    prefix=self.meta_prefix,
+                    expiration=Duration.days(props.meta_expiration_days),
+                ),
+                s3.LifecycleRule(
+                    id="AbortIncompleteMultipartUploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
             ],
             removal_policy=RemovalPolicy.RETAIN if props.retain else RemovalPolicy.DESTROY,
             # Without it a non-empty bucket blocks stack deletion on non-prod stages.

@@ -111,5 +111,7 @@ class CacheCluster(Construct):
     def allow_from(self, *peers: ec2.ISecurityGroup) -> None:
         """Admit Redis traffic (6379) from these security groups only."""
         for peer in peers:
-            self.security_group.add_ingress_rule(peer, ec2.Port.tcp(REDIS_PORT), "Redis from a tiler Lambda")
+            self.security_group.add_ingress_rule(
+                peer, ec2.Port.tcp(REDIS_PORT), "Redis from a tiler Lambda"
+            )
             peer.add_egress_rule(self.security_group, ec2.Port.tcp(REDIS_PORT), "Redis cache")

@@ -26,7 +26,30 @@ ENV_PREFIX = "TITILER_EOPF_STACK_"
 # HTTP API integrations time out after 30 s (a hard limit): the function must finish first.
 HTTP_API_TIMEOUT_SECONDS = 30
 LAMBDA_MAX_MEMORY = 10240
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 ARCHITECTURES = ("x86_64", "arm64")
 REMOVAL_POLICIES = ("destroy", "retain")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -132,7 +155,11 @@ class StackConfig:
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, context: Mapping[str, Any] | Callable[[str], Any] | None = None, environ: Mapping[str, str] | None = None) -> StackConfig:
+    def load(
+        cls,
+        context: Mapping[str, Any] | Callable[[str], Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> StackConfig:
         """Read every key from ``context`` (a mapping or ``node.try_get_context``), then env."""
         environ = os.environ if environ is None else environ
         if context is None:
@@ -161,7 +188,9 @@ class StackConfig:
             try:
                 values[name] = spec.parse(value)
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{_key_help(name)}: invalid value {value!r}: {exc}; allowed: {spec.allowed}") from None
+                raise ConfigError(
+                    f"{_key_help(name)}: invalid value {value!r}: {exc}; allowed: {spec.allowed}"
+                ) from None
         stage = values.get("stage", cls.stage)
         values.setdefault("stack_name", f"TitilerEopf-{stage}")
         values.setdefault("removal_policy", "retain" if stage in PROD_STAGES else "destroy")
@@ -176,7 +205,9 @@ class StackConfig:
                 continue
             problem = spec.check(value) if spec.check else None
             if problem:
-                raise ConfigError(f"{_key_help(spec.name)}: invalid value {value!r}: {problem}; allowed: {spec.allowed}")
+                raise ConfigError(
+                    f"{_key_help(spec.name)}: invalid value {value!r}: {problem}; allowed: {spec.allowed}"
+                )
         # Cross-field rules
         if self.nat_gateways == 0 and not self.store_is_s3:
             raise ConfigError(
@@ -187,7 +218,9 @@ class StackConfig:
         if self.throttle_burst < 1 or self.throttle_rate < 1:
             raise ConfigError("throttle_rate and throttle_burst must be >= 1")
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
-            raise ConfigError(f"{_key_help('cors_origins')}: '*' cannot be combined with explicit origins")
+            raise ConfigError(
+                f"{_key_help('cors_origins')}: '*' cannot be combined with explicit origins"
+            )
 
     def describe(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -247,11 +280,19 @@ def _choice(options: tuple) -> Callable[[Any], str | None]:
 
 
 def _check_stage(v: str) -> str | None:
-    return None if re.fullmatch(r"[a-z][a-z0-9-]{0,19}", v) else "must be lower-case letters, digits and '-', start with a letter, <= 20 chars"
+    return (
+        None
+        if re.fullmatch(r"[a-z][a-z0-9-]{0,19}", v)
+        else "must be lower-case letters, digits and '-', start with a letter, <= 20 chars"
+    )
 
 
 def _check_stack_name(v: str) -> str | None:
-    return None if re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", v) else "not a valid CloudFormation stack name"
+    return (
+        None
+        if re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", v)
+        else "not a valid CloudFormation stack name"
+    )
 
 
 def _check_store_url(v: str) -> str | None:
@@ -260,14 +301,21 @@ def _check_store_url(v: str) -> str | None:
         return "the Lambdas read the store over the network: use s3://bucket[/prefix] or https://host[/prefix]"
     if not parsed.netloc:
         return "missing bucket or host"
-    if parsed.scheme == "s3" and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", parsed.netloc):
+    if parsed.scheme == "s3" and not re.fullmatch(
+        r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", parsed.netloc
+    ):
         return "not a valid S3 bucket name"
     return None
 
 
 def _check_stac_api_url(v: str) -> str | None:
     parsed = urlparse(v)
-    if parsed.scheme not in ("https", "http") or not parsed.netloc or parsed.query or parsed.fragment:
+    if (
+        parsed.scheme not in ("https", "http")
+        or not parsed.netloc
+        or parsed.query
+        or parsed.fragment
+    ):
         return "must be the http(s) URL of a STAC API, e.g. https://stac.core.eopf.eodc.eu"
     return None
 
@@ -277,7 +325,11 @@ def _check_region(v: str) -> str | None:
 
 
 def _check_prefix(v: str) -> str | None:
-    return None if re.fullmatch(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/", v) else "must be a key prefix ending in '/', e.g. cache/"
+    return (
+        None
+        if re.fullmatch(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/", v)
+        else "must be a key prefix ending in '/', e.g. cache/"
+    )
 
 
 def _check_origins(v: tuple[str, ...]) -> str | None:
@@ -287,7 +339,11 @@ def _check_origins(v: tuple[str, ...]) -> str | None:
         if origin == "*":
             continue
         parsed = urlparse(origin)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.netloc
+            or parsed.path not in ("", "/")
+        ):
             return f"{origin!r} is not an origin like https://example.com"
     return None
 
@@ -297,7 +353,11 @@ def _check_ttl(v: int) -> str | None:
 
 
 def _check_topic(v: str) -> str | None:
-    return None if re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+", v) else "not an SNS topic ARN"
+    return (
+        None
+        if re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+", v)
+        else "not an SNS topic ARN"
+    )
 
 
 @dataclass(frozen=True)
@@ -313,40 +373,213 @@ class KeySpec:
 KEYS: dict[str, KeySpec] = {
     s.name: s
     for s in [
-        KeySpec("stage", _str, "lower-case letters, digits, '-' (<= 20 chars)", "stage name: names the stack, the cache namespace and the resources", _check_stage),
-        KeySpec("stack_name", _str, "a CloudFormation stack name", "default TitilerEopf-<stage>", _check_stack_name),
-        KeySpec("account", _str, "12-digit account id", "pin the stack to an account (default: environment-agnostic)", lambda v: None if re.fullmatch(r"\d{12}", v) else "not an account id", True),
-        KeySpec("region", _str, "an AWS region", "pin the stack to a region (default: environment-agnostic, the CLI's region)", _check_region, True),
-        KeySpec("memory", _int, f"128..{LAMBDA_MAX_MEMORY} (MB)", "tile Lambda memory", _range(128, LAMBDA_MAX_MEMORY)),
-        KeySpec("timeout", _int, f"1..{HTTP_API_TIMEOUT_SECONDS - 1} (s)", "tile Lambda timeout; must stay under the HTTP API's 30 s integration limit", _range(1, HTTP_API_TIMEOUT_SECONDS - 1, "the HTTP API gives up after 30 s")),
-        KeySpec("architecture", _str, " | ".join(ARCHITECTURES), "Lambda architecture (the bundle is built for it)", _choice(ARCHITECTURES)),
-        KeySpec("admin_memory", _int, f"128..{LAMBDA_MAX_MEMORY} (MB)", "admin Lambda memory", _range(128, LAMBDA_MAX_MEMORY)),
-        KeySpec("admin_timeout", _int, "1..900 (s)", "admin Lambda timeout (invoked directly, not through the API)", _range(1, 900)),
-        KeySpec("log_level", lambda v: _str(v).upper(), " | ".join(LOG_LEVELS), "POWERTOOLS_LOG_LEVEL of both functions", _choice(LOG_LEVELS)),
-        KeySpec("log_retention_days", _int, ", ".join(map(str, LOG_RETENTION_DAYS)), "CloudWatch Logs retention", _choice(LOG_RETENTION_DAYS)),
-        KeySpec("nat_gateways", _int, "0..2 (0 only with an s3:// store)", "NAT gateways (EOPF data is served over HTTPS from outside AWS)", _range(0, 2)),
-        KeySpec("store_url", _str, "s3://bucket[/prefix] or http(s)://host[/prefix]", "root of the EOPF product store", _check_store_url),
-        KeySpec("store_region", _str, "an AWS region", "region of an s3:// store (default: the stack's region)", _check_region, True),
-        KeySpec("stac_api_url", _str, "an http(s) URL", "STAC API of the collection mosaics (default: no mosaic routes)", _check_stac_api_url, True),
-        KeySpec("cache_node_type", _str, "an ElastiCache node type, cache.*", "Redis node type", lambda v: None if re.fullmatch(r"cache\.[a-z0-9]+\.[a-z0-9]+", v) else "must look like cache.t4g.micro"),
-        KeySpec("cache_replicas", _int, "0..5", "Redis read replicas; >= 1 enables automatic failover and multi-AZ", _range(0, 5)),
-        KeySpec("cache_engine_version", _str, "a Redis engine version, e.g. 7.1", "ElastiCache Redis engine version", lambda v: None if re.fullmatch(r"\d+(\.\d+)?", v) else "must look like 7.1"),
-        KeySpec("cache_prefix", _str, "a key prefix ending in '/'", "S3 prefix of the cache (tile bodies under <prefix>tile/, others under <prefix>meta/)", _check_prefix),
-        KeySpec("tile_ttl", _int, "60..31536000 (s)", "tile TTL; the S3 lifecycle expires <prefix>tile/ after ceil(ttl/86400) days", _check_ttl),
-        KeySpec("metadata_ttl", _int, "60..31536000 (s)", "metadata (info, bounds, ...) TTL", _check_ttl),
+        KeySpec(
+            "stage",
+            _str,
+            "lower-case letters, digits, '-' (<= 20 chars)",
+            "stage name: names the stack, the cache namespace and the resources",
+            _check_stage,
+        ),
+        KeySpec(
+            "stack_name",
+            _str,
+            "a CloudFormation stack name",
+            "default TitilerEopf-<stage>",
+            _check_stack_name,
+        ),
+        KeySpec(
+            "account",
+            _str,
+            "12-digit account id",
+            "pin the stack to an account (default: environment-agnostic)",
+            lambda v: None if re.fullmatch(r"\d{12}", v) else "not an account id",
+            True,
+        ),
+        KeySpec(
+            "region",
+            _str,
+            "an AWS region",
+            "pin the stack to a region (default: environment-agnostic, the CLI's region)",
+            _check_region,
+            True,
+        ),
+        KeySpec(
+            "memory",
+            _int,
+            f"128..{LAMBDA_MAX_MEMORY} (MB)",
+            "tile Lambda memory",
+            _range(128, LAMBDA_MAX_MEMORY),
+        ),
+        KeySpec(
+            "timeout",
+            _int,
+            f"1..{HTTP_API_TIMEOUT_SECONDS - 1} (s)",
+            "tile Lambda timeout; must stay under the HTTP API's 30 s integration limit",
+            _range(1, HTTP_API_TIMEOUT_SECONDS - 1, "the HTTP API gives up after 30 s"),
+        ),
+        KeySpec(
+            "architecture",
+            _str,
+            " | ".join(ARCHITECTURES),
+            "Lambda architecture (the bundle is built for it)",
+            _choice(ARCHITECTURES),
+        ),
+        KeySpec(
+            "admin_memory",
+            _int,
+            f"128..{LAMBDA_MAX_MEMORY} (MB)",
+            "admin Lambda memory",
+            _range(128, LAMBDA_MAX_MEMORY),
+        ),
+        KeySpec(
+            "admin_timeout",
+            _int,
+            "1..900 (s)",
+            "admin Lambda timeout (invoked directly, not through the API)",
+            _range(1, 900),
+        ),
+        KeySpec(
+            "log_level",
+            lambda v: _str(v).upper(),
+            " | ".join(LOG_LEVELS),
+            "POWERTOOLS_LOG_LEVEL of both functions",
+            _choice(LOG_LEVELS),
+        ),
+        KeySpec(
+            "log_retention_days",
+            _int,
+            ", ".join(map(str, LOG_RETENTION_DAYS)),
+            "CloudWatch Logs retention",
+            _choice(LOG_RETENTION_DAYS),
+        ),
+        KeySpec(
+            "nat_gateways",
+            _int,
+            "0..2 (0 only with an s3:// store)",
+            "NAT gateways (EOPF data is served over HTTPS from outside AWS)",
+            _range(0, 2),
+        ),
+        KeySpec(
+            "store_url",
+            _str,
+            "s3://bucket[/prefix] or http(s)://host[/prefix]",
+            "root of the EOPF product store",
+            _check_store_url,
+        ),
+        KeySpec(
+            "store_region",
+            _str,
+            "an AWS region",
+            "region of an s3:// store (default: the stack's region)",
+            _check_region,
+            True,
+        ),
+        KeySpec(
+            "stac_api_url",
+            _str,
+            "an http(s) URL",
+            "STAC API of the collection mosaics (default: no mosaic routes)",
+            _check_stac_api_url,
+            True,
+        ),
+        KeySpec(
+            "cache_node_type",
+            _str,
+            "an ElastiCache node type, cache.*",
+            "Redis node type",
+            lambda v: (
+                None
+                if re.fullmatch(r"cache\.[a-z0-9]+\.[a-z0-9]+", v)
+                else "must look like cache.t4g.micro"
+            ),
+        ),
+        KeySpec(
+            "cache_replicas",
+            _int,
+            "0..5",
+            "Redis read replicas; >= 1 enables automatic failover and multi-AZ",
+            _range(0, 5),
+        ),
+        KeySpec(
+            "cache_engine_version",
+            _str,
+            "a Redis engine version, e.g. 7.1",
+            "ElastiCache Redis engine version",
+            lambda v: None if re.fullmatch(r"\d+(\.\d+)?", v) else "must look like 7.1",
+        ),
+        KeySpec(
+            "cache_prefix",
+            _str,
+            "a key prefix ending in '/'",
+            "S3 prefix of the cache (tile bodies under <prefix>tile/, others under <prefix>meta/)",
+            _check_prefix,
+        ),
+        KeySpec(
+            "tile_ttl",
+            _int,
+            "60..31536000 (s)",
+            "tile TTL; the S3 lifecycle expires <prefix>tile/ after ceil(ttl/86400) days",
+            _check_ttl,
+        ),
+        KeySpec(
+            "metadata_ttl", _int, "60..31536000 (s)", "metadata (info, bounds, ...) TTL", _check_ttl
+        ),
         KeySpec("preview_ttl", _int, "60..31536000 (s)", "preview/part TTL", _check_ttl),
-        KeySpec("cors_origins", _list, "'*' or a list of origins (JSON list or comma-separated)", "CORS allowed origins (API and app)", _check_origins),
-        KeySpec("throttle_rate", _int, "1..10000 (requests/s)", "HTTP API stage steady-state rate limit", _range(1, 10000)),
-        KeySpec("throttle_burst", _int, "1..5000 (requests)", "HTTP API stage burst limit", _range(1, 5000)),
-        KeySpec("cloudfront", parse_bool, "true | false", "put a CloudFront distribution in front of the API", None),
-        KeySpec("removal_policy", lambda v: _str(v).lower(), " | ".join(REMOVAL_POLICIES), "what happens to the bucket and logs when the stack is deleted (default retain for prod, destroy otherwise)", _choice(REMOVAL_POLICIES)),
-        KeySpec("alarm_topic_arn", _str, "an SNS topic ARN", "alarm notifications (default: alarms without actions)", _check_topic, True),
+        KeySpec(
+            "cors_origins",
+            _list,
+            "'*' or a list of origins (JSON list or comma-separated)",
+            "CORS allowed origins (API and app)",
+            _check_origins,
+        ),
+        KeySpec(
+            "throttle_rate",
+            _int,
+            "1..10000 (requests/s)",
+            "HTTP API stage steady-state rate limit",
+            _range(1, 10000),
+        ),
+        KeySpec(
+            "throttle_burst",
+            _int,
+            "1..5000 (requests)",
+            "HTTP API stage burst limit",
+            _range(1, 5000),
+        ),
+        KeySpec(
+            "cloudfront",
+            parse_bool,
+            "true | false",
+            "put a CloudFront distribution in front of the API",
+            None,
+        ),
+        KeySpec(
+            "removal_policy",
+            lambda v: _str(v).lower(),
+            " | ".join(REMOVAL_POLICIES),
+            "what happens to the bucket and logs when the stack is deleted (default retain for prod, destroy otherwise)",
+            _choice(REMOVAL_POLICIES),
+        ),
+        KeySpec(
+            "alarm_topic_arn",
+            _str,
+            "an SNS topic ARN",
+            "alarm notifications (default: alarms without actions)",
+            _check_topic,
+            True,
+        ),
     ]
 }
 
 # Defaults, as shown in the docs table.
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(StackConfig) if f.name in KEYS}
-DEFAULTS.update({"stack_name": "TitilerEopf-<stage>", "removal_policy": "retain for prod, destroy otherwise", "store_region": "the stack's region"})
+DEFAULTS.update(
+    {
+        "stack_name": "TitilerEopf-<stage>",
+        "removal_policy": "retain for prod, destroy otherwise",
+        "store_region": "the stack's region",
+    }
+)
 
 
 def docs_table() -> str:
@@ -356,7 +589,9 @@ def docs_table() -> str:
         default = DEFAULTS.get(spec.name)
         if isinstance(default, tuple):
             default = json.dumps(list(default))
-        rows.append(f"| `{spec.name}` | {'-' if default is None else f'`{default}`'} | {spec.allowed} | {spec.doc} |")
+        rows.append(
+            f"| `{spec.name}` | {'-' if default is None else f'`{default}`'} | {spec.allowed} | {spec.doc} |"
+        )
     return "\n".join(rows)
 
 

@@ -44,7 +44,9 @@ class FunctionsProps:
     extra_environment: dict[str, str] = field(default_factory=dict)
 
 
-def lambda_environment(config: StackConfig, cache: CacheCluster, bucket: CacheBucket, service: str) -> dict[str, str]:
+def lambda_environment(
+    config: StackConfig, cache: CacheCluster, bucket: CacheBucket, service: str
+) -> dict[str, str]:
     """The environment the app reads (names fixed by the app's settings)."""
     env = {"TITILER_EOPF_STAC_API_URL": config.stac_api_url} if config.stac_api_url else {}
     return env | {
@@ -79,10 +81,16 @@ class Functions(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: FunctionsProps) -> None:
         super().__init__(scope, construct_id)
         config = props.config
-        architecture = lambda_.Architecture.ARM_64 if config.architecture == "arm64" else lambda_.Architecture.X86_64
+        architecture = (
+            lambda_.Architecture.ARM_64
+            if config.architecture == "arm64"
+            else lambda_.Architecture.X86_64
+        )
 
         self.tile_security_group = self._security_group("TileSecurityGroup", props, "tile Lambda")
-        self.admin_security_group = self._security_group("AdminSecurityGroup", props, "admin Lambda")
+        self.admin_security_group = self._security_group(
+            "AdminSecurityGroup", props, "admin Lambda"
+        )
         props.cache.allow_from(self.tile_security_group, self.admin_security_group)
 
         common = dict(
@@ -93,7 +101,9 @@ class Functions(Construct):
             vpc_subnets=props.subnets,
         )
 
-        self.tile_log_group = logs.LogGroup(self, "TileLogs", retention=props.log_retention, removal_policy=props.removal_policy)
+        self.tile_log_group = logs.LogGroup(
+            self, "TileLogs", retention=props.log_retention, removal_policy=props.removal_policy
+        )
         self.tile_function = lambda_.Function(
             self,
             "TileFunction",
@@ -102,12 +112,17 @@ class Functions(Construct):
             memory_size=config.memory,
             timeout=Duration.seconds(config.timeout),
             security_groups=[self.tile_security_group],
-            environment={**lambda_environment(config, props.cache, props.bucket, "titiler-eopf"), **props.extra_environment},
+            environment={
+                **lambda_environment(config, props.cache, props.bucket, "titiler-eopf"),
+                **props.extra_environment,
+            },
             log_group=self.tile_log_group,
             **common,
         )
 
-        self.admin_log_group = logs.LogGroup(self, "AdminLogs", retention=props.log_retention, removal_policy=props.removal_policy)
+        self.admin_log_group = logs.LogGroup(
+            self, "AdminLogs", retention=props.log_retention, removal_policy=props.removal_policy
+        )
         self.admin_function = lambda_.Function(
             self,
             "AdminFunction",
@@ -116,7 +131,10 @@ class Functions(Construct):
             memory_size=config.admin_memory,
             timeout=Duration.seconds(config.admin_timeout),
             security_groups=[self.admin_security_group],
-            environment={**lambda_environment(config, props.cache, props.bucket, "titiler-eopf-admin"), **props.extra_environment},
+            environment={
+                **lambda_environment(config, props.cache, props.bucket, "titiler-eopf-admin"),
+                **props.extra_environment,
+            },
             log_group=self.admin_log_group,
             **common,
         )
@@ -124,7 +142,11 @@ class Functions(Construct):
         bucket = props.bucket
         cache_objects = bucket.objects_arn("*")
         self.tile_function.add_to_role_policy(
-            iam.PolicyStatement(sid="CacheBodiesReadWrite", actions=["s3:GetObject", "s3:PutObject"], resources=[cache_objects])
+            iam.PolicyStatement(
+                sid="CacheBodiesReadWrite",
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[cache_objects],
+            )
         )
         self.admin_function.add_to_role_policy(
             iam.PolicyStatement(
@@ -135,16 +157,26 @@ class Functions(Construct):
             )
         )
         self.admin_function.add_to_role_policy(
-            iam.PolicyStatement(sid="CacheBodiesReadDelete", actions=["s3:GetObject", "s3:DeleteObject"], resources=[cache_objects])
+            iam.PolicyStatement(
+                sid="CacheBodiesReadDelete",
+                actions=["s3:GetObject", "s3:DeleteObject"],
+                resources=[cache_objects],
+            )
         )
         for function in (self.tile_function, self.admin_function):
             function.add_to_role_policy(
-                iam.PolicyStatement(sid="RedisAuthToken", actions=["secretsmanager:GetSecretValue"], resources=[props.cache.auth_secret.secret_arn])
+                iam.PolicyStatement(
+                    sid="RedisAuthToken",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[props.cache.auth_secret.secret_arn],
+                )
             )
             if config.store_is_s3:
                 self._grant_store_read(function, config)
 
-    def _security_group(self, construct_id: str, props: FunctionsProps, what: str) -> ec2.SecurityGroup:
+    def _security_group(
+        self, construct_id: str, props: FunctionsProps, what: str
+    ) -> ec2.SecurityGroup:
         """No inbound rule; outbound HTTPS (store, S3 endpoint, Secrets Manager) + Redis."""
         sg = ec2.SecurityGroup(
             self,
@@ -153,16 +185,28 @@ class Functions(Construct):
             description=f"TiTiler-EOPF {props.config.stage} {what}",
             allow_all_outbound=False,
         )
-        sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: EOPF store, S3 (gateway endpoint), Secrets Manager")
+        sg.add_egress_rule(
+            ec2.Peer.any_ipv4(),
+            ec2.Port.tcp(443),
+            "HTTPS: EOPF store, S3 (gateway endpoint), Secrets Manager",
+        )
         if props.config.store_port != 443:
-            sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(props.config.store_port), "EOPF store")
+            sg.add_egress_rule(
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(props.config.store_port), "EOPF store"
+            )
         return sg
 
     def _grant_store_read(self, function: lambda_.Function, config: StackConfig) -> None:
         bucket_arn = f"arn:{Aws.PARTITION}:s3:::{config.store_bucket}"
         prefix = config.store_key_prefix
-        list_statement = iam.PolicyStatement(sid="StoreList", actions=["s3:ListBucket"], resources=[bucket_arn])
+        list_statement = iam.PolicyStatement(
+            sid="StoreList", actions=["s3:ListBucket"], resources=[bucket_arn]
+        )
         if prefix:
             list_statement.add_condition("StringLike", {"s3:prefix": [f"{prefix}*"]})
         function.add_to_role_policy(list_statement)
-        function.add_to_role_policy(iam.PolicyStatement(sid="StoreRead", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{prefix}*"]))
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="StoreRead", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{prefix}*"]
+            )
+        )

@@ -61,7 +61,9 @@ class Monitoring(Construct):
                 alarm.add_alarm_action(cw_actions.SnsAction(topic))
                 alarm.add_ok_action(cw_actions.SnsAction(topic))
 
-    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, threshold: int, description: str) -> cloudwatch.Alarm:
+    def _alarm(
+        self, construct_id: str, metric: cloudwatch.IMetric, threshold: int, description: str
+    ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id,

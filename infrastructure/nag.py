@@ -58,9 +58,13 @@ REASONS = {
 }
 
 
-def _ack(scope: IConstruct, rule: str, reason_key: str | None = None, finding: str | None = None) -> None:
+def _ack(
+    scope: IConstruct, rule: str, reason_key: str | None = None, finding: str | None = None
+) -> None:
     rule_id = f"{PREFIX}AwsSolutions-{rule}" + (f"[{finding}]" if finding else "")
-    Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=REASONS[reason_key or rule]))
+    Validations.of(scope).acknowledge(
+        Acknowledgment(id=rule_id, reason=REASONS[reason_key or rule])
+    )
 
 
 def _ref(stack: Stack, construct: IConstruct, attribute: str = "Arn") -> str:
@@ -79,7 +83,11 @@ def acknowledge_findings(stack: TitilerEopfStack) -> None:
     for function in (stack.functions.tile_function, stack.functions.admin_function):
         _ack(function, "L1")
         for policy in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"):
-            _ack(function.role, "IAM4", finding=f"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{policy}")
+            _ack(
+                function.role,
+                "IAM4",
+                finding=f"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{policy}",
+            )
         _ack(function.role, "IAM5", "IAM5-cache", finding=cache_objects)
         if config.store_is_s3:
             store = f"Resource::arn:<AWS::Partition>:s3:::{config.store_bucket}/{config.store_key_prefix}*"

@@ -29,11 +29,24 @@ class Network(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: NetworkProps) -> None:
         super().__init__(scope, construct_id)
         self.has_nat = props.nat_gateways > 0
-        lambda_subnet_type = ec2.SubnetType.PRIVATE_WITH_EGRESS if self.has_nat else ec2.SubnetType.PRIVATE_ISOLATED
-        subnets = [ec2.SubnetConfiguration(name="Lambda", subnet_type=lambda_subnet_type, cidr_mask=22)]
-        subnets.append(ec2.SubnetConfiguration(name="Cache", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=26))
+        lambda_subnet_type = (
+            ec2.SubnetType.PRIVATE_WITH_EGRESS if self.has_nat else ec2.SubnetType.PRIVATE_ISOLATED
+        )
+        subnets = [
+            ec2.SubnetConfiguration(name="Lambda", subnet_type=lambda_subnet_type, cidr_mask=22)
+        ]
+        subnets.append(
+            ec2.SubnetConfiguration(
+                name="Cache", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=26
+            )
+        )
         if self.has_nat:
-            subnets.insert(0, ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24))
+            subnets.insert(
+                0,
+                ec2.SubnetConfiguration(
+                    name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
+                ),
+            )
 
         self.vpc = ec2.Vpc(
             self,
@@ -65,7 +78,9 @@ class Network(Construct):
             )
 
         # Rejected traffic only: enough to debug security groups, cheap to keep.
-        flow_log_group = logs.LogGroup(self, "FlowLogs", retention=props.log_retention, removal_policy=props.removal_policy)
+        flow_log_group = logs.LogGroup(
+            self, "FlowLogs", retention=props.log_retention, removal_policy=props.removal_policy
+        )
         self.vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
@@ -76,4 +91,6 @@ class Network(Construct):
         """Admit these security groups to the interface endpoints (HTTPS)."""
         if self.secrets_endpoint is not None:
             for peer in peers:
-                self.secrets_endpoint.connections.allow_default_port_from(peer, "Secrets Manager from a tiler Lambda")
+                self.secrets_endpoint.connections.allow_default_port_from(
+                    peer, "Secrets Manager from a tiler Lambda"
+                )

@@ -16,10 +16,32 @@ from .functions import Functions, FunctionsProps
 from .monitoring import Monitoring, MonitoringProps
 from .network import Network, NetworkProps
 
-
 _RETENTION = dict(
     zip(
-        (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+        (
+            1,
+            3,
+            5,
+            7,
+            14,
+            30,
+            60,
+            90,
+            120,
+            150,
+            180,
+            365,
+            400,
+            545,
+            731,
+            1096,
+            1827,
+            2192,
+            2557,
+            2922,
+            3288,
+            3653,
+        ),
         [m for m in logs.RetentionDays if m.name != "INFINITE"],
     )
 )
@@ -30,7 +52,15 @@ def retention_days(days: int) -> logs.RetentionDays:
 
 
 class TitilerEopfStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, code: lambda_.Code | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        code: lambda_.Code | None = None,
+        **kwargs,
+    ) -> None:
         env = kwargs.pop("env", None)
         if env is None and (config.account or config.region):
             env = Environment(account=config.account, region=config.region)
@@ -48,7 +78,13 @@ class TitilerEopfStack(Stack):
         removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
         retention = retention_days(config.log_retention_days)
 
-        self.network = Network(self, "Network", NetworkProps(nat_gateways=config.nat_gateways, log_retention=retention, removal_policy=removal))
+        self.network = Network(
+            self,
+            "Network",
+            NetworkProps(
+                nat_gateways=config.nat_gateways, log_retention=retention, removal_policy=removal
+            ),
+        )
         self.cache = CacheCluster(
             self,
             "Cache",
@@ -85,7 +121,9 @@ class TitilerEopfStack(Stack):
                 removal_policy=removal,
             ),
         )
-        self.network.allow_endpoints_from(self.functions.tile_security_group, self.functions.admin_security_group)
+        self.network.allow_endpoints_from(
+            self.functions.tile_security_group, self.functions.admin_security_group
+        )
         self.api = TileApi(
             self,
             "Api",
@@ -126,9 +164,29 @@ class TitilerEopfStack(Stack):
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Tile API base URL")
-        CfnOutput(self, "AdminFunctionName", value=self.functions.admin_function.function_name, description="aws lambda invoke --function-name ...")
-        CfnOutput(self, "CacheBucketName", value=self.bucket.bucket.bucket_name, description="S3 bucket of the cache bodies")
-        CfnOutput(self, "RedisEndpoint", value=self.cache.host, description="ElastiCache Redis primary endpoint (TLS, AUTH)")
+        CfnOutput(
+            self,
+            "AdminFunctionName",
+            value=self.functions.admin_function.function_name,
+            description="aws lambda invoke --function-name ...",
+        )
+        CfnOutput(
+            self,
+            "CacheBucketName",
+            value=self.bucket.bucket.bucket_name,
+            description="S3 bucket of the cache bodies",
+        )
+        CfnOutput(
+            self,
+            "RedisEndpoint",
+            value=self.cache.host,
+            description="ElastiCache Redis primary endpoint (TLS, AUTH)",
+        )
         CfnOutput(self, "RedisPort", value=self.cache.port_string)
         if self.api.distribution is not None:
-            CfnOutput(self, "CdnUrl", value=f"https://{self.api.distribution.distribution_domain_name}", description="CloudFront URL")
+            CfnOutput(
+                self,
+                "CdnUrl",
+                value=f"https://{self.api.distribution.distribution_domain_name}",
+                description="CloudFront URL",
+            )

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Sample products are deterministic: keep one copy per source version outside
 # the clone so repeated CI runs on this machine reuse it (safe: the key is a
 # digest of the generator's code).
-SAMPLE_CACHE = Path(os.environ.get("TITILER_EOPF_TEST_CACHE", Path.home() / ".cache" / "titiler-eopf"))
+SAMPLE_CACHE = Path(
+    os.environ.get("TITILER_EOPF_TEST_CACHE", Path.home() / ".cache" / "titiler-eopf")
+)
 
 
 def _generator_digest() -> str:

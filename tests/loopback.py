@@ -162,7 +162,9 @@ class LoopbackHandler(BaseHTTPRequestHandler):
                 if not block:
                     break
                 if self.server.bandwidth:  # a block leaves when the bandwidth allows it
-                    wait = (sent + len(block)) / self.server.bandwidth - (time.perf_counter() - started)
+                    wait = (sent + len(block)) / self.server.bandwidth - (
+                        time.perf_counter() - started
+                    )
                     if wait > 0:
                         time.sleep(wait)
                 self.wfile.write(block)

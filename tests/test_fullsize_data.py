@@ -21,7 +21,13 @@ def test_structures_match_the_real_dumps():
     derived = fullsize.reflectance_node(fullsize.load_structure("l1c-geozarr"))
     levels = derived["members"]
     assert [e["asset"] for e in derived["attributes"]["multiscales"]["layout"]] == [
-        "r10m", "r20m", "r60m", "r120m", "r360m", "r720m"]
+        "r10m",
+        "r20m",
+        "r60m",
+        "r120m",
+        "r360m",
+        "r720m",
+    ]
     # bands only where they exist: r20m has no 60 m band, r60m and coarser have all 13
     assert "b01" not in levels["r20m"]["members"] and "b04" in levels["r20m"]["members"]
     assert {"b01", "b10", "b04"} <= set(levels["r60m"]["members"])
@@ -40,7 +46,9 @@ def test_full_shape_product_reads_back_as_predicted(tmp_path):
         root = zarr.open_group(str(dest), mode="r")
         level = sorted(levels)[0]
         array = root[f"measurements/reflectance/{level}/b04"]
-        real = fullsize.reflectance_node(fullsize.load_structure(name))["members"][level]["members"]["b04"]
+        real = fullsize.reflectance_node(fullsize.load_structure(name))["members"][level][
+            "members"
+        ]["b04"]
         assert list(array.shape) == real["shape"]
         for row, col in [(0, 0), (1829, 1830), (3000, 4000), (5000, 10)]:
             got = array[row, col]
@@ -66,8 +74,13 @@ def test_full_shape_band_without_coarse_level_renders_at_minzoom(tmp_path):
     from titiler_eopf.tiler.settings import TilerSettings
 
     product = fullsize.PRODUCTS["l1c-native"]
-    fullsize.write_product("l1c-native", fullsize.product_path(tmp_path, "l1c-native"),
-                           bands={"b04"}, levels={"r10m"}, log=None)
+    fullsize.write_product(
+        "l1c-native",
+        fullsize.product_path(tmp_path, "l1c-native"),
+        bands={"b04"},
+        levels={"r10m"},
+        log=None,
+    )
     base = f"/collections/{product.collection}/items/{product.item_id}"
     params = [("variables", "/measurements/reflectance:b04"), ("rescale", "0,0.4")]
     client = TestClient(create_tiler_app(TilerSettings(store_url=str(tmp_path))))
@@ -80,7 +93,9 @@ def test_full_shape_band_without_coarse_level_renders_at_minzoom(tmp_path):
     assert response.status_code == 200, response.text
     data = np.load(__import__("io").BytesIO(response.content))
     assert np.isfinite(data[0][data[-1] > 0]).all() and (data[-1] > 0).sum() > 1000
-    small = TestClient(create_tiler_app(TilerSettings(store_url=str(tmp_path), read_max_pixels=50_000_000)))
+    small = TestClient(
+        create_tiler_app(TilerSettings(store_url=str(tmp_path), read_max_pixels=50_000_000))
+    )
     refused = small.get(path, params=params)
     assert refused.status_code == 400
     assert "fit from zoom" in refused.json()["detail"]

@@ -24,15 +24,25 @@ def test_readme_configuration_reference_is_current():
     from titiler_eopf.tiler.settings import TilerSettings
 
     assert "`TITILER_EOPF_READ_MAX_PIXELS`" in block and "`TITILER_EOPF_CACHE_BACKEND`" in block
-    assert block.count("\n| `TITILER_EOPF_") == len(TilerSettings.model_fields) + len(CacheSettings.model_fields)
+    assert block.count("\n| `TITILER_EOPF_") == len(TilerSettings.model_fields) + len(
+        CacheSettings.model_fields
+    )
 
 
 def test_check_mode_fails_on_a_stale_readme(tmp_path):
-    readme = (ROOT / "README.md").read_text().replace("| `TITILER_EOPF_CACHE_BACKEND` |", "| `TITILER_EOPF_CACHE_BACKEND_OLD` |")
+    readme = (
+        (ROOT / "README.md")
+        .read_text()
+        .replace("| `TITILER_EOPF_CACHE_BACKEND` |", "| `TITILER_EOPF_CACHE_BACKEND_OLD` |")
+    )
     script = (ROOT / "scripts" / "settings_reference.py").read_text()
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "settings_reference.py").write_text(script)
     (tmp_path / "README.md").write_text(readme)
-    done = subprocess.run([sys.executable, str(tmp_path / "scripts" / "settings_reference.py"), "--check"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "scripts" / "settings_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1 and "README.md's configuration reference is stale" in done.stderr

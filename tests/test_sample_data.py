@@ -73,7 +73,19 @@ def test_constants():
         "r60m": ["b01", "b02", "b03", "b04", "b05", "b06", "b07", "b09", "b11", "b12", "b8a"],
     }
     assert es.GEOZARR_BANDS["r10m"] == ["b02", "b03", "b04", "b08"]
-    assert es.GEOZARR_BANDS["r20m"] == ["b01", "b02", "b03", "b04", "b05", "b06", "b07", "b08", "b11", "b12", "b8a"]
+    assert es.GEOZARR_BANDS["r20m"] == [
+        "b01",
+        "b02",
+        "b03",
+        "b04",
+        "b05",
+        "b06",
+        "b07",
+        "b08",
+        "b11",
+        "b12",
+        "b8a",
+    ]
     for level in ["r60m", "r120m", "r360m", "r720m"]:
         assert es.GEOZARR_BANDS[level] == ALL12
     assert sorted(es.BAND_BASE) == sorted(ALL12)
@@ -145,7 +157,13 @@ def test_native_layout_and_metadata(products):
             assert zarray["chunks"] == ([720, 720] if level == "r10m" else list(shape))
             assert zarray["dtype"] == "<u2"
             assert zarray["fill_value"] == 0
-            assert zarray["compressor"] == {"id": "blosc", "cname": "zstd", "clevel": 3, "shuffle": 2, "blocksize": 0}
+            assert zarray["compressor"] == {
+                "id": "blosc",
+                "cname": "zstd",
+                "clevel": 3,
+                "shuffle": 2,
+                "blocksize": 0,
+            }
             assert zarray["filters"] is None and zarray["order"] == "C"
             assert zarray["dimension_separator"] == "."
             assert zarray["zarr_format"] == 2
@@ -156,13 +174,25 @@ def test_native_layout_and_metadata(products):
             assert attrs["fill_value"] == 0 and attrs["dtype"] == "<u2"
             assert attrs["valid_min"] == 1 and attrs["valid_max"] == 65535
             assert attrs["units"] == "digital_counts"
-            assert attrs["long_name"].startswith(f"BOA reflectance from MSI acquisition at spectral band {band} ")
+            assert attrs["long_name"].startswith(
+                f"BOA reflectance from MSI acquisition at spectral band {band} "
+            )
             assert attrs["_eopf_attrs"]["scale_factor"] == 0.0001
             assert attrs["_eopf_attrs"]["eopf_is_masked"] is True
             assert attrs["proj:epsg"] == 32632
             assert attrs["proj:bbox"] == list(SAMPLE_BOUNDS)
             assert attrs["proj:shape"] == list(shape)
-            assert attrs["proj:transform"] == [res, 0.0, 699960.0, 0.0, -res, 4700040.0, 0.0, 0.0, 1.0]
+            assert attrs["proj:transform"] == [
+                res,
+                0.0,
+                699960.0,
+                0.0,
+                -res,
+                4700040.0,
+                0.0,
+                0.0,
+                1.0,
+            ]
             assert 'AUTHORITY["EPSG","32632"]' in attrs["proj:wkt2"]
         for dim, n in (("x", shape[1]), ("y", shape[0])):
             key = f"measurements/reflectance/{level}/{dim}"
@@ -217,7 +247,9 @@ def test_native_xarray_decoding(products):
     assert b04.dtype == np.float64
     # pixel (row 1*288 + 5, col 2*288 + 7) lies in block (1, 2)
     pixel = b04.isel(y=288 + 5, x=2 * 288 + 7)
-    assert float(pixel) == pytest.approx(es.expected_reflectance("b04", float(pixel.x), float(pixel.y)), abs=1e-12)
+    assert float(pixel) == pytest.approx(
+        es.expected_reflectance("b04", float(pixel.x), float(pixel.y)), abs=1e-12
+    )
     assert math.isnan(float(b04.isel(y=4 * 288 + 3, x=4 * 288 + 3)))
     assert float(b04.x[0]) == 699965 and float(b04.y[0]) == 4700035
     # without CF decoding the raw digital numbers come back
@@ -231,16 +263,36 @@ def test_native_xarray_decoding(products):
 EXPECTED_MULTISCALES = {
     "layout": [
         {"asset": "r10m", "spatial:shape": [1440, 1440]},
-        {"asset": "r20m", "derived_from": "r10m", "spatial:shape": [720, 720],
-         "transform": {"scale": [2.0, 2.0], "translation": [0.0, 0.0]}},
-        {"asset": "r60m", "derived_from": "r10m", "spatial:shape": [240, 240],
-         "transform": {"scale": [6.0, 6.0], "translation": [0.0, 0.0]}},
-        {"asset": "r120m", "derived_from": "r60m", "spatial:shape": [120, 120],
-         "transform": {"scale": [2.0, 2.0], "translation": [0.0, 0.0]}},
-        {"asset": "r360m", "derived_from": "r120m", "spatial:shape": [40, 40],
-         "transform": {"scale": [3.0, 3.0], "translation": [0.0, 0.0]}},
-        {"asset": "r720m", "derived_from": "r360m", "spatial:shape": [20, 20],
-         "transform": {"scale": [2.0, 2.0], "translation": [0.0, 0.0]}},
+        {
+            "asset": "r20m",
+            "derived_from": "r10m",
+            "spatial:shape": [720, 720],
+            "transform": {"scale": [2.0, 2.0], "translation": [0.0, 0.0]},
+        },
+        {
+            "asset": "r60m",
+            "derived_from": "r10m",
+            "spatial:shape": [240, 240],
+            "transform": {"scale": [6.0, 6.0], "translation": [0.0, 0.0]},
+        },
+        {
+            "asset": "r120m",
+            "derived_from": "r60m",
+            "spatial:shape": [120, 120],
+            "transform": {"scale": [2.0, 2.0], "translation": [0.0, 0.0]},
+        },
+        {
+            "asset": "r360m",
+            "derived_from": "r120m",
+            "spatial:shape": [40, 40],
+            "transform": {"scale": [3.0, 3.0], "translation": [0.0, 0.0]},
+        },
+        {
+            "asset": "r720m",
+            "derived_from": "r360m",
+            "spatial:shape": [20, 20],
+            "transform": {"scale": [2.0, 2.0], "translation": [0.0, 0.0]},
+        },
     ],
     "resampling_method": "average",
 }
@@ -281,7 +333,9 @@ def test_geozarr_layout_and_metadata(products):
         assert gattrs["spatial:shape"] == list(shape)
         assert gattrs["spatial:bbox"] == [0.0, 0.0, 0.0, 0.0]
         assert [c["name"] for c in gattrs["zarr_conventions"]] == ["spatial:", "proj:"]
-        assert sorted(group.array_keys()) == sorted(es.GEOZARR_BANDS[level] + ["spatial_ref", "x", "y"])
+        assert sorted(group.array_keys()) == sorted(
+            es.GEOZARR_BANDS[level] + ["spatial_ref", "x", "y"]
+        )
         computed = level in ("r120m", "r360m", "r720m")
         for band in es.GEOZARR_BANDS[level]:
             meta = read_json(path / "measurements/reflectance" / level / band / "zarr.json")
@@ -296,7 +350,12 @@ def test_geozarr_layout_and_metadata(products):
             assert conf["chunk_shape"] == [INNER_CHUNKS[level]] * 2
             assert [c["name"] for c in conf["codecs"]] == ["bytes", "blosc"]
             assert conf["codecs"][1]["configuration"] == {
-                "typesize": 4, "cname": "zstd", "clevel": 3, "shuffle": "shuffle", "blocksize": 0}
+                "typesize": 4,
+                "cname": "zstd",
+                "clevel": 3,
+                "shuffle": "shuffle",
+                "blocksize": 0,
+            }
             assert [c["name"] for c in conf["index_codecs"]] == ["bytes", "crc32c"]
             assert conf["index_location"] == "end"
             attrs = meta["attributes"]
@@ -380,26 +439,34 @@ def test_geozarr_xarray_decoding(products, level):
 def test_geozarr_levels_equal_native(products):
     """Every GeoZarr level and band equals the native product at the same place."""
     native = {
-        level: xr.open_zarr(products["native"], group=f"measurements/reflectance/{level}", chunks=None)
+        level: xr.open_zarr(
+            products["native"], group=f"measurements/reflectance/{level}", chunks=None
+        )
         for level in es.NATIVE_BANDS
     }
     points = [inside(r, c, 1400.0, 1500.0) for r in range(5) for c in range(5)]
     px = xr.DataArray([p[0] for p in points], dims="pt")
     py = xr.DataArray([p[1] for p in points], dims="pt")
     for level in LEVEL_NAMES:
-        geo = xr.open_zarr(products["geozarr"], group=f"measurements/reflectance/{level}", chunks=None)
+        geo = xr.open_zarr(
+            products["geozarr"], group=f"measurements/reflectance/{level}", chunks=None
+        )
         for band in es.GEOZARR_BANDS[level]:
             # the finest native level holding the band
             nlevel = next(lv for lv in es.NATIVE_BANDS if band in es.NATIVE_BANDS[lv])
             nat = native[nlevel][band].sel(x=px, y=py, method="nearest").values
             got = geo[band].sel(x=px, y=py, method="nearest").values
-            np.testing.assert_allclose(got, nat.astype(np.float32), rtol=0, atol=1e-7, equal_nan=True)
+            np.testing.assert_allclose(
+                got, nat.astype(np.float32), rtol=0, atol=1e-7, equal_nan=True
+            )
             expected = [es.expected_reflectance(band, *p) for p in points]
             expected = np.array([np.nan if v is None else v for v in expected], dtype=np.float32)
             np.testing.assert_array_equal(got, expected)
     # whole arrays: GeoZarr r20m == native r20m; r120m == native r60m averaged 2 x 2
     geo20 = xr.open_zarr(products["geozarr"], group="measurements/reflectance/r20m", chunks=None)
-    np.testing.assert_array_equal(geo20["b11"].values, native["r20m"]["b11"].values.astype(np.float32))
+    np.testing.assert_array_equal(
+        geo20["b11"].values, native["r20m"]["b11"].values.astype(np.float32)
+    )
     geo120 = xr.open_zarr(products["geozarr"], group="measurements/reflectance/r120m", chunks=None)
     coarse = native["r60m"]["b09"].coarsen(x=2, y=2).reduce(np.mean)
     np.testing.assert_array_equal(geo120["b09"].values, coarse.values.astype(np.float32))
@@ -437,15 +504,23 @@ def test_skip_force_and_cli(products, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.run(
         [sys.executable, "-m", "eopf_sample", "--out", str(out), "--force"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("wrote ") == len(COLLECTIONS)
     after = _product_ids(out)
     assert all(a != b for a, b in zip(after, before, strict=True))
     assert _hidden_leftovers(out) == []
-    ds = xr.open_zarr(es.product_path(out, es.COLLECTION_GEOZARR), group="measurements/reflectance/r720m")
-    assert float(ds.b02.sel(x=inside(0, 0)[0], y=inside(0, 0)[1], method="nearest")) == np.float32(0.3)
+    ds = xr.open_zarr(
+        es.product_path(out, es.COLLECTION_GEOZARR), group="measurements/reflectance/r720m"
+    )
+    assert float(ds.b02.sel(x=inside(0, 0)[0], y=inside(0, 0)[1], method="nearest")) == np.float32(
+        0.3
+    )
 
 
 def test_cli_default_out_dir_is_data(capsys):
@@ -497,7 +572,15 @@ def test_native_matches_real_dump(products):
             key = f"measurements/reflectance/{level}/{name}"
             zarray = read_json(products["native"] / key / ".zarray")
             attrs = read_json(products["native"] / key / ".zattrs")
-            for field in ("dtype", "fill_value", "compressor", "filters", "order", "dimension_separator", "zarr_format"):
+            for field in (
+                "dtype",
+                "fill_value",
+                "compressor",
+                "filters",
+                "order",
+                "dimension_separator",
+                "zarr_format",
+            ):
                 assert zarray[field] == real_arr[field], (key, field)
             assert zarray["shape"] == [es.scene.REAL_TO_SAMPLE_SIZE[n] for n in real_arr["shape"]]
             real_attrs = real_arr["attributes"]
@@ -529,9 +612,13 @@ def test_geozarr_matches_real_dump(products):
     for ours, theirs in zip(layout, real_layout):
         assert set(ours) == set(theirs)
         assert ours.get("derived_from") == theirs.get("derived_from")
-        assert ours["spatial:shape"] == [es.scene.REAL_TO_SAMPLE_SIZE[n] for n in theirs["spatial:shape"]]
+        assert ours["spatial:shape"] == [
+            es.scene.REAL_TO_SAMPLE_SIZE[n] for n in theirs["spatial:shape"]
+        ]
         if "transform" in theirs:
-            assert ours["transform"]["scale"] == pytest.approx(theirs["transform"]["scale"], abs=0.01)
+            assert ours["transform"]["scale"] == pytest.approx(
+                theirs["transform"]["scale"], abs=0.01
+            )
             assert ours["transform"]["translation"] == theirs["transform"]["translation"]
     for level, real_group in real_refl["members"].items():
         gattrs = read_json(path / "measurements/reflectance" / level / "zarr.json")["attributes"]
@@ -540,10 +627,18 @@ def test_geozarr_matches_real_dump(products):
                 assert gattrs[attr] == [es.scene.REAL_TO_SAMPLE_SIZE[n] for n in value]
             else:
                 assert gattrs[attr] == value, (level, attr)
-        assert sorted(root[f"measurements/reflectance/{level}"].array_keys()) == sorted(real_group["members"])
+        assert sorted(root[f"measurements/reflectance/{level}"].array_keys()) == sorted(
+            real_group["members"]
+        )
         for name, real_arr in real_group["members"].items():
             meta = read_json(path / "measurements/reflectance" / level / name / "zarr.json")
-            for field in ("data_type", "fill_value", "dimension_names", "chunk_key_encoding", "zarr_format"):
+            for field in (
+                "data_type",
+                "fill_value",
+                "dimension_names",
+                "chunk_key_encoding",
+                "zarr_format",
+            ):
                 assert meta.get(field) == real_arr[field], (level, name, field)
             assert meta["shape"] == [es.scene.REAL_TO_SAMPLE_SIZE[n] for n in real_arr["shape"]]
             ours_codecs = meta["codecs"]
@@ -553,7 +648,9 @@ def test_geozarr_matches_real_dump(products):
                 assert oc["codecs"] == rc["codecs"] and oc["index_codecs"] == rc["index_codecs"]
                 assert oc["index_location"] == rc["index_location"]
                 # shard smaller than the array exactly where the real product has it (r360m)
-                real_partial = real_arr["chunk_grid"]["configuration"]["chunk_shape"] != real_arr["shape"]
+                real_partial = (
+                    real_arr["chunk_grid"]["configuration"]["chunk_shape"] != real_arr["shape"]
+                )
                 ours_partial = meta["chunk_grid"]["configuration"]["chunk_shape"] != meta["shape"]
                 assert ours_partial == real_partial
             else:
@@ -564,6 +661,8 @@ def test_geozarr_matches_real_dump(products):
                 if attr == "proj:bbox":
                     assert meta["attributes"][attr] == list(SAMPLE_BOUNDS)
                 elif attr == "proj:shape":
-                    assert meta["attributes"][attr] == [es.scene.REAL_TO_SAMPLE_SIZE[n] for n in value]
+                    assert meta["attributes"][attr] == [
+                        es.scene.REAL_TO_SAMPLE_SIZE[n] for n in value
+                    ]
                 else:
                     assert meta["attributes"][attr] == value, (level, name, attr)

@@ -56,7 +56,9 @@ def test_scene_classification_holds_every_class_code(sample_store, collection):
         assert sorted(np.unique(scl)) == list(range(12))
         for row in range(5):
             for col in range(5):
-                expected = es.expected_block_value("conditions/mask/l2a_classification/r20m", "scl", row, col)
+                expected = es.expected_block_value(
+                    "conditions/mask/l2a_classification/r20m", "scl", row, col
+                )
                 assert _at_block(scl, row, col) == (0 if expected is None else expected)
 
 
@@ -66,7 +68,11 @@ def test_quicklook_bands_and_masks(sample_store):
     assert tci.shape == (3, 1440, 1440) and tci.dtype == np.uint8
     assert list(_at_block(tci, 1, 2)) == [10 + 50 * b + 4 * 7 for b in range(3)]
     mask = root["quality/mask/r10m/b02"][...]
-    assert _at_block(mask, 0, 0) == 1 and _at_block(mask, 0, 1) == 0 and _at_block(mask, 1, 1) == 1 << 6
+    assert (
+        _at_block(mask, 0, 0) == 1
+        and _at_block(mask, 0, 1) == 0
+        and _at_block(mask, 1, 1) == 1 << 6
+    )
 
 
 def test_l1c_reflectance_on_its_own_grid(sample_store):

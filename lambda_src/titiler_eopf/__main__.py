@@ -28,7 +28,14 @@ def main(argv: list[str] | None = None) -> None:
         "&variables=/measurements/reflectance:b02&rescale=0,1"
         "&color_formula=gamma+rgb+1.3,+sigmoidal+rgb+6+0.1,+saturation+1.2"
     )
-    print("TiTiler-EOPF on", base, "- store:", settings.tiler.store_url, "- cache:", settings.cache.backend)
+    print(
+        "TiTiler-EOPF on",
+        base,
+        "- store:",
+        settings.tiler.store_url,
+        "- cache:",
+        settings.cache.backend,
+    )
     print(f"  home: {base}/  (every product of the store)")
     for collection in ("sentinel-2-l2a", "sentinel-2-l2a-geozarr"):
         print(f"  map:  {base}/collections/{collection}/items/{item}/map?{rgb}")
@@ -38,8 +45,14 @@ def main(argv: list[str] | None = None) -> None:
     # trusts loopback by default: any local client could then pick the scheme
     # and client address the app sees).
     trusted = settings.tiler.trusted_proxies
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=bool(trusted),
-                forwarded_allow_ips=",".join(trusted) if trusted else None)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=",".join(trusted) if trusted else None,
+    )
 
 
 if __name__ == "__main__":

@@ -83,8 +83,8 @@ def create_app(
         cache.admin_token = settings.admin_token
 
     def build_tiler():
-        from titiler_eopf.tiler.app import create_tiler_app
         from titiler_eopf.cache.admin import build_admin_router, build_status_router
+        from titiler_eopf.tiler.app import create_tiler_app
 
         app = create_tiler_app(settings, versions=versions)
         app.include_router(build_status_router(cache))
@@ -130,15 +130,23 @@ class PublicURLMiddleware:
         old_root = scope.get("root_path", "") or ""
         path = scope.get("path", "")
         if old_root and path.startswith(old_root):
-            path = path[len(old_root):]
+            path = path[len(old_root) :]
         headers = [(k, v) for k, v in scope.get("headers", ()) if k.lower() != b"host"]
         headers.append((b"host", self.host))
-        scope = {**scope, "scheme": self.scheme, "server": self.server, "root_path": self.root,
-                 "path": self.root + path, "headers": headers}
+        scope = {
+            **scope,
+            "scheme": self.scheme,
+            "server": self.server,
+            "root_path": self.root,
+            "path": self.root + path,
+            "headers": headers,
+        }
         if "raw_path" in scope and scope["raw_path"] is not None:
             raw = scope["raw_path"]
             old = old_root.encode("latin-1")
-            scope["raw_path"] = self.root.encode("latin-1") + (raw[len(old):] if old and raw.startswith(old) else raw)
+            scope["raw_path"] = self.root.encode("latin-1") + (
+                raw[len(old) :] if old and raw.startswith(old) else raw
+            )
         await self.app(scope, receive, send)
 
 

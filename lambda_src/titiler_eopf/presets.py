@@ -36,12 +36,16 @@ PRESETS: dict[str, Preset] = {
             "true-colour",
             "True colour (B04, B03, B02)",
             _bands("b04", "b03", "b02")
-            + (("rescale", "0,1"), ("color_formula", "gamma rgb 1.3, sigmoidal rgb 6 0.1, saturation 1.2")),
+            + (
+                ("rescale", "0,1"),
+                ("color_formula", "gamma rgb 1.3, sigmoidal rgb 6 0.1, saturation 1.2"),
+            ),
         ),
         Preset(
             "false-colour",
             "False colour infrared (B08, B04, B03)",
-            _bands("b08", "b04", "b03") + (("rescale", "0,1"), ("color_formula", "gamma rgb 1.3, sigmoidal rgb 6 0.1")),
+            _bands("b08", "b04", "b03")
+            + (("rescale", "0,1"), ("color_formula", "gamma rgb 1.3, sigmoidal rgb 6 0.1")),
         ),
         Preset(
             "ndvi",
@@ -58,7 +62,9 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; expected one of: {', '.join(PRESETS)}") from None
+        raise ValueError(
+            f"unknown preset {name!r}; expected one of: {', '.join(PRESETS)}"
+        ) from None
 
 
 def tile_path(collection: str, item: str, z: int, x: int, y: int) -> str:
@@ -66,7 +72,9 @@ def tile_path(collection: str, item: str, z: int, x: int, y: int) -> str:
     return f"/collections/{collection}/items/{item}/tiles/{TMS}/{z}/{x}/{y}.{TILE_FORMAT}"
 
 
-def tile_url(base_url: str, collection: str, item: str, preset: Preset, z: int, x: int, y: int) -> str:
+def tile_url(
+    base_url: str, collection: str, item: str, preset: Preset, z: int, x: int, y: int
+) -> str:
     return f"{base_url.rstrip('/')}{tile_path(collection, item, z, x, y)}?{preset.query()}"
 
 

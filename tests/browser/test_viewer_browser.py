@@ -23,9 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BACKGROUND = (0xE4, 0xE8, 0xEE)  # the viewer's background colour (no basemap: offline)
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements.txt: make install")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is in requirements.txt: make install"
+)
 if not os.path.exists(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (make tools installs it)", allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium is not installed (make tools installs it)", allow_module_level=True
+    )
 if not (ROOT / "node_modules" / "maplibre-gl" / "dist" / "maplibre-gl.js").is_file():
     pytest.skip("MapLibre GL is not installed: make tools (npm ci)", allow_module_level=True)
 
@@ -43,8 +47,12 @@ def server(sample_store, tmp_path_factory):
         "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": "1",
     }
     log = open(tmp_path_factory.mktemp("browser") / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "titiler_eopf", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "titiler_eopf", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_port(port, 60)
         yield f"http://127.0.0.1:{port}"
@@ -58,8 +66,10 @@ def server(sample_store, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
+        )
         yield browser
         browser.close()
 
@@ -76,13 +86,22 @@ class Page:
         # footprint are answered 404 + X-Tile-Empty, as the API says; the browser logs every
         # 4xx of a fetch as "Failed to load resource". Those, and only those, are not errors.
         self.empty_tiles: set[str] = set()
-        self.page.on("response", lambda r: self.empty_tiles.add(r.url)
-                     if r.status == 404 and r.headers.get("x-tile-empty") else None)
+        self.page.on(
+            "response",
+            lambda r: (
+                self.empty_tiles.add(r.url)
+                if r.status == 404 and r.headers.get("x-tile-empty")
+                else None
+            ),
+        )
 
         def console(message):
             if message.type != "error":
                 return
-            if message.text.startswith("Failed to load resource") and message.location.get("url") in self.empty_tiles:
+            if (
+                message.text.startswith("Failed to load resource")
+                and message.location.get("url") in self.empty_tiles
+            ):
                 return
             self.errors.append(f"{message.text} ({message.location.get('url')})")
 
@@ -136,7 +155,9 @@ def test_landing_page_lists_the_sample_products(page, server):
     collections = page.page.locator("h2.collection").all_inner_texts()
     assert {"sentinel-2-l2a", "sentinel-2-l2a-geozarr", "sentinel-2-l1c"} <= set(collections)
     assert ITEM_ID in page.page.content()
-    page.page.wait_for_function("() => !document.getElementById('cache-status').textContent.startsWith('loading')")
+    page.page.wait_for_function(
+        "() => !document.getElementById('cache-status').textContent.startsWith('loading')"
+    )
     assert "backend redis" in page.page.locator("#cache-status").inner_text()
     href = page.page.locator("a.map-link").first.get_attribute("href")
     assert href.startswith("/collections/") and href.endswith("/map")
@@ -175,7 +196,8 @@ def test_presets_and_controls(page, server):
     page.page.fill("#rescale", "0,0.5")
     page.page.click("#apply")
     page.page.wait_for_function(
-        "() => { const s = window.eopfMap.getSource('eopf'); return s && s.tiles && s.tiles[0].includes('rescale=0%2C0.5'); }")
+        "() => { const s = window.eopfMap.getSource('eopf'); return s && s.tiles && s.tiles[0].includes('rescale=0%2C0.5'); }"
+    )
     wait_for_tiles(page.page)
     assert "b08" in page.page.evaluate("() => window.eopfMap.getSource('eopf').tiles[0]")
     assert page.errors == [] and page.outside == []

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import cache_standin as standin
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.testclient import TestClient
 
 from titiler_eopf.cache import CacheMiddleware
 
-import cache_standin as standin
-
-RGB = ("variables=/measurements/reflectance:b04&variables=/measurements/reflectance:b03"
-       "&variables=/measurements/reflectance:b02&rescale=0,1"
-       "&color_formula=gamma rgb 1.3, sigmoidal rgb 6 0.1, saturation 1.2")
+RGB = (
+    "variables=/measurements/reflectance:b04&variables=/measurements/reflectance:b03"
+    "&variables=/measurements/reflectance:b02&rescale=0,1"
+    "&color_formula=gamma rgb 1.3, sigmoidal rgb 6 0.1, saturation 1.2"
+)
 ITEM = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
 BASE = f"/collections/sentinel-2-l2a/items/{ITEM}"
 

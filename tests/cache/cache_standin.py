@@ -28,8 +28,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 CONTENT_TYPES = {
-    "png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp", "tif": "image/tiff",
-    "npy": "application/x-binary", "jp2": "image/jp2", "pngraw": "image/png", "": "image/png",
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "tif": "image/tiff",
+    "npy": "application/x-binary",
+    "jp2": "image/jp2",
+    "pngraw": "image/png",
+    "": "image/png",
 }
 CONTROL = {"fail": False}
 _lock = threading.Lock()
@@ -60,8 +67,11 @@ def canonical(request: Request) -> dict:
     grouped: dict[str, list[str]] = {}
     for name, value in request.query_params.multi_items():
         grouped.setdefault(name, []).append(value)
-    return {"route": request.scope["route"].name, "path": dict(request.path_params),
-            "query": {k: grouped[k] for k in sorted(grouped)}}
+    return {
+        "route": request.scope["route"].name,
+        "path": dict(request.path_params),
+        "query": {k: grouped[k] for k in sorted(grouped)},
+    }
 
 
 def body_for(doc: dict, size: int = 2048, version: int | None = None) -> bytes:
@@ -87,7 +97,9 @@ def _behaviour(request: Request) -> Response | None:
     if item == "missing":  # an unknown item: not cacheable
         return JSONResponse({"detail": "Item 'missing' not found"}, status_code=404)
     if item == "outside":  # no data at this tile: the tiler marks it cacheable
-        return JSONResponse({"detail": "Tile outside bounds"}, status_code=404, headers={"x-tile-empty": "1"})
+        return JSONResponse(
+            {"detail": "Tile outside bounds"}, status_code=404, headers={"x-tile-empty": "1"}
+        )
     return None
 
 
@@ -102,8 +114,11 @@ def tile(request: Request) -> Response:
         return Response(status_code=204)
     fmt = request.path_params.get("format", "")
     size = int(request.query_params.get("size", "2048"))
-    return Response(body_for(doc, size, version), media_type=CONTENT_TYPES.get(fmt, "image/png"),
-                    headers={"x-render-pid": str(os.getpid())})
+    return Response(
+        body_for(doc, size, version),
+        media_type=CONTENT_TYPES.get(fmt, "image/png"),
+        headers={"x-render-pid": str(os.getpid())},
+    )
 
 
 def metadata(request: Request) -> Response:
@@ -145,7 +160,11 @@ routes = [
     Route(P + "/preview", image, name="preview"),
     Route(P + "/preview.{format}", image, name="preview"),
     Route(P + "/preview/{width:int}x{height:int}.{format}", image, name="preview"),
-    Route(P + "/bbox/{minx},{miny},{maxx},{maxy}/{width:int}x{height:int}.{format}", image, name="bbox"),
+    Route(
+        P + "/bbox/{minx},{miny},{maxx},{maxy}/{width:int}x{height:int}.{format}",
+        image,
+        name="bbox",
+    ),
     Route(P + "/bbox/{minx},{miny},{maxx},{maxy}.{format}", image, name="bbox"),
     Route(P + "/point/{lon},{lat}", uncached, name="point"),
     Route(P + "/map", uncached, name="map"),

@@ -24,12 +24,18 @@ from cache_servers import BACKENDS, MotoProcess, RedisProcess, make_settings, s3
 
 from titiler_eopf.cache import build_cache  # noqa: E402
 
+
 @pytest.fixture(scope="session", autouse=True)
 def _aws_env():
     saved = dict(os.environ)
     # moto accepts any credentials; never let a test reach real AWS credentials.
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"})
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(var, None)
     # The tests configure the cache explicitly; the machine's environment must not leak in.
@@ -87,8 +93,13 @@ def settings_for(request, cache_redis, cache_moto):
             made["redis"] = True
         if backend in ("s3", "s3_redis") and "bucket" not in made:
             made["bucket"] = request.getfixturevalue("bucket")
-        return make_settings(backend, redis_port=cache_redis.port, s3_endpoint=cache_moto.url,
-                             bucket=made.get("bucket"), **overrides)
+        return make_settings(
+            backend,
+            redis_port=cache_redis.port,
+            s3_endpoint=cache_moto.url,
+            bucket=made.get("bucket"),
+            **overrides,
+        )
 
     return factory
 
@@ -110,5 +121,7 @@ def pytest_collection_modifyitems(items):
     # No cache test may hang the suite: each gets a hard time limit.
     here = Path(__file__).resolve().parent
     for item in items:
-        if Path(str(item.fspath)).resolve().parent == here and not item.get_closest_marker("timeout"):
+        if Path(str(item.fspath)).resolve().parent == here and not item.get_closest_marker(
+            "timeout"
+        ):
             item.add_marker(pytest.mark.timeout(120))

@@ -34,7 +34,9 @@ def test_miss_then_hit_identical_bytes(client, cache):
     assert second.headers["x-cache"] == "HIT"
     assert first.content == second.content and len(first.content) == 2048
     assert second.headers["content-type"] == "image/png"
-    assert second.headers["etag"] == first.headers["etag"] and second.headers["etag"].startswith('"')
+    assert second.headers["etag"] == first.headers["etag"] and second.headers["etag"].startswith(
+        '"'
+    )
     assert int(second.headers["age"]) >= 0
     assert second.headers["cache-control"] == cache.settings.cache_control_tile
     assert renders() - before == 1
@@ -50,7 +52,11 @@ def test_if_none_match_answers_304(client):
     assert resp.status_code == 304 and resp.content == b""
     assert resp.headers["x-cache"] == "HIT" and resp.headers["etag"] == etag
     other = client.get(tile_url(), headers={"if-none-match": '"nope"'})
-    assert other.status_code == 200 and other.headers["x-cache"] == "HIT" and len(other.content) == 2048
+    assert (
+        other.status_code == 200
+        and other.headers["x-cache"] == "HIT"
+        and len(other.content) == 2048
+    )
     assert renders() == before
 
 
@@ -69,7 +75,12 @@ def test_head_answered_from_cache(client):
 def test_defect1_repeated_params_keep_their_order(client):
     """RGB, BGR and single-band requests of one tile never share an entry."""
     b = "variables=/measurements/reflectance:"
-    queries = [RGB, f"{b}b02&{b}b03&{b}b04&rescale=0,1", f"{b}b04&rescale=0,1", f"{b}b02&rescale=0,1"]
+    queries = [
+        RGB,
+        f"{b}b02&{b}b03&{b}b04&rescale=0,1",
+        f"{b}b04&rescale=0,1",
+        f"{b}b02&rescale=0,1",
+    ]
     first = [client.get(tile_url(query=q)) for q in queries]
     assert [r.headers["x-cache"] for r in first] == ["MISS"] * 4
     assert len({r.content for r in first}) == 4
@@ -79,7 +90,13 @@ def test_defect1_repeated_params_keep_their_order(client):
 
 
 def test_defect2_format_is_part_of_the_key(client):
-    exts = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp", "": "image/png", "@2x.png": "image/png"}
+    exts = {
+        ".png": "image/png",
+        ".jpg": "image/jpeg",
+        ".webp": "image/webp",
+        "": "image/png",
+        "@2x.png": "image/png",
+    }
     first = {e: client.get(tile_url(ext=e)) for e in exts}
     assert len({r.content for r in first.values()}) == len(exts)
     for ext, ctype in exts.items():
@@ -92,11 +109,13 @@ def test_defect2_format_is_part_of_the_key(client):
 def test_name_order_and_excluded_params_do_not_split_entries(client):
     a = client.get(tile_url(query="rescale=0,1&variables=b04&variables=b03"))
     b = client.get(tile_url(query="variables=b04&token=secret&variables=b03&_=123&rescale=0,1"))
-    assert a.headers["x-cache"] == "MISS" and b.headers["x-cache"] == "HIT" and a.content == b.content
+    assert (
+        a.headers["x-cache"] == "MISS" and b.headers["x-cache"] == "HIT" and a.content == b.content
+    )
 
 
 def test_errors_never_stored_and_empty_tiles_briefly(client, cache):
-    boom = f"/collections/c/items/boom/tiles/WebMercatorQuad/1/0/0.png"
+    boom = "/collections/c/items/boom/tiles/WebMercatorQuad/1/0/0.png"
     before = renders()
     assert [client.get(boom).status_code for _ in range(2)] == [500, 500]
     assert renders() - before == 2
@@ -118,7 +137,9 @@ def test_errors_never_stored_and_empty_tiles_briefly(client, cache):
 
 
 def test_per_kind_ttls_are_applied(cache_for, backend_name):
-    cache = cache_for(backend_name, tile_ttl=111, metadata_ttl=222, preview_ttl=333, default_ttl=999, empty_ttl=44)
+    cache = cache_for(
+        backend_name, tile_ttl=111, metadata_ttl=222, preview_ttl=333, default_ttl=999, empty_ttl=44
+    )
     with client_for(cache) as client:
         urls = {
             tile_url(): 111,
@@ -157,7 +178,11 @@ def test_client_no_cache_is_ignored_by_default(client):
     url = tile_url(z=7, x=1, y=1)
     first = client.get(url)
     before = renders()
-    for header in ({"cache-control": "no-cache"}, {"cache-control": "max-age=0, no-cache"}, {"pragma": "no-cache"}):
+    for header in (
+        {"cache-control": "no-cache"},
+        {"cache-control": "max-age=0, no-cache"},
+        {"pragma": "no-cache"},
+    ):
         resp = client.get(url, headers=header)
         assert resp.headers["x-cache"] == "HIT" and resp.content == first.content
     assert renders() == before
@@ -200,7 +225,9 @@ def test_oversize_body_streams_and_is_not_stored(cache_for, backend_name):
     with client_for(cache) as client:
         big = tile_url(query="size=50000")
         first, second = client.get(big), client.get(big)
-        assert len(first.content) == len(second.content) == 50_000 and first.content == second.content
+        assert (
+            len(first.content) == len(second.content) == 50_000 and first.content == second.content
+        )
         assert [first.headers["x-cache"], second.headers["x-cache"]] == ["MISS", "MISS"]
         small = tile_url(query="size=9000")
         client.get(small)
@@ -255,8 +282,13 @@ def corrupt_entry(cache, backend_name, key_id: str, s3):
     else:
         bucket, key = cache.settings.s3_bucket, f"cache/{key_id}"
         obj = s3.get_object(Bucket=bucket, Key=key)
-        s3.put_object(Bucket=bucket, Key=key, Body=b"X" + obj["Body"].read()[1:], Metadata=obj["Metadata"],
-                      ContentType=obj["ContentType"])
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=b"X" + obj["Body"].read()[1:],
+            Metadata=obj["Metadata"],
+            ContentType=obj["ContentType"],
+        )
 
 
 def test_corrupted_entry_is_a_miss_and_repaired(cache_for, backend_name, s3):
@@ -288,6 +320,10 @@ def test_stale_served_only_when_render_fails(cache_for, backend_name):
             stale = client.get(url)
         finally:
             standin.CONTROL["fail"] = False
-        assert stale.status_code == 200 and stale.headers["x-cache"] == "STALE" and stale.content == good
+        assert (
+            stale.status_code == 200
+            and stale.headers["x-cache"] == "STALE"
+            and stale.content == good
+        )
         fresh = client.get(url)
         assert fresh.headers["x-cache"] == "MISS" and fresh.content == good

@@ -38,7 +38,10 @@ def test_defect1_rgb_and_single_band_never_share_a_key(cache_for):
 # --- 2 ---------------------------------------------------------------------------
 def test_defect2_each_format_gets_its_own_entry(cache_for):
     cache = cache_for("memory")
-    ids = {cache.key_for_url(tile_url(ext=e)).id for e in (".png", ".jpg", ".jpeg", ".webp", "", "@2x", "@2x.png")}
+    ids = {
+        cache.key_for_url(tile_url(ext=e)).id
+        for e in (".png", ".jpg", ".jpeg", ".webp", "", "@2x", "@2x.png")
+    }
     assert len(ids) == 7
 
 
@@ -56,9 +59,13 @@ def test_defect3_gzip_never_served_to_identity_client(cache_for, backend):
         assert ident.headers["x-cache"] == "HIT" and "content-encoding" not in ident.headers
         assert json.loads(ident.content)["request"]["route"] == "tilejson"
         stored, _ = cache.backend.lookup(cache.key_for_url("http://testserver" + url), True)
-        assert not stored.body.startswith(b"\x1f\x8b") and json.loads(stored.body) == json.loads(ident.content)
+        assert not stored.body.startswith(b"\x1f\x8b") and json.loads(stored.body) == json.loads(
+            ident.content
+        )
         gz_again = client.get(url, headers={"accept-encoding": "gzip"})
-        assert gz_again.headers["x-cache"] == "HIT" and gz_again.headers["content-encoding"] == "gzip"
+        assert (
+            gz_again.headers["x-cache"] == "HIT" and gz_again.headers["content-encoding"] == "gzip"
+        )
 
 
 def test_defect3_encoded_response_is_never_stored(cache_for):
@@ -68,8 +75,11 @@ def test_defect3_encoded_response_is_never_stored(cache_for):
     from starlette.routing import Route
 
     def always_gzip(request):
-        return Response(gzip.compress(b"x" * 1000), media_type="application/json",
-                        headers={"content-encoding": "gzip"})
+        return Response(
+            gzip.compress(b"x" * 1000),
+            media_type="application/json",
+            headers={"content-encoding": "gzip"},
+        )
 
     inner = Starlette(routes=[Route("/{path:path}", always_gzip)])
     cache = cache_for("memory")
@@ -109,11 +119,24 @@ def test_defect4_every_real_route_is_cached(cache_for, path, kind):
         assert first.content == second.content
 
 
-@pytest.mark.parametrize("path", [
-    f"{BASE}/point/1,2", f"{BASE}/map", "/healthz", "/docs", "/openapi.json", "/tileMatrixSets/WebMercatorQuad",
-    "/colorMaps/viridis", "/admin/cache/status", "/cache/status", f"{BASE}/tiles/WebMercatorQuad/3/4/5.gif",
-    f"{BASE}/tiles/WebMercatorQuad/3/4", f"{BASE}/infox", f"/collections/c/items/{BASE}/info/extra",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{BASE}/point/1,2",
+        f"{BASE}/map",
+        "/healthz",
+        "/docs",
+        "/openapi.json",
+        "/tileMatrixSets/WebMercatorQuad",
+        "/colorMaps/viridis",
+        "/admin/cache/status",
+        "/cache/status",
+        f"{BASE}/tiles/WebMercatorQuad/3/4/5.gif",
+        f"{BASE}/tiles/WebMercatorQuad/3/4",
+        f"{BASE}/infox",
+        f"/collections/c/items/{BASE}/info/extra",
+    ],
+)
 def test_defect4_uncached_routes_do_not_match(path):
     assert match_path(path) is None
 
@@ -143,8 +166,13 @@ def test_defect5_pattern_purge_removes_redis_and_s3_alike(cache_for, s3):
         assert r.exists(f"cache:{kid}") and s3.head_object(Bucket=bucket, Key=f"cache/{kid}")
     result = invalidate_pattern(cache, "S2A_MSIL2A_*")
     assert result.deleted == {"redis": 3, "s3": 3} and result.cursor is None
-    left = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="cache/tile/").get("Contents", [])]
-    assert left == [f"cache/{cache.key_for_url(tile_url(z=1, x=0, y=0, base='/collections/c/items/other')).id}"]
+    left = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix="cache/tile/").get("Contents", [])
+    ]
+    assert left == [
+        f"cache/{cache.key_for_url(tile_url(z=1, x=0, y=0, base='/collections/c/items/other')).id}"
+    ]
     assert not any(r.exists(f"cache:{kid}") for kid in ids)
 
 
@@ -178,7 +206,9 @@ def test_defect6_raw_bytes_right_ttl_honest_ratio_no_pickle(cache_for, s3):
     kid = cache.key_for_url(tile_url()).id
     stored = s3.get_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{kid}")["Body"].read()
     assert stored == body  # raw bytes, same size: no base64, no envelope
-    assert r.hget(f"cache:{kid}", "body") is None  # over redis_body_max_bytes: metadata only in Redis
+    assert (
+        r.hget(f"cache:{kid}", "body") is None
+    )  # over redis_body_max_bytes: metadata only in Redis
     assert int(r.hget(f"cache:{kid}", "ttl")) == 1234 and 1200 < r.ttl(f"cache:{kid}") <= 1234
     m = cache.metrics.snapshot()
     assert m["writes"] == 1 and m["hit_ratio"] == 0.75  # 3 hits / (3 hits + 1 miss)
@@ -202,9 +232,13 @@ def test_defect7_admin_routes_enforce_the_token(cache_for):
     app.include_router(build_admin_router(cache, "t0ken"))
     app.include_router(build_status_router(cache))
     with TestClient(app) as client:
-        routes = [("get", "/admin/cache/status"), ("get", "/admin/cache/keys"),
-                  ("post", "/admin/cache/invalidate"), ("delete", "/admin/cache/invalidate/key/x"),
-                  ("post", "/admin/cache/invalidate/pattern/x")]
+        routes = [
+            ("get", "/admin/cache/status"),
+            ("get", "/admin/cache/keys"),
+            ("post", "/admin/cache/invalidate"),
+            ("delete", "/admin/cache/invalidate/key/x"),
+            ("post", "/admin/cache/invalidate/pattern/x"),
+        ]
         for method, path in routes:
             assert getattr(client, method)(path).status_code == 401, path
             bad = getattr(client, method)(path, headers={"authorization": "Bearer nope"})

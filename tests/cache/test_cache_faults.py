@@ -30,9 +30,15 @@ def wait_reset(settings):
 def test_redis_stopped_then_back(backend, cache_moto, bucket):
     redis = RedisProcess().start()
     try:
-        settings = make_settings(backend, redis_port=redis.port, s3_endpoint=cache_moto.url, bucket=bucket,
-                                 redis_connect_timeout=0.2, redis_read_timeout=0.2,
-                                 **(FAST | {"breaker_reset": 2.0}))  # no half-open probe within the 5 requests
+        settings = make_settings(
+            backend,
+            redis_port=redis.port,
+            s3_endpoint=cache_moto.url,
+            bucket=bucket,
+            redis_connect_timeout=0.2,
+            redis_read_timeout=0.2,
+            **(FAST | {"breaker_reset": 2.0}),
+        )  # no half-open probe within the 5 requests
         cache = build_cache(settings)
         with client_for(cache) as client:
             url = tile_url()
@@ -58,8 +64,16 @@ def test_s3_down_then_back(backend, redis_client, cache_redis):
     try:
         s3_client(moto.url).create_bucket(Bucket="faults")
         # Bodies in S3 only (redis_body_max_bytes=0): every HIT needs S3 here.
-        settings = make_settings(backend, redis_port=cache_redis.port, s3_endpoint=moto.url, bucket="faults",
-                                 s3_connect_timeout=0.3, s3_read_timeout=0.5, redis_body_max_bytes=0, **FAST)
+        settings = make_settings(
+            backend,
+            redis_port=cache_redis.port,
+            s3_endpoint=moto.url,
+            bucket="faults",
+            s3_connect_timeout=0.3,
+            s3_read_timeout=0.5,
+            redis_body_max_bytes=0,
+            **FAST,
+        )
         cache = build_cache(settings)
         with client_for(cache) as client:
             url = tile_url()
@@ -83,8 +97,14 @@ def test_hanging_redis_costs_one_timeout_then_nothing(cache_moto, bucket):
     timeout; once the breaker is open a request pays none of it."""
     redis = RedisProcess().start()
     try:
-        settings = make_settings("redis", redis_port=redis.port, redis_connect_timeout=0.3,
-                                 redis_read_timeout=0.3, breaker_failures=2, breaker_reset=30)
+        settings = make_settings(
+            "redis",
+            redis_port=redis.port,
+            redis_connect_timeout=0.3,
+            redis_read_timeout=0.3,
+            breaker_failures=2,
+            breaker_reset=30,
+        )
         cache = build_cache(settings)
         with client_for(cache) as client:
             url = tile_url()
@@ -114,7 +134,10 @@ def test_missing_s3_body_behind_redis_hit_is_repaired(cache_for, s3):
         s3.delete_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{key.id}")
         resp = client.get(url)
         assert resp.headers["x-cache"] == "MISS" and resp.content == good
-        assert s3.get_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{key.id}")["Body"].read() == good
+        assert (
+            s3.get_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{key.id}")["Body"].read()
+            == good
+        )
         assert client.get(url).headers["x-cache"] == "HIT"
         assert cache.metrics.corrupt == 1
 

@@ -20,28 +20,44 @@ def cache_tiles(client, tiles, exts=(".png", ".jpg"), queries=("rescale=0,1", "r
     for t in tiles:
         for ext in exts:
             for q in queries:
-                assert client.get(tile_url(z=t.z, x=t.x, y=t.y, ext=ext, query=q)).headers["x-cache"] == "MISS"
+                assert (
+                    client.get(tile_url(z=t.z, x=t.x, y=t.y, ext=ext, query=q)).headers["x-cache"]
+                    == "MISS"
+                )
 
 
 def states(client, tiles, ext=".png", query="rescale=0,1"):
-    return {(t.z, t.x, t.y): client.get(tile_url(z=t.z, x=t.x, y=t.y, ext=ext, query=query)).headers["x-cache"]
-            for t in tiles}
+    return {
+        (t.z, t.x, t.y): client.get(tile_url(z=t.z, x=t.x, y=t.y, ext=ext, query=query)).headers[
+            "x-cache"
+        ]
+        for t in tiles
+    }
 
 
 def test_tile_range_purge_deletes_exactly_the_tiles_inside(cache_for, backend_name):
     cache = cache_for(backend_name)
     inside = [t for z in (3, 4, 5) for t in WMQ.tiles(*BBOX, zooms=[z])]
-    ranges = {z: (min(t.x for t in inside if t.z == z), max(t.x for t in inside if t.z == z)) for z in (3, 4, 5)}
-    outside = [morecantile.Tile(ranges[z][1] + 1, t.y, z) for z in (3, 4, 5) for t in inside if t.z == z][:3]
+    ranges = {
+        z: (min(t.x for t in inside if t.z == z), max(t.x for t in inside if t.z == z))
+        for z in (3, 4, 5)
+    }
+    outside = [
+        morecantile.Tile(ranges[z][1] + 1, t.y, z) for z in (3, 4, 5) for t in inside if t.z == z
+    ][:3]
     outside += [t for t in WMQ.tiles(*BBOX, zooms=[2, 6])][:2]  # right place, wrong zoom
     with client_for(cache) as client:
         cache_tiles(client, inside + outside)
         client.get(f"{BASE}/WebMercatorQuad/tilejson.json")
-        dry = inv.invalidate_tiles(cache, "sentinel-2-l2a", ITEM, minzoom=3, maxzoom=5, bbox=BBOX, dry_run=True)
+        dry = inv.invalidate_tiles(
+            cache, "sentinel-2-l2a", ITEM, minzoom=3, maxzoom=5, bbox=BBOX, dry_run=True
+        )
         assert dry.matched == len(inside) * 4 and dry.deleted_total == 0
         assert set(states(client, inside).values()) == {"HIT"}
 
-        result = inv.invalidate_tiles(cache, "sentinel-2-l2a", ITEM, minzoom=3, maxzoom=5, bbox=BBOX)
+        result = inv.invalidate_tiles(
+            cache, "sentinel-2-l2a", ITEM, minzoom=3, maxzoom=5, bbox=BBOX
+        )
         expected = len(inside) * 4  # 2 formats x 2 query variants each
         assert result.matched == expected
         assert all(n == expected for n in result.deleted.values()), result.deleted
@@ -65,9 +81,14 @@ def test_hard_item_purge_counts_what_was_deleted(cache_for, backend_name, s3):
         result = inv.invalidate_scope(cache, "sentinel-2-l2a", ITEM, hard=True)
         assert result.generation is not None
         assert all(n == len(tiles) + 1 for n in result.deleted.values()), result.deleted
-        assert client.get(tile_url(base="/collections/sentinel-2-l2a/items/keep")).headers["x-cache"] == "HIT"
+        assert (
+            client.get(tile_url(base="/collections/sentinel-2-l2a/items/keep")).headers["x-cache"]
+            == "HIT"
+        )
     if backend_name in ("s3", "s3_redis"):
-        listed = s3.list_objects_v2(Bucket=cache.settings.s3_bucket, Prefix="cache/").get("Contents", [])
+        listed = s3.list_objects_v2(Bucket=cache.settings.s3_bucket, Prefix="cache/").get(
+            "Contents", []
+        )
         assert not [o["Key"] for o in listed if ITEM in o["Key"] and "/gen/" not in o["Key"]]
 
 
@@ -81,7 +102,9 @@ def test_hard_purge_finds_s3_bodies_whose_redis_index_was_lost(cache_for, s3):
     redis.Redis(port=cache.settings.redis_port).flushall()  # Redis restarted empty
     result = inv.invalidate_scope(cache, "sentinel-2-l2a", None, hard=True)
     assert result.deleted == {"redis": 0, "s3": 4}
-    assert not s3.list_objects_v2(Bucket=cache.settings.s3_bucket, Prefix="cache/tile/").get("Contents")
+    assert not s3.list_objects_v2(Bucket=cache.settings.s3_bucket, Prefix="cache/tile/").get(
+        "Contents"
+    )
 
 
 def test_key_and_url_invalidation(cache_for, backend_name):
@@ -141,15 +164,22 @@ def _count(client):
 
 def test_admin_http_routes(admin):
     cache, client, tiles = admin
-    keys = client.get("/admin/cache/keys", params={"pattern": "tile/*", "limit": 2}, headers=AUTH).json()
+    keys = client.get(
+        "/admin/cache/keys", params={"pattern": "tile/*", "limit": 2}, headers=AUTH
+    ).json()
     assert len(keys["keys"]) == 2 and keys["cursor"] is not None
-    rest = client.get("/admin/cache/keys", params={"pattern": "tile/*", "cursor": keys["cursor"]}, headers=AUTH).json()
+    rest = client.get(
+        "/admin/cache/keys", params={"pattern": "tile/*", "cursor": keys["cursor"]}, headers=AUTH
+    ).json()
     assert {k["key"] for k in keys["keys"]} | {k["key"] for k in rest["keys"]} == {
-        cache.key_for_url(tile_url(z=6, x=x, y=0)).id for x in range(3)}
+        cache.key_for_url(tile_url(z=6, x=x, y=0)).id for x in range(3)
+    }
     kid = keys["keys"][0]["key"]
     resp = client.delete(f"/admin/cache/invalidate/key/{kid}", headers=AUTH)
     assert resp.status_code == 200 and resp.json()["deleted"] == {"redis": 1, "s3": 1}
-    resp = client.post("/admin/cache/invalidate/pattern/S2A_*", params={"dry_run": True}, headers=AUTH)
+    resp = client.post(
+        "/admin/cache/invalidate/pattern/S2A_*", params={"dry_run": True}, headers=AUTH
+    )
     assert resp.json()["matched"] == 2 and resp.json()["deleted_total"] == 0
     resp = client.post("/admin/cache/invalidate/pattern/S2A_*", headers=AUTH)
     assert resp.json()["deleted"] == {"redis": 2, "s3": 2}
@@ -157,21 +187,45 @@ def test_admin_http_routes(admin):
     resp = client.post("/admin/cache/invalidate", json=body, headers=AUTH)
     assert resp.status_code == 200 and resp.json()["generation"]["collection"] == "sentinel-2-l2a"
     status = client.get("/admin/cache/status", headers=AUTH).json()
-    assert status["backend_status"]["redis"]["ping"] is True and status["backend_status"]["s3"]["reachable"]
+    assert (
+        status["backend_status"]["redis"]["ping"] is True
+        and status["backend_status"]["s3"]["reachable"]
+    )
 
 
-@pytest.mark.parametrize("body,code", [
-    ({"scope": "everything"}, 422),
-    ({"scope": "pattern", "pattern": "*"}, 400),
-    ({"scope": "pattern", "pattern": "tile/*", "limit": 1_000_000}, 422),
-    ({"scope": "tiles", "collection": "sentinel-2-l2a", "minzoom": 5, "maxzoom": 40}, 422),
-    ({"scope": "tiles", "collection": "sentinel-2-l2a", "minzoom": 6, "maxzoom": 2}, 400),
-    ({"scope": "tiles", "collection": "sentinel-2-l2a", "minzoom": 1, "maxzoom": 2, "bbox": [0, 0, 200, 10]}, 400),
-    ({"scope": "tiles", "collection": "sentinel-2-l2a", "minzoom": 1, "maxzoom": 2, "bbox": [0, 0, 1]}, 422),
-    ({"scope": "key", "key": "tile/../../etc"}, 400),
-    ({"scope": "item", "collection": "sentinel-2-l2a"}, 400),
-    ({"scope": "collection", "collection": "x", "surprise": 1}, 422),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        ({"scope": "everything"}, 422),
+        ({"scope": "pattern", "pattern": "*"}, 400),
+        ({"scope": "pattern", "pattern": "tile/*", "limit": 1_000_000}, 422),
+        ({"scope": "tiles", "collection": "sentinel-2-l2a", "minzoom": 5, "maxzoom": 40}, 422),
+        ({"scope": "tiles", "collection": "sentinel-2-l2a", "minzoom": 6, "maxzoom": 2}, 400),
+        (
+            {
+                "scope": "tiles",
+                "collection": "sentinel-2-l2a",
+                "minzoom": 1,
+                "maxzoom": 2,
+                "bbox": [0, 0, 200, 10],
+            },
+            400,
+        ),
+        (
+            {
+                "scope": "tiles",
+                "collection": "sentinel-2-l2a",
+                "minzoom": 1,
+                "maxzoom": 2,
+                "bbox": [0, 0, 1],
+            },
+            422,
+        ),
+        ({"scope": "key", "key": "tile/../../etc"}, 400),
+        ({"scope": "item", "collection": "sentinel-2-l2a"}, 400),
+        ({"scope": "collection", "collection": "x", "surprise": 1}, 422),
+    ],
+)
 def test_admin_bad_input_deletes_nothing(admin, body, code):
     cache, client, tiles = admin
     before = _count(client)
@@ -185,7 +239,12 @@ def test_admin_bad_input_deletes_nothing(admin, body, code):
 def test_admin_route_forms_reject_bad_input(admin):
     cache, client, _ = admin
     assert client.post("/admin/cache/invalidate/pattern/*", headers=AUTH).status_code == 400
-    assert client.post("/admin/cache/invalidate/pattern/x*", params={"limit": 0}, headers=AUTH).status_code == 422
+    assert (
+        client.post(
+            "/admin/cache/invalidate/pattern/x*", params={"limit": 0}, headers=AUTH
+        ).status_code
+        == 422
+    )
     assert client.get("/admin/cache/keys", params={"limit": 5000}, headers=AUTH).status_code == 422
     assert client.delete("/admin/cache/invalidate/key/nonsense", headers=AUTH).status_code == 400
     assert _count(client) == 3

@@ -42,11 +42,17 @@ def test_mosaic_tiles_hit_and_keys_hold_the_search(client):
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
     assert second.content == first.content
     assert second.headers["cache-control"] == "public, max-age=300"  # the mosaic class
-    assert client.cache.settings.ttl_for("mosaic_tile") == 600 < client.cache.settings.ttl_for("tile")
-    for extra in ([("datetime", "2025-06-01T00:00:00Z/2025-06-05T00:00:00Z")],
-                  [("filter", "eo:cloud_cover < 30")], [("pixel_selection", "highest")],
-                  [("sortby", "+datetime")], [("max_items", "1")],
-                  [("variables", "/measurements/reflectance:b08"), ("algorithm", "normalizedIndex")]):
+    assert (
+        client.cache.settings.ttl_for("mosaic_tile") == 600 < client.cache.settings.ttl_for("tile")
+    )
+    for extra in (
+        [("datetime", "2025-06-01T00:00:00Z/2025-06-05T00:00:00Z")],
+        [("filter", "eo:cloud_cover < 30")],
+        [("pixel_selection", "highest")],
+        [("sortby", "+datetime")],
+        [("max_items", "1")],
+        [("variables", "/measurements/reflectance:b08"), ("algorithm", "normalizedIndex")],
+    ):
         other = client.get(_tile_url(tile), params=B04 + [("rescale", "0,1")] + extra)
         assert other.status_code == 200 and other.headers["x-cache"] == "MISS", extra
     tilejson = [client.get(f"{MOSAIC}/WebMercatorQuad/tilejson.json", params=B04) for _ in range(2)]
@@ -62,8 +68,14 @@ def test_collection_bump_and_tile_range_invalidate_mosaic_tiles(client):
     assert client.get(_tile_url(tile), params=params).headers["x-cache"] == "MISS"
     assert client.get(_tile_url(tile), params=params).headers["x-cache"] == "HIT"
     # a tile range of one item of the collection drops the mosaic tiles over it too
-    result = invalidate_tiles(client.cache, COLLECTION_MOSAIC, MOSAIC_ITEMS[0].id,
-                              minzoom=tile.z, maxzoom=tile.z, bbox=[11.4, 42.1, 11.8, 42.5])
+    result = invalidate_tiles(
+        client.cache,
+        COLLECTION_MOSAIC,
+        MOSAIC_ITEMS[0].id,
+        minzoom=tile.z,
+        maxzoom=tile.z,
+        bbox=[11.4, 42.1, 11.8, 42.5],
+    )
     assert result.deleted_total >= 1
     assert client.get(_tile_url(tile), params=params).headers["x-cache"] == "MISS"
 
@@ -74,8 +86,12 @@ def test_neighbouring_tiles_reuse_one_stac_search(client):
     tms, tile = seam_tile(13)
     parent = tms.parent(tms.parent(tile)[0])[0]  # the block the search covers (zoom_up=2)
     block = [t for child in tms.children(parent) for t in tms.children(child)]
-    statuses = [client.get(_tile_url(t), params=B04 + [("rescale", "0,1"), ("datetime", "2025-01-01T00:00:00Z/..")])
-                .status_code for t in block]
+    statuses = [
+        client.get(
+            _tile_url(t), params=B04 + [("rescale", "0,1"), ("datetime", "2025-01-01T00:00:00Z/..")]
+        ).status_code
+        for t in block
+    ]
     assert set(statuses) <= {200, 404} and 200 in statuses
     stats = client.apps[-1].state.mosaic.stac.cache.stats()
     assert stats["misses"] == 1 and stats["hits"] == len(block) - 1, stats

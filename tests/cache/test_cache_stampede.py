@@ -24,6 +24,7 @@ def fire(urls: list[str], transport=None) -> list[httpx.Response]:
     async def main():
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(transport=transport, limits=limits, timeout=30) as client:
+
             async def one(i, url):
                 results[i] = await client.get(url if transport is None else "http://test" + url)
 
@@ -59,27 +60,50 @@ def test_lock_wait_is_bounded_then_renders_uncached(cache_for, redis_client):
     assert redis_client.get(f"cache:lock/{key.id}") == b"someone-else"  # not ours to release
 
 
-def test_50_concurrent_misses_across_processes_render_once(redis_client, cache_redis, cache_moto, bucket, tmp_path):
+def test_50_concurrent_misses_across_processes_render_once(
+    redis_client, cache_redis, cache_moto, bucket, tmp_path
+):
     log = tmp_path / "renders.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TITILER_EOPF_")}
     env |= {
         "PYTHONPATH": os.pathsep.join([str(ROOT / "lambda_src"), str(Path(__file__).parent)]),
-        "STANDIN_RENDER_LOG": str(log), "STANDIN_SLOW": "0.5",
+        "STANDIN_RENDER_LOG": str(log),
+        "STANDIN_SLOW": "0.5",
         # the environment names existing deployments use
         "TITILER_EOPF_CACHE_BACKEND": "s3_redis",
-        "TITILER_EOPF_CACHE_REDIS_HOST": "127.0.0.1", "TITILER_EOPF_CACHE_REDIS_PORT": str(cache_redis.port),
-        "TITILER_EOPF_CACHE_S3_BUCKET": bucket, "TITILER_EOPF_CACHE_S3_PREFIX": "cache/",
+        "TITILER_EOPF_CACHE_REDIS_HOST": "127.0.0.1",
+        "TITILER_EOPF_CACHE_REDIS_PORT": str(cache_redis.port),
+        "TITILER_EOPF_CACHE_S3_BUCKET": bucket,
+        "TITILER_EOPF_CACHE_S3_PREFIX": "cache/",
         "TITILER_EOPF_CACHE_S3_ENDPOINT_URL": cache_moto.url,
-        "TITILER_EOPF_CACHE_S3_AWS_ACCESS_KEY_ID": "testing", "TITILER_EOPF_CACHE_S3_AWS_SECRET_ACCESS_KEY": "testing",
-        "TITILER_EOPF_CACHE_NAMESPACE": "xproc", "TITILER_EOPF_CACHE_TILE_TTL": "600",
-        "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT": "1", "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": "1",
-        "TITILER_EOPF_CACHE_S3_CONNECT_TIMEOUT": "2", "TITILER_EOPF_CACHE_S3_READ_TIMEOUT": "5",
+        "TITILER_EOPF_CACHE_S3_AWS_ACCESS_KEY_ID": "testing",
+        "TITILER_EOPF_CACHE_S3_AWS_SECRET_ACCESS_KEY": "testing",
+        "TITILER_EOPF_CACHE_NAMESPACE": "xproc",
+        "TITILER_EOPF_CACHE_TILE_TTL": "600",
+        "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT": "1",
+        "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": "1",
+        "TITILER_EOPF_CACHE_S3_CONNECT_TIMEOUT": "2",
+        "TITILER_EOPF_CACHE_S3_READ_TIMEOUT": "5",
         "TITILER_EOPF_CACHE_LOCK_POLL": "0.02",
     }
     ports = [free_port() for _ in range(4)]
     procs = [
-        subprocess.Popen([sys.executable, "-m", "uvicorn", "cache_stampede_server:app", "--host", "127.0.0.1",
-                          "--port", str(p), "--log-level", "warning"], env=env, cwd=Path(__file__).parent)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "cache_stampede_server:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(p),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=Path(__file__).parent,
+        )
         for p in ports
     ]
     try:

@@ -17,7 +17,9 @@ from starlette.middleware.gzip import GZipMiddleware  # noqa: E402
 from titiler_eopf.cache import CacheMiddleware  # noqa: E402
 from titiler_eopf.tiler.settings import TilerSettings  # noqa: E402
 
-RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [("rescale", "0,1")]
+RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [
+    ("rescale", "0,1")
+]
 ONE = [("variables", "/measurements/reflectance:b04"), ("rescale", "0,1")]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -94,6 +96,8 @@ def test_hit_does_not_build_the_tiler(client, sample_store):
     # a second middleware (a new Lambda container) sharing the same cache
     if client.cache.settings.backend == "memory":
         pytest.skip("memory cache is per process")
-    fresh = CacheMiddleware(app_factory=lambda: pytest.fail("tiler built on a HIT"), cache=client.cache)
+    fresh = CacheMiddleware(
+        app_factory=lambda: pytest.fail("tiler built on a HIT"), cache=client.cache
+    )
     resp = TestClient(fresh).get(url, params=RGB)
     assert resp.headers["x-cache"] == "HIT" and resp.content.startswith(PNG)

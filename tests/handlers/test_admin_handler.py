@@ -51,7 +51,9 @@ def test_keys_lists_cached_entries(warm):
 
 
 def test_invalidate_item_makes_the_next_request_a_miss(warm):
-    reply = admin({"action": "invalidate", "scope": "item", "collection": "sentinel-2-l2a", "item": ITEM})
+    reply = admin(
+        {"action": "invalidate", "scope": "item", "collection": "sentinel-2-l2a", "item": ITEM}
+    )
     assert reply["ok"] is True, reply
     assert reply["result"]["generation"]["item"] == ITEM
     assert tile(TILE)["headers"]["x-cache"] == "MISS"
@@ -129,13 +131,41 @@ def test_pattern_needs_confirm_to_match_everything(warm):
         ({"action": "invalidate"}, "'scope' is required"),
         ({"action": "invalidate", "scope": "galaxy"}, "unknown scope"),
         ({"action": "invalidate", "scope": "item", "collection": "sentinel-2-l2a"}, "item"),
-        ({"action": "invalidate", "scope": "item", "collection": 5, "item": ITEM}, "'collection' must be a string"),
-        ({"action": "invalidate", "scope": "collection", "collection": "x", "dry_run": "yes"}, "'dry_run' must be a boolean"),
+        (
+            {"action": "invalidate", "scope": "item", "collection": 5, "item": ITEM},
+            "'collection' must be a string",
+        ),
+        (
+            {"action": "invalidate", "scope": "collection", "collection": "x", "dry_run": "yes"},
+            "'dry_run' must be a boolean",
+        ),
         ({"action": "keys", "limit": True}, "'limit' must be an integer"),
         ({"action": "keys", "limit": 100000}, "between 1 and"),
         ({"action": "purge", "scope": "pattern", "pattern": "*"}, "purge works on scope"),
-        ({"action": "invalidate", "scope": "tiles", "collection": "sentinel-2-l2a", "item": ITEM, "minzoom": 3, "maxzoom": 40, "bbox": [0, 0, 1, 1]}, "zoom"),
-        ({"action": "invalidate", "scope": "tiles", "collection": "sentinel-2-l2a", "item": ITEM, "minzoom": 3, "maxzoom": 4, "bbox": [0, 0, 1]}, "bbox"),
+        (
+            {
+                "action": "invalidate",
+                "scope": "tiles",
+                "collection": "sentinel-2-l2a",
+                "item": ITEM,
+                "minzoom": 3,
+                "maxzoom": 40,
+                "bbox": [0, 0, 1, 1],
+            },
+            "zoom",
+        ),
+        (
+            {
+                "action": "invalidate",
+                "scope": "tiles",
+                "collection": "sentinel-2-l2a",
+                "item": ITEM,
+                "minzoom": 3,
+                "maxzoom": 4,
+                "bbox": [0, 0, 1],
+            },
+            "bbox",
+        ),
         ({"action": "invalidate", "scope": "key", "key": "not-a-key"}, "key"),
     ],
 )

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.handlers.events import ITEM, RGB_QUERY, FakeContext, http_api_event
@@ -87,7 +86,7 @@ def test_not_modified_has_no_body(handler_env):
 def test_errors_are_json_text(handler_env):
     response = invoke(
         http_api_event(
-            f"/collections/sentinel-2-l2a/items/S2A_NOPE/info",
+            "/collections/sentinel-2-l2a/items/S2A_NOPE/info",
             headers={"accept-encoding": "identity"},
         )
     )
@@ -154,12 +153,16 @@ def test_logs_are_json_and_metrics_are_emf(handler_env, capsys, caplog):
         for record in caplog.records
         if record.getMessage() == "request"
     ]
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     assert [r["x_cache"] for r in requests] == ["MISS", "HIT"]
     assert all(r["service"] == "titiler-eopf" and r["status"] == 200 for r in requests)
     emf = [line for line in lines if "_aws" in line]
     assert len(emf) == 2
-    names = [{m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]} for record in emf]
+    names = [
+        {m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]} for record in emf
+    ]
     assert {"CacheMisses", "RenderTime"} <= names[0]
     # the MISS read chunks: fetched (earlier tests of this process may have left them decoded)
     assert names[0] & {"ChunkCacheMisses", "ChunkCacheHits"}

@@ -22,7 +22,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_DISABLE_VERSION_CHECK", "1")
 
 
-def synth_stack(context: dict[str, Any] | None = None, *, nag: bool = True, outdir: str | None = None):
+def synth_stack(
+    context: dict[str, Any] | None = None, *, nag: bool = True, outdir: str | None = None
+):
     """(app, stack) for the given config context, bundling skipped, cdk-nag attached."""
     from aws_cdk import App
 
@@ -63,4 +65,7 @@ def repo_root() -> Path:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "bundle: builds/inspects the Lambda bundle (slow on a cold cache; deselect with -m 'not bundle')")
+    config.addinivalue_line(
+        "markers",
+        "bundle: builds/inspects the Lambda bundle (slow on a cold cache; deselect with -m 'not bundle')",
+    )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import fcntl
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -98,12 +97,18 @@ def test_unzipped_size_within_the_project_target(any_bundle):
 def test_every_shared_object_is_built_for_the_target_machine(any_bundle, elf_infos):
     arch, _bundle = any_bundle
     assert len(elf_infos) > 50
-    wrong = {str(rel): info.machine for rel, info in elf_infos.items() if info.machine != bundling.ELF_MACHINE[arch]}
+    wrong = {
+        str(rel): info.machine
+        for rel, info in elf_infos.items()
+        if info.machine != bundling.ELF_MACHINE[arch]
+    }
     assert wrong == {}
 
 
 def test_no_shared_object_needs_glibc_newer_than_2_34(elf_infos):
-    too_new = {str(rel): sorted(info.glibc) for rel, info in elf_infos.items() if info.max_glibc > (2, 34)}
+    too_new = {
+        str(rel): sorted(info.glibc) for rel, info in elf_infos.items() if info.max_glibc > (2, 34)
+    }
     assert too_new == {}
 
 
@@ -119,7 +124,11 @@ def test_libexpat_in_rasterio_libs(any_bundle, elf_infos):
     info = elf_infos[expat.relative_to(bundle)]
     assert info.max_glibc <= (2, 34)
     assert info.machine == bundling.ELF_MACHINE[arch]
-    gdal = next(rel for rel in elf_infos if rel.parts[0] == "rasterio.libs" and rel.name.startswith("libgdal-"))
+    gdal = next(
+        rel
+        for rel in elf_infos
+        if rel.parts[0] == "rasterio.libs" and rel.name.startswith("libgdal-")
+    )
     assert "libexpat.so.1" in elf_infos[gdal].needed
 
 
@@ -134,7 +143,11 @@ def test_no_tests_or_caches(any_bundle):
     _arch, bundle_dir = any_bundle
     leftovers = [p for p in bundle_dir.rglob("*") if p.is_dir() and p.name == "tests"]
     assert leftovers == []
-    deps_pycache = [p for p in bundle_dir.rglob("__pycache__") if not str(p.relative_to(bundle_dir)).startswith("titiler_eopf")]
+    deps_pycache = [
+        p
+        for p in bundle_dir.rglob("__pycache__")
+        if not str(p.relative_to(bundle_dir)).startswith("titiler_eopf")
+    ]
     assert deps_pycache == []
     assert not (bundle_dir / "requirements.txt").exists()
 
@@ -154,7 +167,14 @@ def test_bytecode_compiled_for_312(any_bundle):
 def test_app_package_and_templates_copied(any_bundle):
     _arch, bundle_dir = any_bundle
     assert (bundle_dir / "titiler_eopf" / "tiler" / "settings.py").is_file()
-    src_files = {p.relative_to(ROOT / "lambda_src") for p in (ROOT / "lambda_src" / "titiler_eopf").rglob("*") if p.is_file() and "__pycache__" not in p.parts and "tests" not in p.parts and p.suffix != ".pyc"}
+    src_files = {
+        p.relative_to(ROOT / "lambda_src")
+        for p in (ROOT / "lambda_src" / "titiler_eopf").rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and "tests" not in p.parts
+        and p.suffix != ".pyc"
+    }
     missing = [str(p) for p in src_files if not (bundle_dir / p).exists()]
     assert missing == []
 
@@ -167,7 +187,13 @@ def test_cdk_local_bundling_without_docker(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")  # no docker on PATH
     app = App(outdir=str(tmp_path / "cdk.out"))
     stack = Stack(app, "BundleProbe")
-    lambda_.Function(stack, "Fn", runtime=lambda_.Runtime.PYTHON_3_12, handler="titiler_eopf.handlers.tile.handler", code=bundling.lambda_code(ARCH))
+    lambda_.Function(
+        stack,
+        "Fn",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="titiler_eopf.handlers.tile.handler",
+        code=bundling.lambda_code(ARCH),
+    )
     assembly = app.synth()
     asset_dirs = [p for p in Path(assembly.directory).glob("asset.*") if p.is_dir()]
     assert len(asset_dirs) == 1
@@ -180,7 +206,7 @@ def test_cdk_local_bundling_without_docker(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ fresh-process smoke test
 
-RUNNER = r'''
+RUNNER = r"""
 import base64, json, os, sys, time
 bundle, runtime, event_path = sys.argv[1:4]
 sys.path[:] = [bundle] + [p for p in sys.path if p and "site-packages" not in p] + [runtime]
@@ -223,7 +249,7 @@ print("RESULT:" + json.dumps({
     "import_s": round(imported - started, 3),
     "invoke_s": round(done - imported, 3),
 }))
-'''
+"""
 
 
 def _python312() -> str:
@@ -291,7 +317,13 @@ def _http_api_v2_event(path: str, query: list[tuple[str, str]]) -> dict:
             "apiId": "abc123",
             "domainName": "abc123.execute-api.eu-central-1.amazonaws.com",
             "domainPrefix": "abc123",
-            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "pytest-bundle-smoke"},
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "pytest-bundle-smoke",
+            },
             "requestId": "smoke-1",
             "routeKey": "GET /{proxy+}",
             "stage": "$default",
@@ -311,12 +343,22 @@ def sample_root(request, tmp_path_factory) -> Path:
     if not (ROOT / "eopf_sample" / "__main__.py").exists():
         pytest.skip("eopf_sample is not there yet (another engineer writes it)")
     out = tmp_path_factory.mktemp("samples")
-    subprocess.run([sys.executable, "-m", "eopf_sample", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "eopf_sample", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
-@pytest.mark.skipif(not TILE_HANDLER_FILE.exists(), reason="lambda_src/titiler_eopf/handlers/tile.py does not exist yet (another engineer writes it)")
-def test_handler_serves_png_tile_in_fresh_process_with_only_the_bundle(bundle_dir, sample_root, tmp_path):
+@pytest.mark.skipif(
+    not TILE_HANDLER_FILE.exists(),
+    reason="lambda_src/titiler_eopf/handlers/tile.py does not exist yet (another engineer writes it)",
+)
+def test_handler_serves_png_tile_in_fresh_process_with_only_the_bundle(
+    bundle_dir, sample_root, tmp_path
+):
     """x86_64 only: the arm64 bundle's aarch64 code cannot be executed on this machine
     (no aarch64 Python to run it under qemu-user); its checks above are static (readelf)."""
     z, x, y = _tile_for_sample()
@@ -362,20 +404,33 @@ def test_handler_serves_png_tile_in_fresh_process_with_only_the_bundle(bundle_di
         timeout=300,
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT:")]
-    assert result.returncode == 0 and lines, f"handler process failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    assert result.returncode == 0 and lines, (
+        f"handler process failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    )
     out = json.loads(lines[-1][len("RESULT:") :])
-    print(f"\nsmoke: tile {z}/{x}/{y} import {out['import_s']}s invoke {out['invoke_s']}s {out['body_len']} bytes; runtime modules imported: {out['runtime_modules_imported']}")
+    print(
+        f"\nsmoke: tile {z}/{x}/{y} import {out['import_s']}s invoke {out['invoke_s']}s {out['body_len']} bytes; runtime modules imported: {out['runtime_modules_imported']}"
+    )
 
     assert out["statusCode"] == 200, out
     assert out["isBase64Encoded"] is True, out
     assert bytes.fromhex(out["body_head"]) == PNG_SIGNATURE, out
-    assert out["outside"] == [], f"modules loaded from outside the bundle/runtime/stdlib: {out['outside']}"
+    assert out["outside"] == [], (
+        f"modules loaded from outside the bundle/runtime/stdlib: {out['outside']}"
+    )
 
     # GDAL's libexpat came from the bundle, not from the host
     log = "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("ld.*"))
-    loaded = {line.split("calling init:", 1)[1].strip() for line in log.splitlines() if "calling init:" in line and "libexpat" in line}
+    loaded = {
+        line.split("calling init:", 1)[1].strip()
+        for line in log.splitlines()
+        if "calling init:" in line and "libexpat" in line
+    }
     assert loaded, "libexpat was never loaded (was GDAL imported?)"
-    assert all(Path(p).resolve() == (bundle_dir / "rasterio.libs" / "libexpat.so.1").resolve() for p in loaded), loaded
+    assert all(
+        Path(p).resolve() == (bundle_dir / "rasterio.libs" / "libexpat.so.1").resolve()
+        for p in loaded
+    ), loaded
 
 
 def test_smoke_event_is_well_formed():
@@ -394,9 +449,19 @@ def test_asset_hash_follows_builder_version_and_architecture(monkeypatch):
     def asset_key(arch: str) -> str:
         app = App(context={"aws:cdk:bundling-stacks": []})
         stack = Stack(app, "HashProbe")
-        lambda_.Function(stack, "Fn", runtime=lambda_.Runtime.PYTHON_3_12, handler="x.handler", code=bundling.lambda_code(arch))
+        lambda_.Function(
+            stack,
+            "Fn",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            handler="x.handler",
+            code=bundling.lambda_code(arch),
+        )
         template = app.synth().get_stack_by_name("HashProbe").template
-        return next(r["Properties"]["Code"]["S3Key"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
+        return next(
+            r["Properties"]["Code"]["S3Key"]
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function"
+        )
 
     base = asset_key("x86_64")
     assert asset_key("arm64") != base

@@ -22,7 +22,12 @@ CONFIGS = {
         "architecture": "arm64",
         "cache_replicas": "1",
     },
-    "cloudfront-cors": {"stage": "staging", "cloudfront": "true", "cors_origins": "https://explorer.example.com", "alarm_topic_arn": "arn:aws:sns:eu-central-1:123456789012:alarms"},
+    "cloudfront-cors": {
+        "stage": "staging",
+        "cloudfront": "true",
+        "cors_origins": "https://explorer.example.com",
+        "alarm_topic_arn": "arn:aws:sns:eu-central-1:123456789012:alarms",
+    },
 }
 
 
@@ -47,7 +52,10 @@ def test_cdk_nag_no_unacknowledged_findings(assembly):
     plugins = {p["pluginName"]: p for p in report["pluginReports"]}
     assert "AwsSolutions" in plugins, "cdk-nag did not run"
     nag = plugins["AwsSolutions"]
-    violations = [(v["ruleName"], [c["constructPath"] for c in v["violatingConstructs"]]) for v in nag["violations"]]
+    violations = [
+        (v["ruleName"], [c["constructPath"] for c in v["violatingConstructs"]])
+        for v in nag["violations"]
+    ]
     assert violations == [], f"{name}: unacknowledged cdk-nag findings: {violations}"
     assert nag["conclusion"] == "success"
     assert error is None
@@ -58,7 +66,9 @@ def test_every_acknowledgment_has_a_reason(assembly):
     suppressed = report["pluginReports"][0]["suppressedViolations"]
     assert suppressed, "expected acknowledged findings"
     for finding in suppressed:
-        assert len(finding.get("reason", "").strip()) >= 40, f"{name}: {finding['ruleName']} acknowledged without a real reason"
+        assert len(finding.get("reason", "").strip()) >= 40, (
+            f"{name}: {finding['ruleName']} acknowledged without a real reason"
+        )
 
 
 def test_cfn_lint_no_errors(assembly):
@@ -67,7 +77,11 @@ def test_cfn_lint_no_errors(assembly):
     name, outdir, stack_name, _report, _error = assembly
     template = outdir / f"{stack_name}.template.json"
     matches = lint_file(template, ManualArgs(regions=["eu-central-1", "us-east-1"]))
-    errors = [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches if m.rule.id.startswith("E")]
+    errors = [
+        f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})"
+        for m in matches
+        if m.rule.id.startswith("E")
+    ]
     assert errors == [], f"{name}: cfn-lint errors:\n" + "\n".join(errors)
 
 
@@ -103,7 +117,17 @@ def test_cdk_cli_synth_without_credentials(tmp_path):
     )
     out = tmp_path / "cdk.out"
     result = subprocess.run(
-        ["npx", "--no-install", "cdk", "synth", "--quiet", "-c", "bundle=false", "--output", str(out)],
+        [
+            "npx",
+            "--no-install",
+            "cdk",
+            "synth",
+            "--quiet",
+            "-c",
+            "bundle=false",
+            "--output",
+            str(out),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -112,4 +136,6 @@ def test_cdk_cli_synth_without_credentials(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     template = json.loads((out / "TitilerEopf-dev.template.json").read_text())
-    assert any(r["Type"] == "AWS::ElastiCache::ReplicationGroup" for r in template["Resources"].values())
+    assert any(
+        r["Type"] == "AWS::ElastiCache::ReplicationGroup" for r in template["Resources"].values()
+    )

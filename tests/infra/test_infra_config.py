@@ -13,7 +13,14 @@ def load(context=None, environ=None) -> StackConfig:
 
 def test_defaults():
     c = load()
-    assert (c.stage, c.stack_name, c.memory, c.timeout, c.architecture, c.nat_gateways) == ("dev", "TitilerEopf-dev", 3008, 28, "x86_64", 1)
+    assert (c.stage, c.stack_name, c.memory, c.timeout, c.architecture, c.nat_gateways) == (
+        "dev",
+        "TitilerEopf-dev",
+        3008,
+        28,
+        "x86_64",
+        1,
+    )
     assert (c.cache_node_type, c.cache_replicas, c.cache_prefix) == ("cache.t4g.micro", 0, "cache/")
     assert c.removal_policy == "destroy" and not c.retain
     assert c.cors_origins == ("*",) and c.cloudfront is False
@@ -36,9 +43,17 @@ def test_strings_from_cli_are_parsed():
             "architecture": "arm64",
         }
     )
-    assert (c.memory, c.timeout, c.cloudfront, c.cache_replicas, c.architecture) == (2048, 20, True, 2, "arm64")
+    assert (c.memory, c.timeout, c.cloudfront, c.cache_replicas, c.architecture) == (
+        2048,
+        20,
+        True,
+        2,
+        "arm64",
+    )
     assert c.cors_origins == ("https://a.example.com", "https://b.example.com")
-    assert load({"cors_origins": '["https://x.example.org"]'}).cors_origins == ("https://x.example.org",)
+    assert load({"cors_origins": '["https://x.example.org"]'}).cors_origins == (
+        "https://x.example.org",
+    )
 
 
 def test_environment_overrides_and_context_wins():
@@ -130,8 +145,14 @@ def test_app_bundle_false_skips_bundling():
 
 def test_stac_api_url_from_context_or_env_and_checked():
     assert load().stac_api_url is None
-    assert load({"stac_api_url": "https://stac.example.com/api"}).stac_api_url == "https://stac.example.com/api"
-    assert load(environ={"TITILER_EOPF_STACK_STAC_API_URL": "https://stac.example.org"}).stac_api_url == "https://stac.example.org"
+    assert (
+        load({"stac_api_url": "https://stac.example.com/api"}).stac_api_url
+        == "https://stac.example.com/api"
+    )
+    assert (
+        load(environ={"TITILER_EOPF_STACK_STAC_API_URL": "https://stac.example.org"}).stac_api_url
+        == "https://stac.example.org"
+    )
     with pytest.raises(ConfigError) as excinfo:
         load({"stac_api_url": "ftp://stac.example.com"})
     assert "stac_api_url" in str(excinfo.value) and "http(s)" in str(excinfo.value)

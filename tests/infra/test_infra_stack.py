@@ -58,7 +58,10 @@ def _function(template: Template, logical: str) -> dict:
 def test_vpc_two_azs_public_private_isolated_subnets(template):
     template.resource_count_is("AWS::EC2::VPC", 1)
     subnets = template.find_resources("AWS::EC2::Subnet")
-    kinds = sorted(next(t["Value"] for t in s["Properties"]["Tags"] if t["Key"] == "aws-cdk:subnet-type") for s in subnets.values())
+    kinds = sorted(
+        next(t["Value"] for t in s["Properties"]["Tags"] if t["Key"] == "aws-cdk:subnet-type")
+        for s in subnets.values()
+    )
     assert kinds == ["Isolated", "Isolated", "Private", "Private", "Public", "Public"]
     azs = {json.dumps(s["Properties"]["AvailabilityZone"]) for s in subnets.values()}
     assert len(azs) == 2
@@ -75,13 +78,18 @@ def test_s3_gateway_endpoint_on_lambda_route_tables(template):
 
 
 def test_flow_logs_for_rejected_traffic(template):
-    template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "cloud-watch-logs"})
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "cloud-watch-logs"}
+    )
 
 
 # ---------------------------------------------------------------- functions
 
 
-@pytest.mark.parametrize(("which", "handler", "memory", "timeout"), [("tile", TILE_HANDLER, 3008, 28), ("admin", ADMIN_HANDLER, 1024, 300)])
+@pytest.mark.parametrize(
+    ("which", "handler", "memory", "timeout"),
+    [("tile", TILE_HANDLER, 3008, 28), ("admin", ADMIN_HANDLER, 1024, 300)],
+)
 def test_function_runtime_handler_memory_timeout(template, ids, which, handler, memory, timeout):
     props = _function(template, ids[which])
     assert props["Runtime"] == "python3.12"
@@ -103,7 +111,9 @@ def test_functions_in_private_subnets_with_their_own_security_group(template, id
     assert all("LambdaSubnet" in s["Ref"] for s in vpc_config["SubnetIds"])
 
 
-@pytest.mark.parametrize(("which", "service"), [("tile", "titiler-eopf"), ("admin", "titiler-eopf-admin")])
+@pytest.mark.parametrize(
+    ("which", "service"), [("tile", "titiler-eopf"), ("admin", "titiler-eopf-admin")]
+)
 def test_function_environment(template, ids, which, service):
     env = _function(template, ids[which])["Environment"]["Variables"]
     # the admin Lambda's "seed" action requests tiles through the API
@@ -137,8 +147,12 @@ def test_function_environment(template, ids, which, service):
     assert env["TITILER_EOPF_CACHE_REDIS_TLS"] == "true"
     assert env["TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT"] == "0.25"
     assert env["TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT"] == "0.1"
-    assert env["TITILER_EOPF_CACHE_REDIS_HOST"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]}
-    assert env["TITILER_EOPF_CACHE_REDIS_PORT"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Port"]}
+    assert env["TITILER_EOPF_CACHE_REDIS_HOST"] == {
+        "Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]
+    }
+    assert env["TITILER_EOPF_CACHE_REDIS_PORT"] == {
+        "Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Port"]
+    }
     assert env["TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN"] == {"Ref": ids["secret"]}
     assert env["TITILER_EOPF_CACHE_S3_BUCKET"] == {"Ref": ids["bucket"]}
     assert env["TITILER_EOPF_CACHE_S3_PREFIX"] == "cache/"
@@ -161,7 +175,9 @@ def test_function_environment(template, ids, which, service):
 
 
 def test_both_functions_share_one_code_asset(template, ids):
-    codes = [json.dumps(_function(template, ids[w])["Code"], sort_keys=True) for w in ("tile", "admin")]
+    codes = [
+        json.dumps(_function(template, ids[w])["Code"], sort_keys=True) for w in ("tile", "admin")
+    ]
     assert codes[0] == codes[1]
 
 
@@ -178,10 +194,16 @@ def test_function_log_groups_with_retention(template, ids, which):
 
 
 def test_redis_security_group_admits_6379_only_from_the_two_lambdas(template, ids):
-    ingress = [r["Properties"] for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ids["redis_sg"], "GroupId"]}]
+    ingress = [
+        r["Properties"]
+        for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ids["redis_sg"], "GroupId"]}
+    ]
     sources = sorted(r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in ingress)
     assert sources == sorted([ids["tile_sg"], ids["admin_sg"]])
-    assert all((r["IpProtocol"], r["FromPort"], r["ToPort"]) == ("tcp", 6379, 6379) for r in ingress)
+    assert all(
+        (r["IpProtocol"], r["FromPort"], r["ToPort"]) == ("tcp", 6379, 6379) for r in ingress
+    )
     redis_sg = template.to_json()["Resources"][ids["redis_sg"]]["Properties"]
     assert "SecurityGroupIngress" not in redis_sg  # no inline (CIDR) ingress
     assert redis_sg["SecurityGroupEgress"][0]["CidrIp"] == "255.255.255.255/32"  # no egress
@@ -197,8 +219,14 @@ def test_no_security_group_allows_inbound_from_anywhere(template):
 def test_lambda_security_groups_egress_https_and_redis_only(template, ids, which):
     sg = template.to_json()["Resources"][ids[which]]["Properties"]
     assert [(r["FromPort"], r["ToPort"]) for r in sg["SecurityGroupEgress"]] == [(443, 443)]
-    egress = [r["Properties"] for r in template.find_resources("AWS::EC2::SecurityGroupEgress").values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ids[which], "GroupId"]}]
-    assert [(e["FromPort"], e["DestinationSecurityGroupId"]["Fn::GetAtt"][0]) for e in egress] == [(6379, ids["redis_sg"])]
+    egress = [
+        r["Properties"]
+        for r in template.find_resources("AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [ids[which], "GroupId"]}
+    ]
+    assert [(e["FromPort"], e["DestinationSecurityGroupId"]["Fn::GetAtt"][0]) for e in egress] == [
+        (6379, ids["redis_sg"])
+    ]
 
 
 # ---------------------------------------------------------------- Redis
@@ -239,15 +267,30 @@ def test_auth_token_secret_generated(template, ids):
 
 def test_cache_bucket_encryption_public_access_ssl(template, ids):
     props = template.to_json()["Resources"][ids["bucket"]]["Properties"]
-    assert props["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
-    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
     template.has_resource_properties(
         "AWS::S3::BucketPolicy",
         {
             "Bucket": {"Ref": ids["bucket"]},
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Principal": {"AWS": "*"}})]
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                "Principal": {"AWS": "*"},
+                            }
+                        )
+                    ]
                 )
             },
         },
@@ -255,12 +298,27 @@ def test_cache_bucket_encryption_public_access_ssl(template, ids):
 
 
 def test_cache_bucket_lifecycle_rules(template, ids):
-    rules = template.to_json()["Resources"][ids["bucket"]]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rules = template.to_json()["Resources"][ids["bucket"]]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
     by_id = {r["Id"]: r for r in rules}
-    assert by_id["ExpireTiles"] == {"Id": "ExpireTiles", "Prefix": "cache/tile/", "ExpirationInDays": 1, "Status": "Enabled"}
-    assert by_id["ExpireMetadata"] == {"Id": "ExpireMetadata", "Prefix": "cache/meta/", "ExpirationInDays": 1, "Status": "Enabled"}
+    assert by_id["ExpireTiles"] == {
+        "Id": "ExpireTiles",
+        "Prefix": "cache/tile/",
+        "ExpirationInDays": 1,
+        "Status": "Enabled",
+    }
+    assert by_id["ExpireMetadata"] == {
+        "Id": "ExpireMetadata",
+        "Prefix": "cache/meta/",
+        "ExpirationInDays": 1,
+        "Status": "Enabled",
+    }
     abort = by_id["AbortIncompleteMultipartUploads"]
-    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1} and "Prefix" not in abort
+    assert (
+        abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+        and "Prefix" not in abort
+    )
 
 
 def test_cache_bucket_destroyed_on_non_prod_stage(template, ids):
@@ -275,7 +333,11 @@ def test_cache_bucket_destroyed_on_non_prod_stage(template, ids):
 def _statements(template: Template, role_of_function: str) -> list[dict]:
     resources = template.to_json()["Resources"]
     role = resources[role_of_function]["Properties"]["Role"]["Fn::GetAtt"][0]
-    policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]]
+    policies = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
+    ]
     assert len(policies) == 1
     return policies[0]["PolicyDocument"]["Statement"]
 
@@ -301,7 +363,11 @@ def test_tile_role_get_put_under_prefix_and_secret_only(template, ids):
 def test_admin_role_list_get_delete_under_prefix_and_secret_only(template, ids):
     statements = _statements(template, ids["admin"])
     assert [(_actions(s), s["Resource"], s.get("Condition")) for s in statements] == [
-        (["s3:ListBucket"], {"Fn::GetAtt": [ids["bucket"], "Arn"]}, {"StringLike": {"s3:prefix": ["cache/*"]}}),
+        (
+            ["s3:ListBucket"],
+            {"Fn::GetAtt": [ids["bucket"], "Arn"]},
+            {"StringLike": {"s3:prefix": ["cache/*"]}},
+        ),
         (["s3:DeleteObject", "s3:GetObject"], _cache_objects(ids), None),
         (["secretsmanager:GetSecretValue"], {"Ref": ids["secret"]}, None),
     ]
@@ -342,7 +408,10 @@ def test_http_api_lambda_proxy_integration_payload_v2(template, ids):
 
 
 def test_http_api_routes_get_head_only(template):
-    routes = sorted(r["Properties"]["RouteKey"] for r in template.find_resources("AWS::ApiGatewayV2::Route").values())
+    routes = sorted(
+        r["Properties"]["RouteKey"]
+        for r in template.find_resources("AWS::ApiGatewayV2::Route").values()
+    )
     assert routes == ["GET /", "GET /{proxy+}", "HEAD /", "HEAD /{proxy+}"]
 
 
@@ -350,7 +419,10 @@ def test_http_api_stage_throttling_and_access_logs(template):
     _, stage = only(template, "AWS::ApiGatewayV2::Stage")
     props = stage["Properties"]
     assert props["StageName"] == "$default" and props["AutoDeploy"] is True
-    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
+    assert props["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": 200,
+        "ThrottlingRateLimit": 100,
+    }
     log_format = json.loads(props["AccessLogSettings"]["Format"])
     assert log_format["status"] == "$context.status" and "integrationError" in log_format
 
@@ -394,7 +466,9 @@ def test_outputs(template, ids):
     assert {"ApiUrl", "AdminFunctionName", "CacheBucketName", "RedisEndpoint"} <= set(outputs)
     assert outputs["AdminFunctionName"]["Value"] == {"Ref": ids["admin"]}
     assert outputs["CacheBucketName"]["Value"] == {"Ref": ids["bucket"]}
-    assert outputs["RedisEndpoint"]["Value"] == {"Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]}
+    assert outputs["RedisEndpoint"]["Value"] == {
+        "Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]
+    }
     assert ids["api"] in json.dumps(outputs["ApiUrl"]["Value"])
 
 
@@ -430,7 +504,7 @@ def test_redis_evicts_by_lru_over_all_keys(template, ids):
     """Hot bodies live in Redis too: when memory is full it must evict, never refuse writes."""
     groups = template.find_resources("AWS::ElastiCache::ParameterGroup")
     assert len(groups) == 1
-    (gid, group), = groups.items()
+    ((gid, group),) = groups.items()
     assert group["Properties"]["CacheParameterGroupFamily"] == "redis7"
     assert group["Properties"]["Properties"] == {"maxmemory-policy": "allkeys-lru"}
     rg = template.find_resources("AWS::ElastiCache::ReplicationGroup")[ids["redis"]]

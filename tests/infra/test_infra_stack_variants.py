@@ -66,7 +66,10 @@ def test_replicas_enable_failover_and_multi_az(template):
 
 
 def test_arm64_memory_timeout(template, stack):
-    for function, memory, timeout in ((stack.functions.tile_function, 4096, 20), (stack.functions.admin_function, 1024, 300)):
+    for function, memory, timeout in (
+        (stack.functions.tile_function, 4096, 20),
+        (stack.functions.admin_function, 1024, 300),
+    ):
         props = _resource(template, stack, function)["Properties"]
         assert props["Architectures"] == ["arm64"]
         assert (props["MemorySize"], props["Timeout"]) == (memory, timeout)
@@ -76,34 +79,57 @@ def test_no_nat_isolated_lambda_subnets_and_secrets_manager_endpoint(template, s
     template.resource_count_is("AWS::EC2::NatGateway", 0)
     template.resource_count_is("AWS::EC2::InternetGateway", 0)
     endpoints = template.find_resources("AWS::EC2::VPCEndpoint")
-    types = sorted((e["Properties"]["VpcEndpointType"], json.dumps(e["Properties"]["ServiceName"])) for e in endpoints.values())
+    types = sorted(
+        (e["Properties"]["VpcEndpointType"], json.dumps(e["Properties"]["ServiceName"]))
+        for e in endpoints.values()
+    )
     assert [t[0] for t in types] == ["Gateway", "Interface"]
     assert "secretsmanager" in types[1][1]
-    interface = next(e for e in endpoints.values() if e["Properties"]["VpcEndpointType"] == "Interface")
+    interface = next(
+        e for e in endpoints.values() if e["Properties"]["VpcEndpointType"] == "Interface"
+    )
     assert interface["Properties"]["PrivateDnsEnabled"] is True
     # the endpoint admits HTTPS from the two Lambda security groups only
     endpoint_sg = interface["Properties"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
-    ingress = [r["Properties"] for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values() if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == endpoint_sg]
+    ingress = [
+        r["Properties"]
+        for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"]["Fn::GetAtt"][0] == endpoint_sg
+    ]
     sources = sorted(r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in ingress)
-    assert sources == sorted([logical_id(stack, stack.functions.tile_security_group), logical_id(stack, stack.functions.admin_security_group)])
+    assert sources == sorted(
+        [
+            logical_id(stack, stack.functions.tile_security_group),
+            logical_id(stack, stack.functions.admin_security_group),
+        ]
+    )
     assert all(r["FromPort"] == 443 for r in ingress)
 
 
 def test_s3_store_read_access_scoped_to_prefix(template, stack):
     for function in (stack.functions.tile_function, stack.functions.admin_function):
         role = _resource(template, stack, function)["Properties"]["Role"]["Fn::GetAtt"][0]
-        policy = next(p["Properties"] for p in template.find_resources("AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"])
+        policy = next(
+            p["Properties"]
+            for p in template.find_resources("AWS::IAM::Policy").values()
+            if {"Ref": role} in p["Properties"]["Roles"]
+        )
         statements = {s.get("Sid"): s for s in policy["PolicyDocument"]["Statement"]}
         read = json.dumps(statements["StoreRead"]["Resource"])
         assert statements["StoreRead"]["Action"] == "s3:GetObject"
         assert ":s3:::eopf-products/sentinel-2/*" in read
-        assert statements["StoreList"]["Condition"] == {"StringLike": {"s3:prefix": ["sentinel-2/*"]}}
+        assert statements["StoreList"]["Condition"] == {
+            "StringLike": {"s3:prefix": ["sentinel-2/*"]}
+        }
         env = _resource(template, stack, function)["Properties"]["Environment"]["Variables"]
         assert env["TITILER_EOPF_STORE_URL"] == "s3://eopf-products/sentinel-2"
         assert env["TITILER_EOPF_STORE_REGION"] == "eu-central-1"
         assert env["TITILER_EOPF_CACHE_NAMESPACE"] == "prod"
         assert env["TITILER_EOPF_CACHE_TILE_TTL"] == str(3 * 86400 + 1)
-        assert json.loads(env["TITILER_EOPF_CORS_ORIGINS"]) == ["https://explorer.example.com", "https://maps.example.org"]
+        assert json.loads(env["TITILER_EOPF_CORS_ORIGINS"]) == [
+            "https://explorer.example.com",
+            "https://maps.example.org",
+        ]
 
 
 def test_prod_retains_bucket_and_logs(template, stack):
@@ -115,16 +141,27 @@ def test_prod_retains_bucket_and_logs(template, stack):
 
 
 def test_lifecycle_days_derived_from_ttls(template, stack):
-    rules = {r["Id"]: r for r in _resource(template, stack, stack.bucket.bucket)["Properties"]["LifecycleConfiguration"]["Rules"]}
+    rules = {
+        r["Id"]: r
+        for r in _resource(template, stack, stack.bucket.bucket)["Properties"][
+            "LifecycleConfiguration"
+        ]["Rules"]
+    }
     assert rules["ExpireTiles"]["ExpirationInDays"] == 4
     assert rules["ExpireMetadata"]["ExpirationInDays"] == 2
 
 
 def test_cors_and_throttling(template):
     _, api = only(template, "AWS::ApiGatewayV2::Api")
-    assert api["Properties"]["CorsConfiguration"]["AllowOrigins"] == ["https://explorer.example.com", "https://maps.example.org"]
+    assert api["Properties"]["CorsConfiguration"]["AllowOrigins"] == [
+        "https://explorer.example.com",
+        "https://maps.example.org",
+    ]
     _, stage = only(template, "AWS::ApiGatewayV2::Stage")
-    assert stage["Properties"]["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 75, "ThrottlingRateLimit": 50}
+    assert stage["Properties"]["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": 75,
+        "ThrottlingRateLimit": 50,
+    }
 
 
 def test_cloudfront_distribution_in_front_of_the_api(template):
@@ -144,7 +181,13 @@ def test_cloudfront_distribution_in_front_of_the_api(template):
 
 
 def test_stac_api_url_reaches_the_tile_function_only_when_set(template):
-    functions = [r for r in template.to_json()["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    urls = {(f["Properties"].get("Environment") or {}).get("Variables", {}).get("TITILER_EOPF_STAC_API_URL")
-            for f in functions}
+    functions = [
+        r for r in template.to_json()["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    urls = {
+        (f["Properties"].get("Environment") or {})
+        .get("Variables", {})
+        .get("TITILER_EOPF_STAC_API_URL")
+        for f in functions
+    }
     assert "https://stac.core.eopf.eodc.eu" in urls

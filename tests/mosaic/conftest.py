@@ -43,7 +43,9 @@ def zone_seam_tile(z: int = 13):
     import morecantile
 
     tms = morecantile.tms.get("WebMercatorQuad")
-    lon, lat = Transformer.from_crs(scene.EPSG, 4326, always_xy=True).transform(scene.X0 + 21000, scene.Y0 - 4000)
+    lon, lat = Transformer.from_crs(scene.EPSG, 4326, always_xy=True).transform(
+        scene.X0 + 21000, scene.Y0 - 4000
+    )
     return tms, tms.tile(lon, lat, z)
 
 
@@ -67,7 +69,9 @@ def pixel_items(tms, tile, size: int = 256):
             sets = set()
             for dx, dy in ((0, 0), (-0.7, -0.7), (0.7, 0.7), (-0.7, 0.7), (0.7, -0.7)):
                 ux, uy = TO_UTM.transform(cx + dx * res_x, cy + dy * res_y)
-                sets.add(tuple(item.id for item in MOSAIC_ITEMS if value_at(item, ux, uy) is not None))
+                sets.add(
+                    tuple(item.id for item in MOSAIC_ITEMS if value_at(item, ux, uy) is not None)
+                )
             if len(sets) == 1:
                 ids = sets.pop()
                 result[(row, col)] = [i for i in MOSAIC_ITEMS if i.id in ids]

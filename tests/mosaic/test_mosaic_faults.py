@@ -23,7 +23,9 @@ def test_stac_api_down_is_a_quick_502(sample_store):
     client = _client(sample_store, url)
     _, tile = seam_tile()
     started = time.monotonic()
-    response = client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png", params=B04)
+    response = client.get(
+        f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png", params=B04
+    )
     assert time.monotonic() - started < 2
     assert response.status_code == 502
     assert url in response.json()["detail"] and "cannot be reached" in response.json()["detail"]
@@ -37,7 +39,9 @@ def test_stac_api_that_hangs_is_a_504_after_the_timeout(sample_store):
         client = _client(sample_store, url)
         _, tile = seam_tile()
         started = time.monotonic()
-        response = client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png", params=B04)
+        response = client.get(
+            f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png", params=B04
+        )
         elapsed = time.monotonic() - started
     assert response.status_code == 504, response.text
     assert 0.9 < elapsed < 3
@@ -47,5 +51,7 @@ def test_stac_api_that_hangs_is_a_504_after_the_timeout(sample_store):
 def test_without_a_stac_api_there_are_no_mosaic_routes(sample_store):
     client = TestClient(create_tiler_app(TilerSettings(store_url=str(sample_store))))
     _, tile = seam_tile()
-    response = client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png", params=B04)
+    response = client.get(
+        f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png", params=B04
+    )
     assert response.status_code == 404

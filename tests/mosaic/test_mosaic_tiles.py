@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy
 import pytest
@@ -18,7 +17,9 @@ def expected(method: str, items):
     values = [i.reflectance for i in items]
     if method in ("first", "latest"):  # the STAC API's default order is newest first
         return next(i.reflectance for i in NEWEST_FIRST if i in items)
-    return {"highest": max, "lowest": min, "mean": statistics.mean, "median": statistics.median}[method](values)
+    return {"highest": max, "lowest": min, "mean": statistics.mean, "median": statistics.median}[
+        method
+    ](values)
 
 
 @pytest.mark.parametrize("seam", ["layouts", "utm-zones"])
@@ -51,10 +52,18 @@ def test_datetime_and_filter_change_the_mosaic(mosaic_client):
     path = f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy"
     a, b, c, _ = MOSAIC_ITEMS
     everything = mosaic_client.get(path, params=B04)
-    before_b = mosaic_client.get(path, params=B04 + [("datetime", "2025-06-01T00:00:00Z/2025-06-05T00:00:00Z")])
+    before_b = mosaic_client.get(
+        path, params=B04 + [("datetime", "2025-06-01T00:00:00Z/2025-06-05T00:00:00Z")]
+    )
     cloudless = mosaic_client.get(path, params=B04 + [("filter", "eo:cloud_cover < 30")])
-    as_json = mosaic_client.get(path, params=B04 + [
-        ("filter", '{"op": "<", "args": [{"property": "eo:cloud_cover"}, 30]}'), ("filter-lang", "cql2-json")])
+    as_json = mosaic_client.get(
+        path,
+        params=B04
+        + [
+            ("filter", '{"op": "<", "args": [{"property": "eo:cloud_cover"}, 30]}'),
+            ("filter-lang", "cql2-json"),
+        ],
+    )
     for response in (everything, before_b, cloudless, as_json):
         assert response.status_code == 200, response.text
     assert set(before_b.headers["X-Mosaic-Items"].split(",")) == {a.id}
@@ -62,8 +71,10 @@ def test_datetime_and_filter_change_the_mosaic(mosaic_client):
     assert cloudless.content == as_json.content
     pixels = pixel_items(tms, tile)
     overlap = next(rc for rc, items in pixels.items() if {i.id for i in items} == {a.id, b.id})
-    values = {name: load_npy(r.content)[0][0][overlap] for name, r in
-              (("all", everything), ("before_b", before_b), ("cloudless", cloudless))}
+    values = {
+        name: load_npy(r.content)[0][0][overlap]
+        for name, r in (("all", everything), ("before_b", before_b), ("cloudless", cloudless))
+    }
     assert values["all"] == pytest.approx(b.reflectance)  # newest first
     assert values["before_b"] == pytest.approx(a.reflectance)
     assert values["cloudless"] == pytest.approx(a.reflectance)  # B is cloudy
@@ -83,10 +94,14 @@ def test_sortby_and_ids(mosaic_client):
 
 def test_mosaic_routes_tilejson_info_point_map(mosaic_client):
     a, b, c, d = MOSAIC_ITEMS
-    tj = mosaic_client.get(f"{MOSAIC}/WebMercatorQuad/tilejson.json", params=B04 + [("rescale", "0,1")])
+    tj = mosaic_client.get(
+        f"{MOSAIC}/WebMercatorQuad/tilejson.json", params=B04 + [("rescale", "0,1")]
+    )
     assert tj.status_code == 200, tj.text
     body = tj.json()
-    assert body["tiles"][0].startswith(f"http://testserver{MOSAIC}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}?")
+    assert body["tiles"][0].startswith(
+        f"http://testserver{MOSAIC}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}?"
+    )
     assert "rescale=0%2C1" in body["tiles"][0]
     assert body["bounds"][0] < 11.43 and body["bounds"][2] > 11.6
     info = mosaic_client.get(f"{MOSAIC}/info", params=[("sortby", "+datetime")])
@@ -94,7 +109,9 @@ def test_mosaic_routes_tilejson_info_point_map(mosaic_client):
     assert info.json()["items"][1]["product"].endswith(f"{b.id}.zarr")
     from pyproj import Transformer
 
-    lon, lat = Transformer.from_crs(32632, 4326, always_xy=True).transform(a.x0 + 10000, a.y0 - 1000)
+    lon, lat = Transformer.from_crs(32632, 4326, always_xy=True).transform(
+        a.x0 + 10000, a.y0 - 1000
+    )
     point = mosaic_client.get(f"{MOSAIC}/point/{lon},{lat}", params=B04)
     assert point.status_code == 200, point.text
     got = {p["item"]: p["values"][0] for p in point.json()["items"]}
@@ -108,7 +125,9 @@ def test_bad_mosaic_requests_are_4xx_naming_the_problem(mosaic_client):
     path = f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png"
     missing = mosaic_client.get(path)
     assert missing.status_code == 400 and "variables" in missing.json()["detail"]
-    unknown = mosaic_client.get("/collections/no-such-collection/WebMercatorQuad/tilejson.json", params=B04)
+    unknown = mosaic_client.get(
+        "/collections/no-such-collection/WebMercatorQuad/tilejson.json", params=B04
+    )
     assert unknown.status_code == 404 and "no-such-collection" in unknown.json()["detail"]
     bad_method = mosaic_client.get(path, params=B04 + [("pixel_selection", "loudest")])
     assert bad_method.status_code == 422
@@ -122,8 +141,10 @@ def test_bad_mosaic_requests_are_4xx_naming_the_problem(mosaic_client):
 
 def test_a_tile_reads_at_most_max_items(mosaic_client):
     tms, tile = seam_tile()
-    response = mosaic_client.get(f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy",
-                                 params=B04 + [("max_items", "1")])
+    response = mosaic_client.get(
+        f"{MOSAIC}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy",
+        params=B04 + [("max_items", "1")],
+    )
     assert response.status_code == 200
     assert response.headers["X-Mosaic-Items"] == MOSAIC_ITEMS[2].id  # the newest only
     data, valid = load_npy(response.content)

@@ -20,7 +20,10 @@ ITEM = f"/collections/{COLLECTION_NATIVE}/items/{ITEM_ID}"
 NS = {"wmts": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1"}
 PNG = b"\x89PNG\r\n\x1a\n"
 # titiler's normalizedIndex is (b2 - b1) / (b2 + b1): red first, then near infrared, is NDVI
-RED_NIR = [("variables", "/measurements/reflectance:b04"), ("variables", "/measurements/reflectance:b08")]
+RED_NIR = [
+    ("variables", "/measurements/reflectance:b04"),
+    ("variables", "/measurements/reflectance:b08"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,10 @@ def _resource_template(xml: str, tms_id: str = "WebMercatorQuad") -> str:
         link = layer.find("wmts:TileMatrixSetLink/wmts:TileMatrixSet", NS).text
         if link == tms_id:
             assert layer.find("ows:WGS84BoundingBox", NS) is not None
-            assert root.find(f"wmts:Contents/wmts:TileMatrixSet[ows:Identifier='{tms_id}']", NS) is not None
+            assert (
+                root.find(f"wmts:Contents/wmts:TileMatrixSet[ows:Identifier='{tms_id}']", NS)
+                is not None
+            )
             return layer.find("wmts:ResourceURL", NS).attrib["template"]
     raise AssertionError(f"no layer for {tms_id}")
 
@@ -63,7 +69,9 @@ def test_item_wmts_capabilities_and_a_tile_from_them(client):
 
 
 def test_mosaic_wmts_capabilities_and_a_tile_from_them(mosaic_client):
-    response = mosaic_client.get(f"{MOSAIC}/WMTSCapabilities.xml", params=B04 + [("rescale", "0,1")])
+    response = mosaic_client.get(
+        f"{MOSAIC}/WMTSCapabilities.xml", params=B04 + [("rescale", "0,1")]
+    )
     assert response.status_code == 200, response.text
     template = _resource_template(response.text)
     assert f"{MOSAIC}/tiles/WebMercatorQuad/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png?" in template
@@ -78,14 +86,18 @@ def test_algorithms_listed_and_applied_to_item_tiles(client):
     assert listed.status_code == 200
     assert {"normalizedIndex", "hillshade"} <= {a["id"] for a in listed.json()["algorithms"]}
     tile = _tile_over(X0 + 1400, Y0 - 1400, 14)  # block (0, 0): b08 0.4, b04 0.1
-    response = client.get(f"{ITEM}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy",
-                          params=RED_NIR + [("algorithm", "normalizedIndex")])
+    response = client.get(
+        f"{ITEM}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy",
+        params=RED_NIR + [("algorithm", "normalizedIndex")],
+    )
     assert response.status_code == 200, response.text
     data, valid = load_npy(response.content)
     assert data.shape[0] == 1 and valid[128, 128]
     assert data[0, 128, 128] == pytest.approx((0.4 - 0.1) / (0.4 + 0.1), abs=1e-5)
-    unknown = client.get(f"{ITEM}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png",
-                         params=RED_NIR + [("algorithm", "nosuchthing")])
+    unknown = client.get(
+        f"{ITEM}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png",
+        params=RED_NIR + [("algorithm", "nosuchthing")],
+    )
     assert unknown.status_code == 422
 
 
@@ -98,13 +110,17 @@ def test_algorithm_on_mosaic_tiles(mosaic_client):
     plain_data, valid = load_npy(plain.content)
     index_data, index_valid = load_npy(index.content)
     # every sample band has the item's value: the normalized index is 0 wherever there is data
-    assert set(numpy.round(plain_data[0][valid], 5)) <= {round(i.reflectance, 5) for i in MOSAIC_ITEMS}
+    assert set(numpy.round(plain_data[0][valid], 5)) <= {
+        round(i.reflectance, 5) for i in MOSAIC_ITEMS
+    }
     assert index_data.shape[0] == 1 and numpy.allclose(index_data[0][index_valid], 0.0, atol=1e-6)
 
 
 def test_item_info_geojson(client):
     response = client.get(f"{ITEM}/info.geojson", params=B04)
-    assert response.status_code == 200 and response.headers["content-type"] == "application/geo+json"
+    assert (
+        response.status_code == 200 and response.headers["content-type"] == "application/geo+json"
+    )
     feature = response.json()
     assert feature["type"] == "Feature" and feature["geometry"]["type"] == "Polygon"
     assert feature["bbox"][0] == pytest.approx(11.4257, abs=1e-3)

@@ -33,10 +33,16 @@ class Deployment:
 
 
 def _clean_environ() -> dict:
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("TITILER_EOPF_", "AWS_", "POWERTOOLS_"))}
-    return keep | {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "us-east-1"}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TITILER_EOPF_", "AWS_", "POWERTOOLS_"))
+    }
+    return keep | {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +52,13 @@ def deployment(sample_store, tmp_path_factory):
     redis = RedisProcess().start()
     moto = MotoProcess().start()
     bucket = f"ops-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+    boto3.client(
+        "s3",
+        endpoint_url=moto.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=bucket)
     env = {
         "TITILER_EOPF_STORE_URL": str(sample_store),
         "TITILER_EOPF_CACHE_BACKEND": "s3_redis",
@@ -67,8 +78,12 @@ def deployment(sample_store, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "titiler_eopf", "--port", str(port)],
-                                  env=_clean_environ() | env, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "titiler_eopf", "--port", str(port)],
+            env=_clean_environ() | env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_port(port, 60)
         yield Deployment(f"http://127.0.0.1:{port}", env, redis.port, moto.url, bucket)
@@ -82,16 +97,22 @@ def deployment(sample_store, tmp_path_factory):
 @pytest.fixture
 def ops(deployment, monkeypatch):
     """The deployment with an empty cache, and this process set up as the CLI's."""
+    import boto3
     import redis
 
-    import boto3
-
     redis.Redis(port=deployment.redis_port).flushall()
-    s3 = boto3.client("s3", endpoint_url=deployment.moto_url, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=deployment.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     listed = s3.list_objects_v2(Bucket=deployment.bucket).get("Contents", [])
     if listed:
-        s3.delete_objects(Bucket=deployment.bucket, Delete={"Objects": [{"Key": o["Key"]} for o in listed]})
+        s3.delete_objects(
+            Bucket=deployment.bucket, Delete={"Objects": [{"Key": o["Key"]} for o in listed]}
+        )
     for key in [k for k in os.environ if k.startswith(("TITILER_EOPF_", "AWS_", "POWERTOOLS_"))]:
         monkeypatch.delenv(key)
     for key, value in (_clean_environ() | deployment.env).items():

@@ -4,11 +4,9 @@ moto's S3 (the stack's ``s3_redis`` cache), and the console script itself."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import httpx
-import pytest
 
 from tests.ops.conftest import BBOX, ITEM, _clean_environ, console_script
 from titiler_eopf.presets import PRESETS, tile_url
@@ -23,7 +21,20 @@ def x_cache(url: str) -> str:
 
 
 def seed_args(ops, *extra):
-    return ("cache", "seed", C, ITEM, "--minzoom", 12, "--maxzoom", 12, f"--bbox={BBOX}", "--url", ops.url, *extra)
+    return (
+        "cache",
+        "seed",
+        C,
+        ITEM,
+        "--minzoom",
+        12,
+        "--maxzoom",
+        12,
+        f"--bbox={BBOX}",
+        "--url",
+        ops.url,
+        *extra,
+    )
 
 
 def counts(stdout: str) -> dict:
@@ -36,12 +47,22 @@ def test_console_script_runs_and_errors_in_one_line(ops):
     script = console_script()
     assert script.exists(), "make install puts titiler-eopf in the venv's bin/"
     env = _clean_environ() | ops.env
-    done = subprocess.run([script, "cache", "status", "--url", ops.url], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [script, "cache", "status", "--url", ops.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "backend: s3_redis" in done.stdout
-    bad = subprocess.run([script, "cache", "invalidate", "key", "not-a-key"], env=env, capture_output=True,
-                         text=True, timeout=60)
+    bad = subprocess.run(
+        [script, "cache", "invalidate", "key", "not-a-key"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1
     assert bad.stderr.startswith("titiler-eopf: error: BadRequest: key must be an entry id")
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
@@ -77,18 +98,38 @@ def test_seed_above_the_bound_asks_for_yes_and_requests_nothing(cli, ops):
 
 
 def test_seed_default_bbox_is_the_product(cli, ops):
-    code, out, err = cli("cache", "seed", C, ITEM, "--minzoom", 10, "--maxzoom", 10, "--url", ops.url)
+    code, out, err = cli(
+        "cache", "seed", C, ITEM, "--minzoom", 10, "--maxzoom", 10, "--url", ops.url
+    )
     assert code == 0, err
     assert counts(out)["rendered"] >= 1
 
 
 def test_seed_errors_are_one_line(cli, ops):
-    code, _, err = cli("cache", "seed", C, "no-such-item", "--minzoom", 10, "--maxzoom", 10, "--url", ops.url)
+    code, _, err = cli(
+        "cache", "seed", C, "no-such-item", "--minzoom", 10, "--maxzoom", 10, "--url", ops.url
+    )
     assert code == 1
-    assert err.startswith("titiler-eopf: error: TileJSON of sentinel-2-l2a/no-such-item answered HTTP 404")
-    code, _, err = cli("cache", "seed", C, ITEM, "--minzoom", 10, "--maxzoom", 10, "--url", "http://127.0.0.1:9")
+    assert err.startswith(
+        "titiler-eopf: error: TileJSON of sentinel-2-l2a/no-such-item answered HTTP 404"
+    )
+    code, _, err = cli(
+        "cache", "seed", C, ITEM, "--minzoom", 10, "--maxzoom", 10, "--url", "http://127.0.0.1:9"
+    )
     assert code == 1 and err.startswith("titiler-eopf: error: cannot reach http://127.0.0.1:9")
-    code, _, err = cli("cache", "seed", C, ITEM, "--minzoom", 14, "--maxzoom", 12, f"--bbox={BBOX}", "--url", ops.url)
+    code, _, err = cli(
+        "cache",
+        "seed",
+        C,
+        ITEM,
+        "--minzoom",
+        14,
+        "--maxzoom",
+        12,
+        f"--bbox={BBOX}",
+        "--url",
+        ops.url,
+    )
     assert code == 1 and "zoom range must satisfy" in err
     assert all(len(e.strip().splitlines()) == 1 for e in (err,))
 
@@ -99,11 +140,35 @@ def test_seed_resumes_after_an_interruption(cli, ops, tmp_path):
     import time
 
     state = tmp_path / "seed.json"
-    argv = [str(console_script()), *map(str, seed_args(ops, "--maxzoom", 13, "--preset", "true-colour",
-                                                      "--preset", "false-colour", "--preset", "ndvi",
-                                                      "--concurrency", 1, "--state", state, "--yes"))]
-    proc = subprocess.Popen(argv, env=_clean_environ() | ops.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    argv = [
+        str(console_script()),
+        *map(
+            str,
+            seed_args(
+                ops,
+                "--maxzoom",
+                13,
+                "--preset",
+                "true-colour",
+                "--preset",
+                "false-colour",
+                "--preset",
+                "ndvi",
+                "--concurrency",
+                1,
+                "--state",
+                state,
+                "--yes",
+            ),
+        ),
+    ]
+    proc = subprocess.Popen(
+        argv,
+        env=_clean_environ() | ops.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not state.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -128,11 +193,13 @@ def test_invalidate_scopes(cli, ops):
     assert cli(*seed_args(ops))[0] == 0
     assert x_cache(tile) == "HIT"
 
-    code, out, _ = cli("cache", "invalidate", "tiles", C, ITEM, "--minzoom", 12, "--maxzoom", 12, "--dry-run")
+    code, out, _ = cli(
+        "cache", "invalidate", "tiles", C, ITEM, "--minzoom", 12, "--maxzoom", 12, "--dry-run"
+    )
     assert code == 0 and out.startswith("tiles: matched 4 (dry run: nothing deleted)"), out
     assert x_cache(tile) == "HIT"  # a dry run deletes nothing
 
-    path_and_query = tile[len(ops.url):]
+    path_and_query = tile[len(ops.url) :]
     code, out, _ = cli("cache", "invalidate", "url", path_and_query)
     assert code == 0 and out.startswith("url: matched 1; deleted redis 1, s3 1"), out
     assert x_cache(tile) == "MISS"

@@ -67,18 +67,42 @@ def test_lambda_status_and_invalidate(cli, lambda_stand_in, ops):
     x_cache(tile)
     assert x_cache(tile) == "HIT"
     code, out, _ = cli("cache", "invalidate", "item", C, ITEM, "--lambda", FUNCTION)
-    assert code == 0 and text(out).startswith("item: matched 0; generation of") and f"{C}/{ITEM} is now" in out
+    assert (
+        code == 0
+        and text(out).startswith("item: matched 0; generation of")
+        and f"{C}/{ITEM} is now" in out
+    )
     assert x_cache(tile) == "MISS"
-    assert lambda_stand_in[-1] == {"action": "invalidate", "scope": "item", "dry_run": False,
-                                   "collection": C, "item": ITEM}
+    assert lambda_stand_in[-1] == {
+        "action": "invalidate",
+        "scope": "item",
+        "dry_run": False,
+        "collection": C,
+        "item": ITEM,
+    }
 
 
 def test_lambda_seed_runs_in_slices_until_done(cli, lambda_stand_in, ops, monkeypatch):
     from titiler_eopf.handlers import admin
 
     monkeypatch.setattr(admin, "MAX_SEED_TILES", 3)  # 8 requests -> 3 invocations
-    code, out, err = cli("cache", "seed", C, ITEM, "--minzoom", 12, "--maxzoom", 12, f"--bbox={BBOX}",
-                         "--preset", "true-colour", "--preset", "false-colour", "--lambda", FUNCTION)
+    code, out, err = cli(
+        "cache",
+        "seed",
+        C,
+        ITEM,
+        "--minzoom",
+        12,
+        "--maxzoom",
+        12,
+        f"--bbox={BBOX}",
+        "--preset",
+        "true-colour",
+        "--preset",
+        "false-colour",
+        "--lambda",
+        FUNCTION,
+    )
     assert code == 0, err
     assert text(out).strip().startswith("8 requests in"), out
     assert [c["start"] for c in lambda_stand_in] == [0, 3, 6]
@@ -89,8 +113,16 @@ def test_admin_seed_action_is_bounded_and_resumable(ops, monkeypatch):
     from titiler_eopf.handlers import admin
 
     monkeypatch.setenv("TITILER_EOPF_SEED_API_URL", ops.url)
-    event = {"action": "seed", "collection": C, "item": ITEM, "minzoom": 12, "maxzoom": 12,
-             "bbox": [11.43, 42.30, 11.60, 42.42], "presets": ["ndvi"], "limit": 3}
+    event = {
+        "action": "seed",
+        "collection": C,
+        "item": ITEM,
+        "minzoom": 12,
+        "maxzoom": 12,
+        "bbox": [11.43, 42.30, 11.60, 42.42],
+        "presets": ["ndvi"],
+        "limit": 3,
+    }
     reply = admin.handler(event, FakeContext())
     assert reply["ok"], reply
     assert reply["result"]["total"] == 4 and reply["result"]["next"] == 3
@@ -106,7 +138,10 @@ def test_admin_seed_action_is_bounded_and_resumable(ops, monkeypatch):
         ({**event, "presets": ["infrared"]}, "unknown preset 'infrared'"),
         ({k: v for k, v in event.items() if k != "maxzoom"}, "seed needs 'minzoom' and 'maxzoom'"),
         ({**event, "bbox": [11, 42, 10, 43]}, "bbox out of range"),
-        ({**event, "item": "nope", "bbox": None}, "TileJSON of sentinel-2-l2a/nope answered HTTP 404"),
+        (
+            {**event, "item": "nope", "bbox": None},
+            "TileJSON of sentinel-2-l2a/nope answered HTTP 404",
+        ),
     ]
     for payload, message in bad:
         reply = admin.handler(payload, FakeContext())
@@ -137,14 +172,31 @@ def moto_stack(ops, monkeypatch):
 
 
 def test_stack_outputs_give_the_api_url_and_the_function(cli, ops, moto_stack):
-    code, out, err = cli("cache", "seed", C, ITEM, "--minzoom", 12, "--maxzoom", 12, f"--bbox={BBOX}",
-                         "--stack", moto_stack, "--region", "us-east-1")
+    code, out, err = cli(
+        "cache",
+        "seed",
+        C,
+        ITEM,
+        "--minzoom",
+        12,
+        "--maxzoom",
+        12,
+        f"--bbox={BBOX}",
+        "--stack",
+        moto_stack,
+        "--region",
+        "us-east-1",
+    )
     assert code == 0, err
     assert "rendered 4" in out
     # the admin function comes from the stack too; moto has no such function: one line
     code, _, err = cli("cache", "status", "--stack", moto_stack, "--region", "us-east-1")
     assert code == 1
-    assert err.startswith(f"titiler-eopf: error: cannot invoke {FUNCTION}: ResourceNotFoundException")
+    assert err.startswith(
+        f"titiler-eopf: error: cannot invoke {FUNCTION}: ResourceNotFoundException"
+    )
     assert len(err.strip().splitlines()) == 1
     code, _, err = cli("cache", "status", "--stack", "no-such-stack", "--region", "us-east-1")
-    assert code == 1 and err.startswith("titiler-eopf: error: cannot read stack no-such-stack: ValidationError")
+    assert code == 1 and err.startswith(
+        "titiler-eopf: error: cannot read stack no-such-stack: ValidationError"
+    )

@@ -20,9 +20,18 @@ from tests.servers import MotoProcess, RedisProcess
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env():
     saved = dict(os.environ)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"})
-    for var in [v for v in os.environ if v.startswith("TITILER_EOPF_") or v in ("AWS_PROFILE", "AWS_SESSION_TOKEN")]:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    for var in [
+        v
+        for v in os.environ
+        if v.startswith("TITILER_EOPF_") or v in ("AWS_PROFILE", "AWS_SESSION_TOKEN")
+    ]:
         os.environ.pop(var)
     yield
     os.environ.clear()
@@ -62,8 +71,13 @@ def bucket(s3_server):
 
 def cache_settings(backend: str, *, redis_port=None, s3_url=None, bucket=None, **overrides):
     """The cache tests' settings helper, in the suite's own namespace."""
-    return make_settings(backend, redis_port=redis_port, s3_endpoint=s3_url, bucket=bucket,
-                         **{"namespace": "rel", **overrides})
+    return make_settings(
+        backend,
+        redis_port=redis_port,
+        s3_endpoint=s3_url,
+        bucket=bucket,
+        **{"namespace": "rel", **overrides},
+    )
 
 
 @pytest.fixture

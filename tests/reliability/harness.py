@@ -36,18 +36,22 @@ class AppServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "AppServer":
+    def start(self) -> AppServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TITILER_EOPF_")}
         env.update({"PYTHONPATH": f"{ROOT / 'lambda_src'}{os.pathsep}{ROOT}", **self.env})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "titiler_eopf", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         try:
             wait_port(self.port, 60)
         except RuntimeError:
             self.proc.kill()
-            raise RuntimeError(f"app server did not start: {self.proc.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(
+                f"app server did not start: {self.proc.stderr.read().decode()[-2000:]}"
+            )
         return self
 
     def stop(self) -> None:
@@ -100,8 +104,15 @@ class LoadRun:
         }
 
 
-def run_load(base_url: str, urls: list[str], total: int, concurrency: int, host: str,
-             at: dict[int, callable] | None = None, timeout: float = 30.0) -> LoadRun:
+def run_load(
+    base_url: str,
+    urls: list[str],
+    total: int,
+    concurrency: int,
+    host: str,
+    at: dict[int, callable] | None = None,
+    timeout: float = 30.0,
+) -> LoadRun:
     """``total`` GETs spread over ``urls`` at ``concurrency``; ``at[n]`` is called
     (in its own thread, requests keep flowing) once ``n`` requests completed."""
     import httpx
@@ -169,7 +180,7 @@ class DelayProxy:
         self._server = None
         self._writers: set = set()
 
-    def start(self) -> "DelayProxy":
+    def start(self) -> DelayProxy:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
         wait_port(self.port)

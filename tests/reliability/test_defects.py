@@ -28,7 +28,9 @@ from titiler_eopf.main import create_app
 from titiler_eopf.tiler.settings import TilerSettings
 
 B04 = [("variables", "/measurements/reflectance:b04"), ("rescale", "0,1")]
-RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [("rescale", "0,1")]
+RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [
+    ("rescale", "0,1")
+]
 
 
 def item(collection=COLLECTION_NATIVE, item_id=ITEM_ID) -> str:
@@ -83,12 +85,16 @@ def test_public_url_pins_every_embedded_url(sample_store, backend, redis_server)
     cache = make_cache(backend, redis_server)
     url = f"{item()}/WebMercatorQuad/tilejson.json"
     with client_for(sample_store, cache, public_url="https://tiles.example.com/v1/") as client:
-        first = client.get(url, params=B04, headers={"host": "evil.example", "x-forwarded-proto": "http"})
+        first = client.get(
+            url, params=B04, headers={"host": "evil.example", "x-forwarded-proto": "http"}
+        )
         second = client.get(url, params=B04)
         for resp in (first, second):
             assert resp.status_code == 200
             tiles = resp.json()["tiles"][0]
-            assert tiles.startswith(f"https://tiles.example.com/v1{item()}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}")
+            assert tiles.startswith(
+                f"https://tiles.example.com/v1{item()}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"
+            )
         # one base URL, so one shared entry whatever Host the clients send
         assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
         # the routes themselves still answer under the app's own paths
@@ -108,7 +114,9 @@ def test_client_no_cache_does_not_rerender(sample_store, backend, redis_server):
     with client_for(sample_store, cache) as client:
         first = client.get(tile_path(), params=B04)
         for _ in range(3):
-            resp = client.get(tile_path(), params=B04, headers={"cache-control": "no-cache", "pragma": "no-cache"})
+            resp = client.get(
+                tile_path(), params=B04, headers={"cache-control": "no-cache", "pragma": "no-cache"}
+            )
             assert resp.headers["x-cache"] == "HIT" and resp.content == first.content
         assert cache.metrics.writes == 1
 
@@ -152,17 +160,23 @@ def test_rewritten_product_serves_new_bytes_within_the_window(product_copy, back
             resp = client.get(tile_path(), params=B04)
             if resp.content != old.content:
                 break
-            assert time.monotonic() - changed_at < window + 1.0, "rewritten product still served old bytes"
+            assert time.monotonic() - changed_at < window + 1.0, (
+                "rewritten product still served old bytes"
+            )
             time.sleep(0.1)
         served_new_after = time.monotonic() - changed_at
-        print(f"rewritten product served new bytes after {served_new_after:.2f} s (window {window} s),"
-              f" store checks while serving HITs inside the window: 0")
+        print(
+            f"rewritten product served new bytes after {served_new_after:.2f} s (window {window} s),"
+            f" store checks while serving HITs inside the window: 0"
+        )
         assert resp.headers["x-cache"] == "MISS" and served_new_after <= window + 0.5
         again = client.get(tile_path(), params=B04)
         assert again.headers["x-cache"] == "HIT" and again.content == resp.content
         # the opened product was replaced too: an uncached read shows the new data
-        point = client.get(f"{item()}/point/{sum(BOUNDS_LONLAT[::2]) / 2},{sum(BOUNDS_LONLAT[1::2]) / 2}",
-                           params=B04[:1])
+        point = client.get(
+            f"{item()}/point/{sum(BOUNDS_LONLAT[::2]) / 2},{sum(BOUNDS_LONLAT[1::2]) / 2}",
+            params=B04[:1],
+        )
         assert point.status_code == 200
 
 
@@ -175,14 +189,24 @@ def test_waiters_recover_after_a_lost_lock_release(monkeypatch):
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cache"))
     import cache_standin as standin
+
     from titiler_eopf.cache import CacheMiddleware
 
     monkeypatch.setenv("STANDIN_SLOW", "0.6")
     redis = RedisProcess().start()
     try:
-        cache = build_cache(cache_settings("redis", redis_port=redis.port, redis_read_timeout=0.1,
-                                           redis_connect_timeout=0.1, breaker_failures=1, breaker_reset=0.3,
-                                           lock_ttl=1.0, lock_wait=10))
+        cache = build_cache(
+            cache_settings(
+                "redis",
+                redis_port=redis.port,
+                redis_read_timeout=0.1,
+                redis_connect_timeout=0.1,
+                breaker_failures=1,
+                breaker_reset=0.3,
+                lock_ttl=1.0,
+                lock_wait=10,
+            )
+        )
         client = TestClient(CacheMiddleware(standin.create_app(), cache=cache))
         url = "/collections/c/items/slow/tiles/WebMercatorQuad/3/1/1.png"
         holder = threading.Thread(target=client.get, args=(url,))
@@ -211,16 +235,23 @@ def test_waiters_recover_after_a_lost_lock_release(monkeypatch):
 
 # --- 5. nothing an anonymous request does grows the cache ---------------------------------------
 @pytest.mark.parametrize("backend_name", ["memory", "redis", "s3"])
-def test_unknown_ids_create_nothing(sample_store, backend_name, redis_db, redis_server, s3_server, bucket):
-    cache = build_cache(cache_settings(backend_name, redis_port=redis_server.port, s3_url=s3_server.url,
-                                       bucket=bucket))
+def test_unknown_ids_create_nothing(
+    sample_store, backend_name, redis_db, redis_server, s3_server, bucket
+):
+    cache = build_cache(
+        cache_settings(
+            backend_name, redis_port=redis_server.port, s3_url=s3_server.url, bucket=bucket
+        )
+    )
     statuses = {}
     with client_for(sample_store, cache) as client:
         for i in range(150):
             rid = uuid.uuid4().hex
-            for url in (f"/collections/{COLLECTION_NATIVE}/items/{rid}/tiles/WebMercatorQuad/3/1/1.png",
-                        f"/collections/c{rid[:8]}/items/{rid}/info",
-                        f"/collections/{COLLECTION_NATIVE}/items/{rid}/WebMercatorQuad/tilejson.json"):
+            for url in (
+                f"/collections/{COLLECTION_NATIVE}/items/{rid}/tiles/WebMercatorQuad/3/1/1.png",
+                f"/collections/c{rid[:8]}/items/{rid}/info",
+                f"/collections/{COLLECTION_NATIVE}/items/{rid}/WebMercatorQuad/tilejson.json",
+            ):
                 code = client.get(url, params=B04).status_code
                 statuses[code] = statuses.get(code, 0) + 1
         for bad in ("a" * 300, "..", "x%2Fy", "*"):
@@ -241,8 +272,11 @@ def test_every_redis_key_expires(sample_store, redis_db, redis_server):
     with client_for(sample_store, cache, admin_token="tok") as client:
         client.get(tile_path(), params=B04)
         client.get(f"{item()}/info")
-        client.post("/admin/cache/invalidate", json={"scope": "item", "collection": COLLECTION_NATIVE,
-                                                     "item": ITEM_ID}, headers={"authorization": "Bearer tok"})
+        client.post(
+            "/admin/cache/invalidate",
+            json={"scope": "item", "collection": COLLECTION_NATIVE, "item": ITEM_ID},
+            headers={"authorization": "Bearer tok"},
+        )
         client.get(tile_path(), params=B04)
     keys = redis_db.keys("*")
     assert keys and all(redis_db.ttl(k) > 0 for k in keys), [(k, redis_db.ttl(k)) for k in keys]
@@ -253,9 +287,18 @@ def test_admin_cursor_must_be_a_cursor(sample_store, redis_db, redis_server):
     cache = make_cache("redis", redis_server)
     with client_for(sample_store, cache, admin_token="tok") as client:
         for cursor in ("null", "abc", "-1", "1e9"):
-            resp = client.get("/admin/cache/keys", params={"cursor": cursor}, headers={"authorization": "Bearer tok"})
-            assert resp.status_code == 400 and "cursor" in resp.json()["detail"], (cursor, resp.text)
-        ok = client.get("/admin/cache/keys", params={"cursor": "0"}, headers={"authorization": "Bearer tok"})
+            resp = client.get(
+                "/admin/cache/keys",
+                params={"cursor": cursor},
+                headers={"authorization": "Bearer tok"},
+            )
+            assert resp.status_code == 400 and "cursor" in resp.json()["detail"], (
+                cursor,
+                resp.text,
+            )
+        ok = client.get(
+            "/admin/cache/keys", params={"cursor": "0"}, headers={"authorization": "Bearer tok"}
+        )
         assert ok.status_code == 200
 
 
@@ -270,35 +313,51 @@ def test_zero_padded_tile_coordinates_share_the_entry(sample_store, backend, red
         assert cache.metrics.writes == 1
 
 
-def test_s3_invalidation_reaches_other_processes_within_the_refresh(sample_store, s3_server, bucket):
+def test_s3_invalidation_reaches_other_processes_within_the_refresh(
+    sample_store, s3_server, bucket
+):
     refresh = 0.5
-    one = build_cache(cache_settings("s3", s3_url=s3_server.url, bucket=bucket, s3_generation_refresh=refresh))
-    other = build_cache(cache_settings("s3", s3_url=s3_server.url, bucket=bucket, s3_generation_refresh=refresh))
+    one = build_cache(
+        cache_settings("s3", s3_url=s3_server.url, bucket=bucket, s3_generation_refresh=refresh)
+    )
+    other = build_cache(
+        cache_settings("s3", s3_url=s3_server.url, bucket=bucket, s3_generation_refresh=refresh)
+    )
     from titiler_eopf.cache.invalidation import invalidate_scope
 
     with client_for(sample_store, one) as a, client_for(sample_store, other) as b:
         assert a.get(tile_path(), params=B04).headers["x-cache"] == "MISS"
         assert b.get(tile_path(), params=B04).headers["x-cache"] == "HIT"
         invalidate_scope(one, COLLECTION_NATIVE, ITEM_ID)
-        assert a.get(tile_path(), params=B04).headers["x-cache"] == "MISS"  # at once where it was bumped
+        assert (
+            a.get(tile_path(), params=B04).headers["x-cache"] == "MISS"
+        )  # at once where it was bumped
         time.sleep(refresh + 0.05)
         # the other process re-read the generation: a's new entry is valid for it too
         assert b.get(tile_path(), params=B04).headers["x-cache"] == "HIT"
-        assert b.app.cache.backend.generations(COLLECTION_NATIVE, ITEM_ID) == \
-            one.backend.generations(COLLECTION_NATIVE, ITEM_ID)
+        assert b.app.cache.backend.generations(
+            COLLECTION_NATIVE, ITEM_ID
+        ) == one.backend.generations(COLLECTION_NATIVE, ITEM_ID)
 
 
 # --- the HIT path: one round trip -------------------------------------------------------------------
 @pytest.mark.parametrize("backend_name", ["redis", "s3_redis"])
-def test_a_hit_is_one_redis_round_trip(sample_store, backend_name, redis_db, redis_server, s3_server, bucket):
-    cache = build_cache(cache_settings(backend_name, redis_port=redis_server.port, s3_url=s3_server.url,
-                                       bucket=bucket))
+def test_a_hit_is_one_redis_round_trip(
+    sample_store, backend_name, redis_db, redis_server, s3_server, bucket
+):
+    cache = build_cache(
+        cache_settings(
+            backend_name, redis_port=redis_server.port, s3_url=s3_server.url, bucket=bucket
+        )
+    )
     with client_for(sample_store, cache) as client:
         first = client.get(tile_path(), params=RGB)
         calls = []
         original = cache.backend.conn.call
 
-        def counting(fn, *args, **kwargs):  # each call is one command or one pipeline: one round trip
+        def counting(
+            fn, *args, **kwargs
+        ):  # each call is one command or one pipeline: one round trip
             calls.append(fn)
             return original(fn, *args, **kwargs)
 
@@ -306,7 +365,10 @@ def test_a_hit_is_one_redis_round_trip(sample_store, backend_name, redis_db, red
         if hasattr(cache.backend, "s3"):
             s3_calls = []
             s3_original = cache.backend.s3.call
-            cache.backend.s3.call = lambda fn, *a, **k: (s3_calls.append(fn), s3_original(fn, *a, **k))[1]
+            cache.backend.s3.call = lambda fn, *a, **k: (
+                s3_calls.append(fn),
+                s3_original(fn, *a, **k),
+            )[1]
         hit = client.get(tile_path(), params=RGB)
         assert hit.headers["x-cache"] == "HIT" and hit.content == first.content
         assert len(calls) == 1
@@ -315,8 +377,11 @@ def test_a_hit_is_one_redis_round_trip(sample_store, backend_name, redis_db, red
 
 
 def test_s3_redis_rewarms_redis_from_s3(sample_store, redis_db, redis_server, s3_server, bucket):
-    cache = build_cache(cache_settings("s3_redis", redis_port=redis_server.port, s3_url=s3_server.url,
-                                       bucket=bucket))
+    cache = build_cache(
+        cache_settings(
+            "s3_redis", redis_port=redis_server.port, s3_url=s3_server.url, bucket=bucket
+        )
+    )
     with client_for(sample_store, cache) as client:
         first = client.get(tile_path(), params=RGB)
         key = cache.key_for_url(tile_path() + "?" + "&".join(f"{k}={v}" for k, v in RGB))
@@ -335,16 +400,20 @@ def test_s3_redis_rewarms_redis_from_s3(sample_store, redis_db, redis_server, s3
 
 # --- concurrent first renders of a new item -----------------------------------------------------
 @pytest.mark.parametrize("backend_name", ["memory", "redis", "s3", "s3_redis"])
-def test_concurrent_first_writes_of_a_new_item_are_all_stored(backend_name, redis_db, redis_server, s3_server,
-                                                              bucket):
+def test_concurrent_first_writes_of_a_new_item_are_all_stored(
+    backend_name, redis_db, redis_server, s3_server, bucket
+):
     """Renders that all started before the item's first entry existed ("no
     generation") must all be stored: only an invalidation may refuse them."""
     from titiler_eopf.cache.backends import EntryMeta
-    from titiler_eopf.cache.routes import match_path
     from titiler_eopf.cache.invalidation import invalidate_scope
+    from titiler_eopf.cache.routes import match_path
 
-    cache = build_cache(cache_settings(backend_name, redis_port=redis_server.port, s3_url=s3_server.url,
-                                       bucket=bucket))
+    cache = build_cache(
+        cache_settings(
+            backend_name, redis_port=redis_server.port, s3_url=s3_server.url, bucket=bucket
+        )
+    )
     keys = []
     for x in range(4):  # four lookups, all before any write
         match = match_path(f"{item()}/tiles/WebMercatorQuad/12/{x}/1.png")
@@ -353,15 +422,28 @@ def test_concurrent_first_writes_of_a_new_item_are_all_stored(backend_name, redi
         keys.append(key)
 
     def meta():
-        return EntryMeta(status=200, content_type="image/png", size=3, sha256=cache.digest(b"abc"),
-                         created=time.time(), ttl=60, kind="tile")
+        return EntryMeta(
+            status=200,
+            content_type="image/png",
+            size=3,
+            sha256=cache.digest(b"abc"),
+            created=time.time(),
+            ttl=60,
+            kind="tile",
+        )
 
     assert [cache.backend.put(k, meta(), b"abc", 60) for k in keys] == [True] * 4
     for k in keys:
-        assert cache.key_and_lookup(match_path(f"{item()}/tiles/WebMercatorQuad/12/{k.tile[2]}/1.png"), b"",
-                                    True)[1] is not None
+        assert (
+            cache.key_and_lookup(
+                match_path(f"{item()}/tiles/WebMercatorQuad/12/{k.tile[2]}/1.png"), b"", True
+            )[1]
+            is not None
+        )
     # but a render that saw "no generation" before an invalidation is still refused
-    match = match_path(f"/collections/{COLLECTION_GEOZARR}/items/{ITEM_ID}/tiles/WebMercatorQuad/12/0/1.png")
+    match = match_path(
+        f"/collections/{COLLECTION_GEOZARR}/items/{ITEM_ID}/tiles/WebMercatorQuad/12/0/1.png"
+    )
     stale_key, _ = cache.key_and_lookup(match, b"", True)
     invalidate_scope(cache, COLLECTION_GEOZARR, ITEM_ID)
     assert cache.backend.put(stale_key, meta(), b"abc", 60) is False

@@ -20,8 +20,11 @@ from titiler_eopf.tiler.settings import TilerSettings
 
 PUBLIC = "https://abc123.execute-api.eu-west-1.amazonaws.com"
 REQUESTS = [
-    (tile_path(z=11), RGB), (tile_path(z=12), RGB), (tile_path(z=13, fmt="webp"), B04),
-    (tile_path(z=12, fmt="jpg"), B04), (f"{item()}/info", []),
+    (tile_path(z=11), RGB),
+    (tile_path(z=12), RGB),
+    (tile_path(z=13, fmt="webp"), B04),
+    (tile_path(z=12, fmt="jpg"), B04),
+    (f"{item()}/info", []),
     (f"{item()}/WebMercatorQuad/tilejson.json", B04),
 ]
 
@@ -32,7 +35,9 @@ def body(response) -> bytes:
 
 
 @pytest.mark.timeout(120)
-def test_warm_handler_survives_redis_killed_between_invocations(sample_store, s3_server, bucket, monkeypatch):
+def test_warm_handler_survives_redis_killed_between_invocations(
+    sample_store, s3_server, bucket, monkeypatch
+):
     from titiler_eopf.handlers import tile
 
     redis = RedisProcess().start()
@@ -57,7 +62,9 @@ def test_warm_handler_survives_redis_killed_between_invocations(sample_store, s3
     monkeypatch.setattr(tile, "_adapter", None)
     monkeypatch.setattr(tile, "_cache", None)
     # The uncached truth: the tiler alone, with the same public URL.
-    reference = TestClient(create_tiler_app(TilerSettings(store_url=str(sample_store), public_url=PUBLIC)))
+    reference = TestClient(
+        create_tiler_app(TilerSettings(store_url=str(sample_store), public_url=PUBLIC))
+    )
     from titiler_eopf.main import PublicURLMiddleware  # the reference embeds the same base URL
 
     reference = TestClient(PublicURLMiddleware(reference.app, PUBLIC))
@@ -71,8 +78,15 @@ def test_warm_handler_survives_redis_killed_between_invocations(sample_store, s3
 
     def round_(label):
         for path, query in REQUESTS:
-            response = tile.handler(http_api_event(path, query, headers={"accept-encoding": "identity"}), FakeContext())
-            assert response["statusCode"] < 500, (label, path, response["statusCode"], body(response)[:300])
+            response = tile.handler(
+                http_api_event(path, query, headers={"accept-encoding": "identity"}), FakeContext()
+            )
+            assert response["statusCode"] < 500, (
+                label,
+                path,
+                response["statusCode"],
+                body(response)[:300],
+            )
             assert hashlib.sha256(body(response)).hexdigest() == expected[path], (label, path)
             seen.append((label, response["headers"].get("x-cache")))
 
@@ -96,4 +110,4 @@ def test_warm_handler_survives_redis_killed_between_invocations(sample_store, s3
     print(by_phase)
     assert set(by_phase["warm"]) == {"HIT"}
     assert "HIT" not in by_phase["redis down"]
-    assert by_phase["redis back"][-len(REQUESTS):] == ["HIT"] * len(REQUESTS)
+    assert by_phase["redis back"][-len(REQUESTS) :] == ["HIT"] * len(REQUESTS)

@@ -23,7 +23,14 @@ import pytest
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
 from tests.reliability.conftest import s3_client
-from tests.reliability.harness import AppServer, LoadRun, kill9, reference_digests, restart, run_load
+from tests.reliability.harness import (
+    AppServer,
+    LoadRun,
+    kill9,
+    reference_digests,
+    restart,
+    run_load,
+)
 from tests.servers import MotoProcess, RedisProcess
 
 TOTAL = 1500
@@ -36,8 +43,14 @@ def load_urls() -> list[str]:
     tms = morecantile.tms.get("WebMercatorQuad")
     lon = (BOUNDS_LONLAT[0] + BOUNDS_LONLAT[2]) / 2
     lat = (BOUNDS_LONLAT[1] + BOUNDS_LONLAT[3]) / 2
-    rgb = "&".join(f"variables=/measurements/reflectance:{b}" for b in ("b04", "b03", "b02")) + "&rescale=0,1"
-    bgr = "&".join(f"variables=/measurements/reflectance:{b}" for b in ("b02", "b03", "b04")) + "&rescale=0,1"
+    rgb = (
+        "&".join(f"variables=/measurements/reflectance:{b}" for b in ("b04", "b03", "b02"))
+        + "&rescale=0,1"
+    )
+    bgr = (
+        "&".join(f"variables=/measurements/reflectance:{b}" for b in ("b02", "b03", "b04"))
+        + "&rescale=0,1"
+    )
     nir = "variables=/measurements/reflectance:b08&rescale=0,1&colormap_name=viridis"
     urls = []
     for collection in (COLLECTION_NATIVE, COLLECTION_GEOZARR):
@@ -46,7 +59,9 @@ def load_urls() -> list[str]:
             t = tms.tile(lon, lat, z)
             for x in (t.x, t.x + 1):
                 for query in (rgb, bgr):
-                    urls.append(f"{base}/tiles/WebMercatorQuad/{z}/{x}/{t.y}.{fmt}?{query}&tilesize=256")
+                    urls.append(
+                        f"{base}/tiles/WebMercatorQuad/{z}/{x}/{t.y}.{fmt}?{query}&tilesize=256"
+                    )
             urls.append(f"{base}/tiles/WebMercatorQuad/{z}/{t.x}/{t.y}.png?{nir}&tilesize=256")
         urls.append(f"{base}/WebMercatorQuad/tilejson.json?{rgb}")
         urls.append(f"{base}/WebMercatorQuad/tilejson.json?{nir}")
@@ -57,7 +72,9 @@ def load_urls() -> list[str]:
 @pytest.fixture(scope="module")
 def reference(sample_store):
     """The same app with the cache off: what every response must equal."""
-    server = AppServer({"TITILER_EOPF_STORE_URL": str(sample_store), "TITILER_EOPF_CACHE_BACKEND": "none"}).start()
+    server = AppServer(
+        {"TITILER_EOPF_STORE_URL": str(sample_store), "TITILER_EOPF_CACHE_BACKEND": "none"}
+    ).start()
     try:
         yield reference_digests(server.url, load_urls(), HOST)
     finally:
@@ -116,7 +133,11 @@ def check_index(redis_port: int, s3_url: str | None, bucket: str | None) -> int:
     r = redis.Redis(port=redis_port)
     s3 = s3_client(s3_url) if s3_url else None
     checked = 0
-    entries = [k for pattern in ("cache:tile/*", "cache:meta/*") for k in r.scan_iter(match=pattern, count=1000)]
+    entries = [
+        k
+        for pattern in ("cache:tile/*", "cache:meta/*")
+        for k in r.scan_iter(match=pattern, count=1000)
+    ]
     for key in entries:
         rec = r.hgetall(key)
         if not rec:
@@ -124,7 +145,7 @@ def check_index(redis_port: int, s3_url: str | None, bucket: str | None) -> int:
         sha = rec[b"sha256"].decode()
         body = rec.get(b"body")
         if body is None and s3 is not None:
-            obj = s3.get_object(Bucket=bucket, Key=f"cache/{key.decode()[len('cache:'):]}")
+            obj = s3.get_object(Bucket=bucket, Key=f"cache/{key.decode()[len('cache:') :]}")
             body = obj["Body"].read()
         assert body is not None and hashlib.sha256(body).hexdigest() == sha, key
         checked += 1
@@ -141,7 +162,9 @@ def test_redis_killed_and_restarted_under_load(sample_store, reference, backend,
     redis = RedisProcess().start()
     app = None
     try:
-        app = AppServer(cached_server_env(sample_store, backend, redis.port, s3_server.url, bucket)).start()
+        app = AppServer(
+            cached_server_env(sample_store, backend, redis.port, s3_server.url, bucket)
+        ).start()
         run = run_load(app.url, load_urls(), TOTAL, CONCURRENCY, HOST, at=fault_at_thirds(redis))
         check_run(f"{backend}-redis-killed", run, reference)
         assert check_index(redis.port, s3_server.url if backend == "s3_redis" else None, bucket) > 0
@@ -164,10 +187,24 @@ def test_s3_killed_and_restarted_under_load(sample_store, reference, redis_serve
 
     app = None
     try:
-        app = AppServer(cached_server_env(sample_store, "s3_redis", redis_server.port, moto.url, bucket,
-                                          TITILER_EOPF_CACHE_REDIS_BODY_MAX_BYTES=0)).start()
-        run = run_load(app.url, load_urls(), TOTAL, CONCURRENCY, HOST,
-                       at={TOTAL // 3: lambda: kill9(moto), 2 * TOTAL // 3: back})
+        app = AppServer(
+            cached_server_env(
+                sample_store,
+                "s3_redis",
+                redis_server.port,
+                moto.url,
+                bucket,
+                TITILER_EOPF_CACHE_REDIS_BODY_MAX_BYTES=0,
+            )
+        ).start()
+        run = run_load(
+            app.url,
+            load_urls(),
+            TOTAL,
+            CONCURRENCY,
+            HOST,
+            at={TOTAL // 3: lambda: kill9(moto), 2 * TOTAL // 3: back},
+        )
         check_run("s3_redis-s3-killed", run, reference)
         assert check_index(redis_server.port, moto.url, bucket) > 0
     finally:

@@ -25,6 +25,7 @@ from titiler_eopf.cache import invalidation as inv
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cache"))
 import cache_standin as standin  # noqa: E402
 
+
 def standin_body(url: str, version: int) -> bytes:
     """The stand-in's bytes for ``url`` at a data version (what a render returns)."""
     from starlette.testclient import TestClient as Plain
@@ -45,23 +46,37 @@ def _digest(body: bytes) -> str:
 
 # Not cached beforehand: with 150 ms renders, eight clients keep renders of
 # these tiles in flight when the invalidation comes.
-URLS = [f"/collections/c/items/slow/tiles/WebMercatorQuad/10/{x}/{y}.png" for x in range(6) for y in range(5)]
+URLS = [
+    f"/collections/c/items/slow/tiles/WebMercatorQuad/10/{x}/{y}.png"
+    for x in range(6)
+    for y in range(5)
+]
 ACTIONS = {
     "item bump": lambda cache: inv.invalidate_scope(cache, "c", "slow"),
     "hard purge": lambda cache: inv.invalidate_scope(cache, "c", "slow", hard=True),
-    "tile-range purge": lambda cache: inv.invalidate_tiles(cache, "c", "slow", minzoom=10, maxzoom=10),
+    "tile-range purge": lambda cache: inv.invalidate_tiles(
+        cache, "c", "slow", minzoom=10, maxzoom=10
+    ),
 }
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("action", list(ACTIONS))
 @pytest.mark.parametrize("backend", ["memory", "redis", "s3_redis"])
-def test_no_pre_invalidation_etag_after_the_admin_call(backend, action, redis_db, redis_server, s3_server,
-                                                       bucket, monkeypatch):
+def test_no_pre_invalidation_etag_after_the_admin_call(
+    backend, action, redis_db, redis_server, s3_server, bucket, monkeypatch
+):
     monkeypatch.setenv("STANDIN_SLOW", "0.15")
     standin.CONTROL["version"] = 1
-    cache = build_cache(cache_settings(backend, redis_port=redis_server.port, s3_url=s3_server.url, bucket=bucket,
-                                       lock_wait=0.05))
+    cache = build_cache(
+        cache_settings(
+            backend,
+            redis_port=redis_server.port,
+            s3_url=s3_server.url,
+            bucket=bucket,
+            lock_wait=0.05,
+        )
+    )
     seen: list[tuple[float, float, str, str]] = []
     stop = threading.Event()
     try:
@@ -77,7 +92,9 @@ def test_no_pre_invalidation_etag_after_the_admin_call(backend, action, redis_db
                     resp = client.get(url)
                     assert resp.status_code == 200
                     # by body digest: responses rendered uncached carry no ETag
-                    seen.append((t0, time.monotonic(), _digest(resp.content), resp.headers["x-cache"]))
+                    seen.append(
+                        (t0, time.monotonic(), _digest(resp.content), resp.headers["x-cache"])
+                    )
 
             # lock_wait ~0: waiters render themselves, so several renders of one
             # tile are in flight across the invalidation (the hard case)
@@ -90,7 +107,9 @@ def test_no_pre_invalidation_etag_after_the_admin_call(backend, action, redis_db
             returned = time.monotonic()
             # run on until enough requests were sent (and answered) after the call
             deadline = returned + 30
-            while time.monotonic() < deadline and sum(1 for r in list(seen) if r[0] > returned) < 40:
+            while (
+                time.monotonic() < deadline and sum(1 for r in list(seen) if r[0] > returned) < 40
+            ):
                 time.sleep(0.05)
             stop.set()
             for t in threads:
@@ -103,5 +122,7 @@ def test_no_pre_invalidation_etag_after_the_admin_call(backend, action, redis_db
     assert in_flight, "no render was in flight across the invalidation: the test proves nothing"
     assert len(after) > 20 and not stale, (len(after), stale[:3])
     assert any(s[3] == "HIT" for s in after)  # and the new bytes are cached again
-    print(f"{backend} {action}: {len(seen)} responses, {len(in_flight)} in flight across the call, "
-          f"{len(after)} after it, 0 stale; unstored renders {cache.metrics.unstored}")
+    print(
+        f"{backend} {action}: {len(seen)} responses, {len(in_flight)} in flight across the call, "
+        f"{len(after)} after it, 0 stale; unstored renders {cache.metrics.unstored}"
+    )

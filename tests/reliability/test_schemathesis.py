@@ -29,10 +29,9 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 
+import requests  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-import requests  # noqa: E402
 
 from eopf_sample import ITEM_IDS  # noqa: E402
 from tests.servers import free_port, wait_port  # noqa: E402

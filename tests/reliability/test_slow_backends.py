@@ -64,9 +64,19 @@ def exercise(client, cache, proxy, breaker: str):
 def test_slow_redis(sample_store, redis_db, redis_server):
     proxy = DelayProxy(redis_server.port).start()
     try:
-        cache = build_cache(cache_settings("redis", redis_port=proxy.port, redis_read_timeout=TIMEOUT,
-                                           redis_connect_timeout=TIMEOUT, breaker_failures=2, breaker_reset=RESET))
-        with TestClient(create_app(TilerSettings(store_url=str(sample_store)), cache=cache)) as client:
+        cache = build_cache(
+            cache_settings(
+                "redis",
+                redis_port=proxy.port,
+                redis_read_timeout=TIMEOUT,
+                redis_connect_timeout=TIMEOUT,
+                breaker_failures=2,
+                breaker_reset=RESET,
+            )
+        )
+        with TestClient(
+            create_app(TilerSettings(store_url=str(sample_store)), cache=cache)
+        ) as client:
             seen = exercise(client, cache, proxy, "redis")
         print("slow redis:", seen)
     finally:
@@ -78,10 +88,22 @@ def test_slow_s3(sample_store, redis_db, redis_server, s3_server, bucket):
     """Bodies in S3 only (``redis_body_max_bytes=0``): every HIT reads S3."""
     proxy = DelayProxy(s3_server.port).start()
     try:
-        cache = build_cache(cache_settings("s3_redis", redis_port=redis_server.port, s3_url=f"http://127.0.0.1:{proxy.port}",
-                                           bucket=bucket, s3_connect_timeout=TIMEOUT, s3_read_timeout=TIMEOUT,
-                                           breaker_failures=2, breaker_reset=RESET, redis_body_max_bytes=0))
-        with TestClient(create_app(TilerSettings(store_url=str(sample_store)), cache=cache)) as client:
+        cache = build_cache(
+            cache_settings(
+                "s3_redis",
+                redis_port=redis_server.port,
+                s3_url=f"http://127.0.0.1:{proxy.port}",
+                bucket=bucket,
+                s3_connect_timeout=TIMEOUT,
+                s3_read_timeout=TIMEOUT,
+                breaker_failures=2,
+                breaker_reset=RESET,
+                redis_body_max_bytes=0,
+            )
+        )
+        with TestClient(
+            create_app(TilerSettings(store_url=str(sample_store)), cache=cache)
+        ) as client:
             seen = exercise(client, cache, proxy, "s3")
         print("slow s3:", seen)
     finally:

@@ -37,7 +37,9 @@ def pg_bin() -> Path | None:
 
 
 def postgis_installed(bin_dir: Path) -> bool:
-    share = subprocess.run([str(bin_dir / "pg_config"), "--sharedir"], capture_output=True, text=True)
+    share = subprocess.run(
+        [str(bin_dir / "pg_config"), "--sharedir"], capture_output=True, text=True
+    )
     return share.returncode == 0 and any(
         (Path(share.stdout.strip()) / "extension").glob("postgis.control")
     )
@@ -80,38 +82,105 @@ class StacApiProcess:
         data = self.workdir / "data"
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres")
-        self._run(self._as_pg([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
-                               "--auth=trust", "-E", "UTF8", "--no-sync"]), "initdb")
-        self._run(self._as_pg([
-            str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(self.workdir / "pg.log"), "-w",
-            "-o", f"-p {self.pg_port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
-                  "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            "start",
-        ]), "pg_ctl start", timeout=60)
+        self._run(
+            self._as_pg(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ]
+            ),
+            "initdb",
+        )
+        self._run(
+            self._as_pg(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(self.workdir / "pg.log"),
+                    "-w",
+                    "-o",
+                    f"-p {self.pg_port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
+                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                    "start",
+                ]
+            ),
+            "pg_ctl start",
+            timeout=60,
+        )
         self.pg_started = True
         pypgstac = str(STAC_VENV / "bin" / "pypgstac")
         self._run([pypgstac, "migrate", "--dsn", self.dsn], "pypgstac migrate", timeout=180)
-        self._run([pypgstac, "load", "collections", str(self.stac_dir / "collection.json"),
-                   "--dsn", self.dsn, "--method", "upsert"], "pypgstac load collections")
-        self._run([pypgstac, "load", "items", str(self.stac_dir / "items.ndjson"),
-                   "--dsn", self.dsn, "--method", "upsert"], "pypgstac load items")
+        self._run(
+            [
+                pypgstac,
+                "load",
+                "collections",
+                str(self.stac_dir / "collection.json"),
+                "--dsn",
+                self.dsn,
+                "--method",
+                "upsert",
+            ],
+            "pypgstac load collections",
+        )
+        self._run(
+            [
+                pypgstac,
+                "load",
+                "items",
+                str(self.stac_dir / "items.ndjson"),
+                "--dsn",
+                self.dsn,
+                "--method",
+                "upsert",
+            ],
+            "pypgstac load items",
+        )
         env = {
             "PATH": os.environ.get("PATH", ""),
-            "PGUSER": "postgres", "PGPASSWORD": "unused", "PGHOST": "127.0.0.1",
-            "PGPORT": str(self.pg_port), "PGDATABASE": "postgres",
-            "STAC_FASTAPI_TITLE": "titiler-eopf test STAC API", "STAC_FASTAPI_DESCRIPTION": "tests",
-            "STAC_FASTAPI_LANDING_ID": "titiler-eopf-tests", "STAC_FASTAPI_VERSION": "1.0.0",
-            "DB_MIN_CONN_SIZE": "1", "DB_MAX_CONN_SIZE": "4",
+            "PGUSER": "postgres",
+            "PGPASSWORD": "unused",
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(self.pg_port),
+            "PGDATABASE": "postgres",
+            "STAC_FASTAPI_TITLE": "titiler-eopf test STAC API",
+            "STAC_FASTAPI_DESCRIPTION": "tests",
+            "STAC_FASTAPI_LANDING_ID": "titiler-eopf-tests",
+            "STAC_FASTAPI_VERSION": "1.0.0",
+            "DB_MIN_CONN_SIZE": "1",
+            "DB_MAX_CONN_SIZE": "4",
         }
         self.api = subprocess.Popen(
-            [str(STAC_VENV / "bin" / "uvicorn"), "stac_fastapi.pgstac.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(self.workdir / "api.log", "w"),
+            [
+                str(STAC_VENV / "bin" / "uvicorn"),
+                "stac_fastapi.pgstac.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "api.log", "w"),
         )
         deadline = time.monotonic() + 60
         while True:
             if self.api.poll() is not None:
-                raise RuntimeError("STAC API exited: " + (self.workdir / "api.log").read_text()[-3000:])
+                raise RuntimeError(
+                    "STAC API exited: " + (self.workdir / "api.log").read_text()[-3000:]
+                )
             try:
                 wait_port(self.port, 0.5)
                 return self
@@ -129,8 +198,20 @@ class StacApiProcess:
         self.stop_api()
         if self.pg_started and self.workdir:
             bin_dir = pg_bin()
-            subprocess.run(self._as_pg([str(bin_dir / "pg_ctl"), "-D", str(self.workdir / "data"),
-                                        "-m", "immediate", "stop"]), capture_output=True, timeout=30)
+            subprocess.run(
+                self._as_pg(
+                    [
+                        str(bin_dir / "pg_ctl"),
+                        "-D",
+                        str(self.workdir / "data"),
+                        "-m",
+                        "immediate",
+                        "stop",
+                    ]
+                ),
+                capture_output=True,
+                timeout=30,
+            )
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

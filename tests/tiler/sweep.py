@@ -99,8 +99,12 @@ def sweep_product(client, collection: str, item: str, extra: dict | None = None)
 
         def ask(kind, path, **more):
             response = client.get(f"{base}{path}", params={**params, **more})
-            answer = Answer(variable, kind, response.status_code,
-                            "" if response.status_code < 400 else _detail(response))
+            answer = Answer(
+                variable,
+                kind,
+                response.status_code,
+                "" if response.status_code < 400 else _detail(response),
+            )
             result.answers.append(answer)
             return response
 
@@ -134,15 +138,27 @@ def main() -> None:
     parser.add_argument("--store", required=True)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    client = TestClient(create_tiler_app(TilerSettings(store_url=args.store)),
-                        raise_server_exceptions=False)
+    client = TestClient(
+        create_tiler_app(TilerSettings(store_url=args.store)), raise_server_exceptions=False
+    )
     for collection, item in sample_items(Path(args.store)):
         listing = client.get(f"/collections/{collection}/items/{item}/info")
         if listing.status_code != 200:
-            print(json.dumps({"collection": collection, "info": listing.status_code,
-                              "detail": _detail(listing)}))
+            print(
+                json.dumps(
+                    {
+                        "collection": collection,
+                        "info": listing.status_code,
+                        "detail": _detail(listing),
+                    }
+                )
+            )
             continue
-        print(json.dumps(sweep_product(client, collection, item).count(), indent=None if args.json else 1))
+        print(
+            json.dumps(
+                sweep_product(client, collection, item).count(), indent=None if args.json else 1
+            )
+        )
 
 
 if __name__ == "__main__":

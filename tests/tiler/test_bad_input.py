@@ -35,10 +35,10 @@ TILE_PATH = f"{ITEM}/tiles/WebMercatorQuad/{TILE.z}/{TILE.x}/{TILE.y}"
 
 @pytest.fixture(scope="module")
 def app(tiler_settings):
+    from pydantic import SecretStr
+
     from titiler_eopf.cache import CacheSettings
     from titiler_eopf.main import create_app
-
-    from pydantic import SecretStr
 
     settings = tiler_settings.model_copy(update={"admin_token": SecretStr("bad-input-token")})
     return create_app(settings, CacheSettings(backend="memory"))
@@ -151,12 +151,19 @@ def test_output_pixels_over_the_limit_before_reading(client):
 
 def test_output_pixels_of_a_derived_size(client):
     # a thin bbox with only its width fixed: the height follows the bbox (126,521 px here)
-    response = client.get(f"{ITEM}/bbox/11.5,42.35,11.5001,42.4.png", params=B04 + [("width", "4096")])
+    response = client.get(
+        f"{ITEM}/bbox/11.5,42.35,11.5001,42.4.png", params=B04 + [("width", "4096")]
+    )
     expect(response, 422, "4096 x 126521", "TITILER_EOPF_MAX_OUTPUT_PIXELS")
 
 
 def test_percentiles_range_and_count(client):
-    expect(client.get(f"{ITEM}/statistics", params=B04 + [("p", "1000")]), 422, '"p"', "less than or equal to 100")
+    expect(
+        client.get(f"{ITEM}/statistics", params=B04 + [("p", "1000")]),
+        422,
+        '"p"',
+        "less than or equal to 100",
+    )
     many = [("p", str(i % 100)) for i in range(33)]
     expect(client.get(f"{ITEM}/statistics", params=B04 + many), 422, '"p"', "at most 32")
 
@@ -170,12 +177,17 @@ def test_colormap_bytes_and_entries(client):
     big = json.dumps({str(i): [i % 256, 0, 0, 255] for i in range(500)})  # ~10 kB
     expect(
         client.get(f"{TILE_PATH}.png", params=B04 + [("colormap", big)]),
-        422, "colormap", "8192 bytes", "TITILER_EOPF_MAX_COLORMAP_BYTES",
+        422,
+        "colormap",
+        "8192 bytes",
+        "TITILER_EOPF_MAX_COLORMAP_BYTES",
     )
     many = json.dumps({str(i): "#fff" for i in range(300)})  # ~3.6 kB, 300 entries
     expect(
         client.get(f"{TILE_PATH}.png", params=B04 + [("colormap", many)]),
-        422, "colormap is 300 entries", "TITILER_EOPF_MAX_COLORMAP_ENTRIES",
+        422,
+        "colormap is 300 entries",
+        "TITILER_EOPF_MAX_COLORMAP_ENTRIES",
     )
 
 
@@ -209,21 +221,38 @@ def test_100_kb_query_string(app):
 
 def test_long_expression_and_too_many_expression_bands(client):
     long = "+".join(["b1"] * 600)
-    expect(client.get(f"{TILE_PATH}.png", params=B04 + [("expression", long)]), 422, "expression", "TITILER_EOPF_MAX_EXPRESSION_LENGTH")
+    expect(
+        client.get(f"{TILE_PATH}.png", params=B04 + [("expression", long)]),
+        422,
+        "expression",
+        "TITILER_EOPF_MAX_EXPRESSION_LENGTH",
+    )
     bands = ";".join(["b1"] * 17)
-    expect(client.get(f"{TILE_PATH}.png", params=B04 + [("expression", bands)]), 422, "bands of 'expression'", "17")
+    expect(
+        client.get(f"{TILE_PATH}.png", params=B04 + [("expression", bands)]),
+        422,
+        "bands of 'expression'",
+        "17",
+    )
 
 
 def test_too_many_features_for_statistics(client):
     collection = {"type": "FeatureCollection", "features": [_square()] * 65}
-    expect(client.post(f"{ITEM}/statistics", params=B04, json=collection), 422, "features", "TITILER_EOPF_MAX_FEATURES")
+    expect(
+        client.post(f"{ITEM}/statistics", params=B04, json=collection),
+        422,
+        "features",
+        "TITILER_EOPF_MAX_FEATURES",
+    )
 
 
 def test_oversize_bodies(client):
     body = b'{"type": "Feature", "geometry": null, "pad": "' + b"x" * (2**20) + b'"}'
     for path in (f"{ITEM}/feature.png", "/admin/cache/invalidate"):
         response = client.post(
-            path, params=B04, content=body,
+            path,
+            params=B04,
+            content=body,
             headers={"content-type": "application/json", "authorization": "Bearer bad-input-token"},
         )
         expect(response, 413, "request body", "TITILER_EOPF_MAX_BODY_BYTES")
@@ -252,9 +281,17 @@ def test_limits_are_settings(tiler_settings):
     client = TestClient(create_tiler_app(settings), raise_server_exceptions=False)
     within = client.get(f"{ITEM}/statistics", params=B04 + [("histogram_bins", "8")])
     assert within.status_code == 200 and len(within.json()["b1"]["histogram"][0]) == 8
-    expect(client.get(f"{ITEM}/statistics", params=B04 + [("histogram_bins", "9")]), 422, "limit of 8 bins")
+    expect(
+        client.get(f"{ITEM}/statistics", params=B04 + [("histogram_bins", "9")]),
+        422,
+        "limit of 8 bins",
+    )
     expect(client.get(f"{ITEM}/preview/301x10.png", params=B04), 422, "less than or equal to 300")
-    expect(client.get(f"{TILE_PATH}.png", params=B04 + [("tilesize", "512")]), 422, "less than or equal to 300")
+    expect(
+        client.get(f"{TILE_PATH}.png", params=B04 + [("tilesize", "512")]),
+        422,
+        "less than or equal to 300",
+    )
 
 
 def test_limit_settings_are_validated(monkeypatch):
@@ -279,7 +316,9 @@ def test_tile_coordinates_out_of_range(client, z, x, y, fragment):
     expect(response, 422, fragment)
 
 
-@pytest.mark.parametrize("tms,z", [("WGS1984Quad", 29), ("CDB1GlobalGrid", 29), ("EuropeanETRS89_LAEAQuad", 30)])
+@pytest.mark.parametrize(
+    "tms,z", [("WGS1984Quad", 29), ("CDB1GlobalGrid", 29), ("EuropeanETRS89_LAEAQuad", 30)]
+)
 def test_zoom_beyond_a_tile_matrix_set(client, tms, z):
     response = client.get(f"{ITEM}/tiles/{tms}/{z}/1/1.png", params=B04)
     expect(response, 400, f"z={z} is not a zoom level of {tms}")
@@ -290,7 +329,9 @@ def test_tile_outside_the_matrix(client):
     expect(response, 404, "outside the tile matrix of GNOSISGlobalGrid")
 
 
-@pytest.mark.parametrize("bbox", ["nan,42.3,11.5,42.4", "-inf,42.3,11.5,42.4", "11.4,42.3,inf,42.4"])
+@pytest.mark.parametrize(
+    "bbox", ["nan,42.3,11.5,42.4", "-inf,42.3,11.5,42.4", "11.4,42.3,inf,42.4"]
+)
 def test_bbox_not_finite(client, bbox):
     expect(client.get(f"{ITEM}/bbox/{bbox}.png", params=B04), 422, "finite number")
 
@@ -337,13 +378,22 @@ def test_algorithm_that_does_not_fit_the_image(client):
 
 
 def test_preview_of_one_pixel_as_jp2(client):
-    expect(client.get(f"{ITEM}/preview/1x1.jp2", params=B04), 400, "Cannot draw", "/measurements/reflectance")
+    expect(
+        client.get(f"{ITEM}/preview/1x1.jp2", params=B04),
+        400,
+        "Cannot draw",
+        "/measurements/reflectance",
+    )
 
 
 def test_feature_without_geometry(client):
     feature = {"type": "Feature", "geometry": None, "properties": {}}
     expect(client.post(f"{ITEM}/feature", params=B04, json=feature), 400, "has no geometry")
-    empty = {"type": "Feature", "geometry": {"type": "MultiPolygon", "coordinates": []}, "properties": None}
+    empty = {
+        "type": "Feature",
+        "geometry": {"type": "MultiPolygon", "coordinates": []},
+        "properties": None,
+    }
     expect(client.post(f"{ITEM}/feature.png", params=B04, json=empty), 400, "empty geometry")
 
 
@@ -367,15 +417,24 @@ def test_colormap_image_sizes(client, query, fragment):
 
 # -- issue 10's hand-written cases ------------------------------------------------------------
 def test_10_kb_ids(client, app):
-    status, detail = raw_request(app, "GET", f"/collections/{COLLECTION_NATIVE}/items/{'a' * 10_000}/info".encode())
+    status, detail = raw_request(
+        app, "GET", f"/collections/{COLLECTION_NATIVE}/items/{'a' * 10_000}/info".encode()
+    )
     assert status == 414 and "URL path" in detail and "TITILER_EOPF_MAX_PATH_BYTES" in detail
-    expect(client.get(f"/collections/{COLLECTION_NATIVE}/items/{'a' * 1000}/info"), 422, "item_id", "pattern")
+    expect(
+        client.get(f"/collections/{COLLECTION_NATIVE}/items/{'a' * 1000}/info"),
+        422,
+        "item_id",
+        "pattern",
+    )
 
 
 def test_invalid_utf8_after_percent_decoding(app):
     status, detail = raw_request(app, "GET", f"{ITEM}/info".encode(), b"variables=%ff%fe")
     assert status == 400 and "'variables'" in detail and "UTF-8" in detail
-    status, detail = raw_request(app, "GET", f"/collections/{COLLECTION_NATIVE}/items/%ff%fe/info".encode())
+    status, detail = raw_request(
+        app, "GET", f"/collections/{COLLECTION_NATIVE}/items/%ff%fe/info".encode()
+    )
     assert status == 400 and "URL path" in detail and "UTF-8" in detail
 
 
@@ -467,12 +526,24 @@ def test_internal_bug_is_500_logged_with_item_and_variables(client, monkeypatch,
         response = client.get(f"{ITEM}/preview.png", params=B04 + [("max_size", "77")])
     expect(response, 500, "Internal error", COLLECTION_NATIVE)
     logged = [r for r in caplog.records if "ZeroDivisionError" in r.getMessage()]
-    assert logged and RGB[0] in logged[0].getMessage() and COLLECTION_NATIVE in logged[0].getMessage()
+    assert (
+        logged and RGB[0] in logged[0].getMessage() and COLLECTION_NATIVE in logged[0].getMessage()
+    )
 
 
 def _square():
     lon = (BOUNDS_LONLAT[0] + BOUNDS_LONLAT[2]) / 2
     lat = (BOUNDS_LONLAT[1] + BOUNDS_LONLAT[3]) / 2
     d = 0.01
-    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
-    return {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    ring = [
+        [lon - d, lat - d],
+        [lon + d, lat - d],
+        [lon + d, lat + d],
+        [lon - d, lat + d],
+        [lon - d, lat - d],
+    ]
+    return {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }

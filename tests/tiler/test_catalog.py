@@ -35,4 +35,6 @@ def test_cache_is_bounded(sample_store, tmp_path):
 
 def test_disabled_cache_opens_every_time(sample_store):
     catalog = Catalog(TilerSettings(store_url=str(sample_store), dataset_cache_size=0))
-    assert catalog.open(COLLECTION_GEOZARR, ITEM_ID) is not catalog.open(COLLECTION_GEOZARR, ITEM_ID)
+    assert catalog.open(COLLECTION_GEOZARR, ITEM_ID) is not catalog.open(
+        COLLECTION_GEOZARR, ITEM_ID
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 
 import numpy
 import pytest
@@ -56,7 +55,10 @@ def test_tilejson(client, collection):
     assert body["bounds"] == pytest.approx(list(BOUNDS_LONLAT), abs=1e-3)
     assert body["minzoom"] <= body["maxzoom"]
     tiles_url = body["tiles"][0]
-    assert f"/collections/{collection}/items/{ITEM_ID}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}" in tiles_url
+    assert (
+        f"/collections/{collection}/items/{ITEM_ID}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"
+        in tiles_url
+    )
     # repeated variables survive, in order
     query = tiles_url.split("?", 1)[1]
     assert query.index("b04") < query.index("b03") < query.index("b02")
@@ -127,7 +129,9 @@ def test_tile_expression_bidx_colormap_nodata_resampling(client, collection):
 
 
 def test_preview(client, collection):
-    response = client.get(f"{item_path(collection)}/preview.png", params=RGB_RESCALED + [("max_size", "256")])
+    response = client.get(
+        f"{item_path(collection)}/preview.png", params=RGB_RESCALED + [("max_size", "256")]
+    )
     assert response.status_code == 200
     image = decode_image(response.content)
     assert image.shape == (4, 256, 256)
@@ -253,9 +257,7 @@ def test_tile_outside_the_product_is_404(client, collection):
 def test_malformed_parameters_are_422(client, path):
     path, _, query = path.partition("?")
     extra = [tuple(query.split("=", 1))] if query else []
-    response = client.get(
-        f"{item_path(COLLECTION_NATIVE)}{path}", params=variables_query() + extra
-    )
+    response = client.get(f"{item_path(COLLECTION_NATIVE)}{path}", params=variables_query() + extra)
     assert response.status_code == 422, response.text
 
 
@@ -282,7 +284,9 @@ def test_feature_and_feature_statistics(client, collection):
         "properties": {},
         "geometry": {
             "type": "Polygon",
-            "coordinates": [[[lon - d, lat - d], [lon + d, lat - d], [lon - d, lat + d], [lon - d, lat - d]]],
+            "coordinates": [
+                [[lon - d, lat - d], [lon + d, lat - d], [lon - d, lat + d], [lon - d, lat - d]]
+            ],
         },
     }
     response = client.post(

@@ -46,7 +46,9 @@ def safe_pixels(ux, uy, margin: float):
     for row in range(0, ux.shape[0], 7):
         for col in range(0, ux.shape[1], 7):
             x, y = ux[row, col], uy[row, col]
-            blocks = {block_of(x + dx, y + dy) for dx in (-margin, margin) for dy in (-margin, margin)}
+            blocks = {
+                block_of(x + dx, y + dy) for dx in (-margin, margin) for dy in (-margin, margin)
+            }
             if len(blocks) == 1:
                 keep.append((row, col, blocks.pop()))
     return keep
@@ -128,9 +130,7 @@ def test_production_true_colour_url(client, collection):
     response = client.get(url)
     assert response.status_code == 200, response.text
     image = decode_image(response.content)
-    plain = decode_image(
-        client.get(url.split("&color_formula")[0]).content
-    )
+    plain = decode_image(client.get(url.split("&color_formula")[0]).content)
     # The colour formula changes the colours, not the footprint.
     assert (image[3] == plain[3]).all()
     assert (image[:3] != plain[:3]).any()
@@ -180,9 +180,14 @@ def test_level_is_the_coarsest_fine_enough(catalog, collection, z, expected):
     minx, _, maxx, _ = WEB_MERCATOR.xy_bounds(tile)
     chosen = next(lv for lv in reader.reference.levels if lv.name == expected)
     finer = [lv for lv in reader.reference.levels if lv.resolution < chosen.resolution]
-    assert chosen.resolution <= reader._target_resolution(
-        WEB_MERCATOR.xy_bounds(tile), WEB_MERCATOR.rasterio_crs, 256, 256
-    ) * 1.0001 or not finer
+    assert (
+        chosen.resolution
+        <= reader._target_resolution(
+            WEB_MERCATOR.xy_bounds(tile), WEB_MERCATOR.rasterio_crs, 256, 256
+        )
+        * 1.0001
+        or not finer
+    )
 
 
 def test_band_missing_from_a_level_is_read_where_it_exists(client, catalog):

@@ -11,8 +11,13 @@ import numpy
 import pytest
 from fastapi.testclient import TestClient
 
-from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID, SCALE_FACTOR
-from eopf_sample import ADD_OFFSET, expected_dn
+from eopf_sample import (
+    ADD_OFFSET,
+    BOUNDS_LONLAT,
+    COLLECTION_GEOZARR,
+    COLLECTION_NATIVE,
+    SCALE_FACTOR,
+)
 from tests.tiler.conftest import decode_image, item_path, variables_query
 from titiler_eopf.tiler import chunkcache
 from titiler_eopf.tiler.app import create_tiler_app
@@ -55,8 +60,10 @@ def test_over_budget_tile_is_a_400_naming_the_zoom_that_fits(small_budget_client
     assert 10 < tilejson["minzoom"] <= fits_from
     rendered = 0
     for z in range(tilejson["minzoom"], tilejson["maxzoom"] + 1):  # every tile of those zooms
-        first, last = TMS.tile(BOUNDS_LONLAT[0], BOUNDS_LONLAT[3], z), TMS.tile(
-            BOUNDS_LONLAT[2], BOUNDS_LONLAT[1], z)
+        first, last = (
+            TMS.tile(BOUNDS_LONLAT[0], BOUNDS_LONLAT[3], z),
+            TMS.tile(BOUNDS_LONLAT[2], BOUNDS_LONLAT[1], z),
+        )
         for x in range(first.x, last.x + 1, max(1, (last.x - first.x) // 3)):
             for y in range(first.y, last.y + 1, max(1, (last.y - first.y) // 3)):
                 path = f"{item_path(COLLECTION_GEOZARR)}/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
@@ -137,8 +144,12 @@ def test_cache_status_reports_chunk_counters(sample_store):
 
     app = create_app(TilerSettings(store_url=str(sample_store)), CacheSettings(backend="memory"))
     client = TestClient(app)
-    assert client.get(tile_path(COLLECTION_NATIVE, 15),
-                      params=variables_query() + [("rescale", "0,1")]).status_code == 200
+    assert (
+        client.get(
+            tile_path(COLLECTION_NATIVE, 15), params=variables_query() + [("rescale", "0,1")]
+        ).status_code
+        == 200
+    )
     chunks = client.get("/cache/status").json()["chunks"]
     assert set(chunks) >= {"hits", "misses", "evictions", "bytes", "max_bytes"}
     assert chunks["misses"] + chunks["hits"] > 0

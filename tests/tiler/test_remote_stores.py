@@ -154,10 +154,10 @@ def test_hanging_store_times_out(aws_env, silent_server):
 
 
 def test_corrupt_chunk_is_a_502_naming_the_item_and_is_never_cached(sample_store, tmp_path):
+    import shutil
+
     from titiler_eopf.cache import CacheSettings
     from titiler_eopf.main import create_app
-
-    import shutil
 
     shutil.copytree(sample_store / COLLECTION_NATIVE, tmp_path / COLLECTION_NATIVE)
     chunks = tmp_path / COLLECTION_NATIVE / f"{ITEM_ID}.zarr" / "measurements/reflectance/r10m/b04"

@@ -9,9 +9,9 @@ import pytest
 from rasterio.warp import transform as transform_coords
 
 import eopf_sample as es
-from titiler_eopf.tiler.colormaps import SCL_CLASSES
 from tests.tiler.conftest import decode_image
 from tests.tiler.sweep import sweep_product
+from titiler_eopf.tiler.colormaps import SCL_CLASSES
 
 SCL = "/conditions/mask/l2a_classification:scl"
 TCI = "/quality/l2a_quicklook:tci"
@@ -67,9 +67,16 @@ def test_every_listed_variable_answers_200_or_a_clear_4xx(client, collection):
 
 def test_listing_names_every_kind_of_variable(client):
     native = client.get(f"{item(es.COLLECTION_NATIVE)}/info").json()["variables"]
-    for variable in (SCL, TCI, MASK, "/conditions/mask/detector_footprint:b02",
-                     "/conditions/mask/l1c_classification:b00", "/quality/probability:cld",
-                     "/quality/atmosphere:aot", "/conditions/geometry:sun_angles"):
+    for variable in (
+        SCL,
+        TCI,
+        MASK,
+        "/conditions/mask/detector_footprint:b02",
+        "/conditions/mask/l1c_classification:b00",
+        "/quality/probability:cld",
+        "/quality/atmosphere:aot",
+        "/conditions/geometry:sun_angles",
+    ):
         assert variable in native
     geozarr = client.get(f"{item(es.COLLECTION_GEOZARR)}/info").json()["variables"]
     assert NDVI in geozarr and SCL in geozarr
@@ -149,7 +156,9 @@ def test_points_return_class_codes(client, collection):
         response = client.get(f"{item(collection)}/point/{lon},{lat}", params={"variables": SCL})
         assert response.status_code == 200, response.text
         value = response.json()["values"][0]
-        assert value == es.expected_block_value("conditions/mask/l2a_classification", "scl", row, col)
+        assert value == es.expected_block_value(
+            "conditions/mask/l2a_classification", "scl", row, col
+        )
         assert float(value).is_integer()  # titiler's Point model sends numbers as floats
 
 
@@ -212,12 +221,15 @@ def test_quicklook_drawn_as_it_is_and_each_band_addressable(client):
     )
     assert rgb.shape == (4, 100, 100)  # RGB + alpha
     green = decode_image(
-        client.get(f"{base}/preview.png",
-                   params={"variables": TCI, "max_size": 100, "bidx": 2}).content
+        client.get(
+            f"{base}/preview.png", params={"variables": TCI, "max_size": 100, "bidx": 2}
+        ).content
     )
     for row, col in [(0, 0), (1, 3), (3, 2)]:
         y, x = block_pixel(row, col, 100)
-        expected = [es.expected_block_value("quality/l2a_quicklook", "tci", row, col, b) for b in range(3)]
+        expected = [
+            es.expected_block_value("quality/l2a_quicklook", "tci", row, col, b) for b in range(3)
+        ]
         assert list(rgb[:3, y, x]) == expected and rgb[3, y, x] == 255
         assert green[0, y, x] == expected[1]
     lon, lat = block_lonlat(1, 3)
@@ -237,8 +249,12 @@ def test_time_dimension_listed_and_selected(client):
     info = client.get(f"{base}/info", params={"variables": NDVI}).json()
     assert info["dimensions"][NDVI]["time"] == list(es.TIME_SERIES_DATES)
     lon, lat = block_lonlat(1, 2)
-    for sel, date_index in [("time=2022-01-05", 1), ("time=nearest::2022-01-06", 1),
-                            ("time=2022-01-01", 0), ("time=nearest::2023-01-01", 2)]:
+    for sel, date_index in [
+        ("time=2022-01-05", 1),
+        ("time=nearest::2022-01-06", 1),
+        ("time=2022-01-01", 0),
+        ("time=nearest::2023-01-01", 2),
+    ]:
         response = client.get(f"{base}/point/{lon},{lat}", params={"variables": NDVI, "sel": sel})
         assert response.status_code == 200, response.text
         assert response.json()["values"][0] == pytest.approx(es.time_series_value(date_index, 1, 2))
@@ -253,7 +269,9 @@ def test_time_dimension_listed_and_selected(client):
 def test_time_dimension_left_open_or_missed_is_a_clear_400(client):
     base = item(es.COLLECTION_GEOZARR)
     t = morecantile.tms.get("WebMercatorQuad").tile(*block_lonlat(2, 2), 11)
-    tile = client.get(f"{base}/tiles/WebMercatorQuad/11/{t.x}/{t.y}.png", params={"variables": NDVI})
+    tile = client.get(
+        f"{base}/tiles/WebMercatorQuad/11/{t.x}/{t.y}.png", params={"variables": NDVI}
+    )
     assert tile.status_code == 400
     detail = tile.json()["detail"]
     assert "'time'" in detail and all(d in detail for d in es.TIME_SERIES_DATES)
@@ -267,7 +285,9 @@ def test_time_dimension_left_open_or_missed_is_a_clear_400(client):
 
 def test_sel_is_a_documented_query_parameter(client):
     spec = client.get("/openapi.json").json()
-    tile = spec["paths"]["/collections/{collection_id}/items/{item_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}"]
+    tile = spec["paths"][
+        "/collections/{collection_id}/items/{item_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}"
+    ]
     assert "sel" in [p["name"] for p in tile["get"]["parameters"]]
 
 
@@ -279,7 +299,9 @@ def test_radar_product_says_what_it_holds_and_why_it_cannot_be_tiled(client):
     base = item(es.COLLECTION_S1)
     listing = client.get(f"{base}/info").json()["variables"]
     assert len(listing) == 2 and all(v.endswith("/measurements:grd") for v in listing)
-    response = client.get(f"{base}/tiles/WebMercatorQuad/8/130/95.png", params={"variables": listing[0]})
+    response = client.get(
+        f"{base}/tiles/WebMercatorQuad/8/130/95.png", params={"variables": listing[0]}
+    )
     assert response.status_code == 400
     detail = response.json()["detail"]
     assert "radar geometry" in detail and "azimuth_time, ground_range" in detail
@@ -318,18 +340,22 @@ def test_quicklook_and_time_series_reads_are_budgeted(sample_store):
     from titiler_eopf.tiler.app import create_tiler_app
     from titiler_eopf.tiler.settings import TilerSettings
 
-    client = TestClient(create_tiler_app(TilerSettings(store_url=str(sample_store),
-                                                       read_max_pixels=5_000_000)))
+    client = TestClient(
+        create_tiler_app(TilerSettings(store_url=str(sample_store), read_max_pixels=5_000_000))
+    )
     tms = morecantile.tms.get("WebMercatorQuad")
     t = tms.tile(*block_lonlat(1, 1), 14)
     path = f"/tiles/WebMercatorQuad/14/{t.x}/{t.y}.png"
     refused = client.get(f"{item(es.COLLECTION_NATIVE)}{path}", params={"variables": TCI})
     assert refused.status_code == 400 and "read budget" in refused.json()["detail"]
     assert "6 M pixels" in refused.json()["detail"]
-    b04 = client.get(f"{item(es.COLLECTION_NATIVE)}{path}",
-                     params={"variables": "/measurements/reflectance:b04"})
+    b04 = client.get(
+        f"{item(es.COLLECTION_NATIVE)}{path}", params={"variables": "/measurements/reflectance:b04"}
+    )
     assert b04.status_code == 200, b04.text
     t = tms.tile(*block_lonlat(1, 1), 11)
-    ndvi = client.get(f"{item(es.COLLECTION_GEOZARR)}/tiles/WebMercatorQuad/11/{t.x}/{t.y}.tif",
-                      params={"variables": NDVI, "sel": "time=2022-01-05"})
+    ndvi = client.get(
+        f"{item(es.COLLECTION_GEOZARR)}/tiles/WebMercatorQuad/11/{t.x}/{t.y}.tif",
+        params={"variables": NDVI, "sel": "time=2022-01-05"},
+    )
     assert ndvi.status_code == 200, ndvi.text

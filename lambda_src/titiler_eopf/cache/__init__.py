@@ -12,4 +12,11 @@ from .core import TileCache, build_cache
 from .middleware import CacheMiddleware
 from .settings import CacheConfigError, CacheSettings, load_settings
 
-__all__ = ["CacheConfigError", "CacheMiddleware", "CacheSettings", "TileCache", "build_cache", "load_settings"]
+__all__ = [
+    "CacheConfigError",
+    "CacheMiddleware",
+    "CacheSettings",
+    "TileCache",
+    "build_cache",
+    "load_settings",
+]

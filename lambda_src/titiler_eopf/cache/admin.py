@@ -46,25 +46,35 @@ def _run(fn, *args, **kwargs):
     except inv.InvalidInput as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     except CacheError as exc:
-        raise HTTPException(status_code=503, detail=f"cache backend unavailable: {type(exc).__name__}") from exc
+        raise HTTPException(
+            status_code=503, detail=f"cache backend unavailable: {type(exc).__name__}"
+        ) from exc
     return result.to_dict() if hasattr(result, "to_dict") else result
 
 
 def build_admin_router(cache: TileCache, token: str) -> APIRouter:
     """Routes under ``/admin/cache``; mount only when an admin token is configured."""
     if not token or not token.strip():
-        raise ValueError("build_admin_router needs a non-empty admin token (TITILER_EOPF_ADMIN_TOKEN)")
+        raise ValueError(
+            "build_admin_router needs a non-empty admin token (TITILER_EOPF_ADMIN_TOKEN)"
+        )
     expected = token.encode()
 
     def require_admin(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise HTTPException(status_code=401, detail="bearer token required", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status_code=401,
+                detail="bearer token required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not hmac.compare_digest(value.strip().encode(), expected):
             raise HTTPException(status_code=403, detail="invalid admin token")
 
-    router = APIRouter(prefix="/admin/cache", tags=["cache admin"], dependencies=[Depends(require_admin)])
+    router = APIRouter(
+        prefix="/admin/cache", tags=["cache admin"], dependencies=[Depends(require_admin)]
+    )
 
     @router.get("/status")
     def status() -> dict:
@@ -94,7 +104,15 @@ def build_admin_router(cache: TileCache, token: str) -> APIRouter:
         confirm: bool = False,
         dry_run: bool = False,
     ) -> dict:
-        return _run(inv.invalidate_pattern, cache, pattern, limit=limit, cursor=cursor, confirm=confirm, dry_run=dry_run)
+        return _run(
+            inv.invalidate_pattern,
+            cache,
+            pattern,
+            limit=limit,
+            cursor=cursor,
+            confirm=confirm,
+            dry_run=dry_run,
+        )
 
     return router
 

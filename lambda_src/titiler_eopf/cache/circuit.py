@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 log = logging.getLogger("titiler_eopf.cache.circuit")
 T = TypeVar("T")
@@ -31,7 +32,9 @@ class CacheRejected(CacheError):
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, failures: int, reset: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, name: str, failures: int, reset: float, clock: Callable[[], float] = time.monotonic
+    ):
         self.name = name
         self.threshold = failures
         self.reset = reset
@@ -76,7 +79,10 @@ class CircuitBreaker:
             if self._probing or (self._opened_at is None and self._failures >= self.threshold):
                 if self._opened_at is None or self._probing:
                     log.warning(
-                        "circuit opened after %d failure(s): %r", self._failures, exc, extra={"backend": self.name}
+                        "circuit opened after %d failure(s): %r",
+                        self._failures,
+                        exc,
+                        extra={"backend": self.name},
                     )
                 self._opened_at = self._clock()
                 self._probing = False

@@ -8,8 +8,8 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 from urllib.parse import urlsplit
 
 from .backends import BROKEN, Backend, Lookup, make_backend
@@ -32,8 +32,12 @@ def unversioned(collection: str, item: str, fresh: bool = False) -> str:
 
 
 class TileCache:
-    def __init__(self, settings: CacheSettings, backend: Backend | None = None,
-                 source_version: SourceVersion | None = None):
+    def __init__(
+        self,
+        settings: CacheSettings,
+        backend: Backend | None = None,
+        source_version: SourceVersion | None = None,
+    ):
         self.settings = settings
         self.backend = backend if backend is not None else make_backend(settings)
         self.metrics = CacheMetrics()
@@ -71,7 +75,9 @@ class TileCache:
         match = match_path(parts.path)
         if match is None:
             return None
-        base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else self.public_url
+        base = (
+            f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else self.public_url
+        )
         return self.key_for(match, parts.query, base)
 
     def key_and_lookup(
@@ -92,7 +98,11 @@ class TileCache:
             if found.meta.gens == f"{gens[0]}/{gens[1]}":  # else outdated anyway
                 source = self.source_version(match.collection, match.item, fresh=True)
         key = replace(key, generations=gens, source=source)
-        if found is not None and found.meta is not BROKEN and not found.meta.written_under(gens, source):
+        if (
+            found is not None
+            and found.meta is not BROKEN
+            and not found.meta.written_under(gens, source)
+        ):
             self.metrics.incr("outdated")
             found = None
         return key, found
@@ -164,7 +174,9 @@ def chunk_cache_stats() -> dict | None:
 
 
 def build_cache(
-    settings: CacheSettings | None = None, *, backend: Backend | None = None,
+    settings: CacheSettings | None = None,
+    *,
+    backend: Backend | None = None,
     source_version: SourceVersion | None = None,
 ) -> TileCache:
     """Build the cache from settings (``CacheSettings()`` reads the environment).

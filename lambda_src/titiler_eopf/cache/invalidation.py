@@ -88,7 +88,12 @@ def _check_name(name: str | None, what: str) -> str:
 
 # --- scope (generation bump, optional hard purge) --------------------------------
 def invalidate_scope(
-    cache: TileCache, collection: str, item: str | None = None, *, hard: bool = False, dry_run: bool = False
+    cache: TileCache,
+    collection: str,
+    item: str | None = None,
+    *,
+    hard: bool = False,
+    dry_run: bool = False,
 ) -> InvalidationResult:
     _require_enabled(cache)
     _check_name(collection, "collection")
@@ -117,7 +122,7 @@ def invalidate_key(cache: TileCache, key: str, *, dry_run: bool = False) -> Inva
             "key must be an entry id '{tile|meta}/{namespace}/{collection}/{item}/{sha256}' "
             "(as listed by /admin/cache/keys), optionally prefixed by 'cache:'"
         )
-    key_id = key[len("cache:"):] if key.startswith("cache:") else key
+    key_id = key[len("cache:") :] if key.startswith("cache:") else key
     return _delete(cache, InvalidationResult(scope="key", dry_run=dry_run), [key_id])
 
 
@@ -125,7 +130,9 @@ def invalidate_url(cache: TileCache, url: str, *, dry_run: bool = False) -> Inva
     _require_enabled(cache)
     key = cache.key_for_url(url) if url else None
     if key is None:
-        raise InvalidInput("url is not a cacheable tiler route (path relative to the API root, with its query)")
+        raise InvalidInput(
+            "url is not a cacheable tiler route (path relative to the API root, with its query)"
+        )
     return _delete(cache, InvalidationResult(scope="url", dry_run=dry_run), [key.id])
 
 
@@ -169,11 +176,15 @@ def validate_tile_range(minzoom, maxzoom, bbox):
     if not (0 <= minzoom <= maxzoom <= MAX_ZOOM):
         raise InvalidInput(f"zoom range must satisfy 0 <= minzoom <= maxzoom <= {MAX_ZOOM}")
     if bbox is not None:
-        if len(bbox) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox):
+        if len(bbox) != 4 or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in bbox
+        ):
             raise InvalidInput("bbox must be [minx, miny, maxx, maxy] (lon/lat degrees)")
         minx, miny, maxx, maxy = bbox
         if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-            raise InvalidInput("bbox out of range: need -180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90")
+            raise InvalidInput(
+                "bbox out of range: need -180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90"
+            )
 
 
 def invalidate_tiles(
@@ -250,14 +261,20 @@ def check_cursor(cache: TileCache, cursor: str | None) -> str | None:
         return None
     if cache.backend.name == "s3":
         if parse_id(cursor) is None:
-            raise InvalidInput("cursor must be the 'cursor' value of a previous page (an entry id), or omitted")
+            raise InvalidInput(
+                "cursor must be the 'cursor' value of a previous page (an entry id), or omitted"
+            )
         return cursor
     if not (cursor.isascii() and cursor.isdigit() and int(cursor) < 2**64):
-        raise InvalidInput("cursor must be the 'cursor' value of a previous page (a non-negative integer), or omitted")
+        raise InvalidInput(
+            "cursor must be the 'cursor' value of a previous page (a non-negative integer), or omitted"
+        )
     return cursor
 
 
-def list_keys(cache: TileCache, pattern: str = "*", *, limit: int = 100, cursor: str | None = None) -> dict:
+def list_keys(
+    cache: TileCache, pattern: str = "*", *, limit: int = 100, cursor: str | None = None
+) -> dict:
     """``{"keys": [{"key", "kind", "status", "size", "created", "ttl"}...], "cursor"}``."""
     _require_enabled(cache)
     if not (1 <= limit <= MAX_LIMIT):
@@ -269,8 +286,14 @@ def list_keys(cache: TileCache, pattern: str = "*", *, limit: int = 100, cursor:
         meta = cache.backend.describe(kid) if limit <= 1000 else None
         row = {"key": kid}
         if meta is not None:
-            row |= {"kind": meta.kind, "status": meta.status, "size": meta.size, "created": meta.created,
-                    "ttl": meta.ttl, "tile": meta.tile or None}
+            row |= {
+                "kind": meta.kind,
+                "status": meta.status,
+                "size": meta.size,
+                "created": meta.created,
+                "ttl": meta.ttl,
+                "tile": meta.tile or None,
+            }
         keys.append(row)
     return {"keys": keys, "cursor": next_cursor}
 
@@ -303,23 +326,36 @@ def invalidate(cache: TileCache, request: dict) -> InvalidationResult:
     if scope not in SCOPES:
         raise InvalidInput(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
     if scope == "collection":
-        return invalidate_scope(cache, request.get("collection"), None, hard=bool(request.get("hard")), dry_run=dry_run)
+        return invalidate_scope(
+            cache, request.get("collection"), None, hard=bool(request.get("hard")), dry_run=dry_run
+        )
     if scope == "item":
         item = request.get("item")
         if not item:
             raise InvalidInput("item scope needs collection and item")
-        return invalidate_scope(cache, request.get("collection"), item, hard=bool(request.get("hard")), dry_run=dry_run)
+        return invalidate_scope(
+            cache, request.get("collection"), item, hard=bool(request.get("hard")), dry_run=dry_run
+        )
     if scope == "key":
         return invalidate_key(cache, request.get("key") or "", dry_run=dry_run)
     if scope == "url":
         return invalidate_url(cache, request.get("url") or "", dry_run=dry_run)
     if scope == "tiles":
         return invalidate_tiles(
-            cache, request.get("collection"), request.get("item"), minzoom=request.get("minzoom"),
-            maxzoom=request.get("maxzoom"), bbox=request.get("bbox"), tms=request.get("tms") or "WebMercatorQuad",
+            cache,
+            request.get("collection"),
+            request.get("item"),
+            minzoom=request.get("minzoom"),
+            maxzoom=request.get("maxzoom"),
+            bbox=request.get("bbox"),
+            tms=request.get("tms") or "WebMercatorQuad",
             dry_run=dry_run,
         )
     return invalidate_pattern(
-        cache, request.get("pattern") or "", limit=int(request.get("limit") or 1000), cursor=request.get("cursor"),
-        confirm=bool(request.get("confirm")), dry_run=dry_run,
+        cache,
+        request.get("pattern") or "",
+        limit=int(request.get("limit") or 1000),
+        cursor=request.get("cursor"),
+        confirm=bool(request.get("confirm")),
+        dry_run=dry_run,
     )

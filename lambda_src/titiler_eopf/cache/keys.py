@@ -48,9 +48,18 @@ def canonical_query(query_string: bytes | str, excluded: frozenset[str] | set[st
     return [[name, grouped[name]] for name in sorted(grouped)]
 
 
-def canonical_request(match: RouteMatch, query_string: bytes | str, excluded, base_url: str = "") -> str:
+def canonical_request(
+    match: RouteMatch, query_string: bytes | str, excluded, base_url: str = ""
+) -> str:
     params = {k: v for k, v in sorted(match.params.items())}
-    doc = [KEY_VERSION, match.kind, match.collection, match.item, params, canonical_query(query_string, excluded)]
+    doc = [
+        KEY_VERSION,
+        match.kind,
+        match.collection,
+        match.item,
+        params,
+        canonical_query(query_string, excluded),
+    ]
     if match.embeds_base_url:
         doc.append(base_url)
     # JSON: unambiguous separators whatever the values contain.

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from .backends.base import BROKEN, UNSTORED_HEADERS, EntryMeta, Lookup
 from .circuit import CacheError, CacheUnavailable
@@ -34,7 +34,13 @@ EMPTY_TILE_HEADER = b"x-tile-empty"
 
 # Request headers dropped when the response may be stored: the stored bytes
 # must be the full identity representation whatever the client sent.
-_STRIP_WHEN_STORING = {b"accept-encoding", b"if-none-match", b"if-modified-since", b"range", b"if-range"}
+_STRIP_WHEN_STORING = {
+    b"accept-encoding",
+    b"if-none-match",
+    b"if-modified-since",
+    b"range",
+    b"if-range",
+}
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -77,7 +83,9 @@ def _no_cache(scope) -> bool:
 
 
 class CacheMiddleware:
-    def __init__(self, app=None, *, app_factory: Callable[[], object] | None = None, cache: TileCache):
+    def __init__(
+        self, app=None, *, app_factory: Callable[[], object] | None = None, cache: TileCache
+    ):
         if (app is None) == (app_factory is None):
             raise ValueError("CacheMiddleware takes exactly one of app or app_factory")
         self._app = app
@@ -96,7 +104,11 @@ class CacheMiddleware:
         return self._app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self.cache.enabled or scope.get("method") not in ("GET", "HEAD"):
+        if (
+            scope["type"] != "http"
+            or not self.cache.enabled
+            or scope.get("method") not in ("GET", "HEAD")
+        ):
             await self.app(scope, receive, send)
             return
         match = match_path(route_path(scope))
@@ -121,15 +133,24 @@ class _CachedRequest:
         self.match = match
         self.head = scope["method"] == "HEAD"
         self.inm = _header(scope, b"if-none-match")
-        self.refresh = (self.settings.honor_no_cache and _no_cache(scope)) or self.cache.is_admin_bypass(
+        self.refresh = (
+            self.settings.honor_no_cache and _no_cache(scope)
+        ) or self.cache.is_admin_bypass(
             _header(scope, self.settings.bypass_header.lower().encode())
         )
         self.key: CacheKey | None = None
         self.stale: Lookup | None = None
 
     def _log(self, level, msg, exc=None):
-        log.log(level, msg, extra={"key": self.key.id if self.key else None, "backend": self.backend.name,
-                                   "error": repr(exc) if exc else None})
+        log.log(
+            level,
+            msg,
+            extra={
+                "key": self.key.id if self.key else None,
+                "backend": self.backend.name,
+                "error": repr(exc) if exc else None,
+            },
+        )
 
     # --- entry point -------------------------------------------------------------
     async def handle(self):
@@ -178,7 +199,9 @@ class _CachedRequest:
             if again is None or again.meta.sha256 != meta.sha256:
                 return False  # replaced or gone meanwhile: a miss
             body = again.body
-        if not self.head and (body is None or len(body) != meta.size or self.cache.digest(body) != meta.sha256):
+        if not self.head and (
+            body is None or len(body) != meta.size or self.cache.digest(body) != meta.sha256
+        ):
             await self.corrupt("body missing" if body is None else "body digest mismatch")
             return False
         self.metrics.incr("hits")
@@ -199,14 +222,20 @@ class _CachedRequest:
     async def _lookup(self, want_body: bool):
         base = base_url(self.scope) if self.match.embeds_base_url else ""
         return await self.cache.run(
-            self.cache.key_and_lookup, self.match, self.scope.get("query_string", b""), want_body, base
+            self.cache.key_and_lookup,
+            self.match,
+            self.scope.get("query_string", b""),
+            want_body,
+            base,
         )
 
     async def miss(self):
         self.metrics.incr("misses")
         token = uuid.uuid4().hex
         try:
-            locked = await self.cache.run(self.backend.try_lock, self.key.id, token, self.settings.lock_ttl)
+            locked = await self.cache.run(
+                self.backend.try_lock, self.key.id, token, self.settings.lock_ttl
+            )
         except CacheError as exc:
             # No lock store: render (and try to store) anyway rather than wait.
             # Redis may have applied the SET before the error: release what may be ours.
@@ -231,7 +260,9 @@ class _CachedRequest:
             while True:
                 await anyio.sleep(every)
                 try:
-                    if not await self.cache.run(self.backend.refresh_lock, self.key.id, token, self.settings.lock_ttl):
+                    if not await self.cache.run(
+                        self.backend.refresh_lock, self.key.id, token, self.settings.lock_ttl
+                    ):
                         return  # lost it (expired during a fault): another worker may render too
                 except CacheError:
                     return
@@ -288,7 +319,9 @@ class _CachedRequest:
                     return
                 self.metrics.incr("misses")
             try:
-                locked = await self.cache.run(self.backend.try_lock, self.key.id, token, self.settings.lock_ttl)
+                locked = await self.cache.run(
+                    self.backend.try_lock, self.key.id, token, self.settings.lock_ttl
+                )
             except CacheError:
                 break
             if locked:
@@ -324,7 +357,11 @@ class _CachedRequest:
         """Render through the inner app; store the response when allowed."""
         scope = dict(self.scope)
         if store or self.head:
-            scope["headers"] = [(k, v) for k, v in self.scope.get("headers", ()) if k.lower() not in _STRIP_WHEN_STORING]
+            scope["headers"] = [
+                (k, v)
+                for k, v in self.scope.get("headers", ())
+                if k.lower() not in _STRIP_WHEN_STORING
+            ]
         if self.head:
             # Tiler routes are GET-only: render the GET, answer the HEAD.
             scope["method"] = "GET"
@@ -340,7 +377,9 @@ class _CachedRequest:
         async def send_body(message):
             if head:
                 if not message.get("more_body", False):
-                    await client_send({"type": "http.response.body", "body": b"", "more_body": False})
+                    await client_send(
+                        {"type": "http.response.body", "body": b"", "more_body": False}
+                    )
                 return
             await client_send(message)
 
@@ -367,8 +406,13 @@ class _CachedRequest:
                 # Too big to store: stop buffering, flush what we have, stream on.
                 st["mode"] = "stream"
                 await stream_start(st["start"])
-                await send_body({"type": "http.response.body", "body": b"".join(st["chunks"]),
-                                 "more_body": message.get("more_body", False)})
+                await send_body(
+                    {
+                        "type": "http.response.body",
+                        "body": b"".join(st["chunks"]),
+                        "more_body": message.get("more_body", False),
+                    }
+                )
                 st["chunks"] = []
                 return
             if not message.get("more_body", False):
@@ -418,7 +462,10 @@ class _CachedRequest:
         cc = ",".join(headers.get(b"cache-control", []))
         if "no-store" in cc or "private" in cc:
             return None
-        vary = {v.strip() for item in headers.get(b"vary", []) for v in item.split(",")} - {"accept-encoding", ""}
+        vary = {v.strip() for item in headers.get(b"vary", []) for v in item.split(",")} - {
+            "accept-encoding",
+            "",
+        }
         if vary:
             return None  # the key does not cover those request headers
         length = headers.get(b"content-length")
@@ -437,9 +484,17 @@ class _CachedRequest:
                 kept.append([name, v.decode("latin-1")])
         tile = self.match.tile
         return EntryMeta(
-            status=start["status"], content_type=ctype, size=len(body), sha256=self.cache.digest(body),
-            created=time.time(), ttl=ttl, kind=self.match.kind, headers=kept, render_ms=round(render_ms, 2),
-            tile="/".join(map(str, tile)) if tile else "", src=self.key.source,
+            status=start["status"],
+            content_type=ctype,
+            size=len(body),
+            sha256=self.cache.digest(body),
+            created=time.time(),
+            ttl=ttl,
+            kind=self.match.kind,
+            headers=kept,
+            render_ms=round(render_ms, 2),
+            tile="/".join(map(str, tile)) if tile else "",
+            src=self.key.source,
         )
 
     async def store(self, meta: EntryMeta, body: bytes):
@@ -474,12 +529,26 @@ class _CachedRequest:
         await self.respond(found.meta, body or b"", "STALE")
 
     async def respond_error(self):
-        await self.send({"type": "http.response.start", "status": 502,
-                         "headers": [(b"content-type", b"text/plain"), (b"x-cache", b"ERROR")]})
-        await self.send({"type": "http.response.body", "body": b"" if self.head else b"render failed"})
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": 502,
+                "headers": [(b"content-type", b"text/plain"), (b"x-cache", b"ERROR")],
+            }
+        )
+        await self.send(
+            {"type": "http.response.body", "body": b"" if self.head else b"render failed"}
+        )
 
     # --- responses -------------------------------------------------------------------
-    async def respond(self, meta: EntryMeta, body: bytes, xcache: str, status: int | None = None, age: int | None = None):
+    async def respond(
+        self,
+        meta: EntryMeta,
+        body: bytes,
+        xcache: str,
+        status: int | None = None,
+        age: int | None = None,
+    ):
         status = status or meta.status
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in meta.headers]
         if meta.content_type and status != 304:

@@ -20,7 +20,10 @@ FORMATS = "png|jpeg|jpg|webp|tif|npy|jp2|pngraw"
 _NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 _PREFIX = r"^/collections/(?P<collection>[^/]+)/items/(?P<item>[^/]+)"
 # The tile path after an item's or a collection's prefix.
-_TILE = r"/tiles/(?P<tms>[^/]+)/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)" rf"(?:@(?P<scale>\d+)x)?(?:\.(?P<format>{FORMATS}))?$"
+_TILE = (
+    r"/tiles/(?P<tms>[^/]+)/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)"
+    rf"(?:@(?P<scale>\d+)x)?(?:\.(?P<format>{FORMATS}))?$"
+)
 
 ROUTES: list[tuple[str, re.Pattern[str]]] = [
     ("tile", re.compile(_PREFIX + _TILE)),
@@ -105,7 +108,9 @@ def match_path(path: str) -> RouteMatch | None:
             groups = m.groupdict()
             collection = groups.pop("collection")
             item = groups.pop("item", None) or MOSAIC_ITEM
-            if not (ID_PATTERN.match(collection) and (item == MOSAIC_ITEM or ID_PATTERN.match(item))):
+            if not (
+                ID_PATTERN.match(collection) and (item == MOSAIC_ITEM or ID_PATTERN.match(item))
+            ):
                 return None
             params = {k: (v if v is not None else "") for k, v in groups.items()}
             for name in _INTEGER_PARAMS:

@@ -113,9 +113,7 @@ class CacheSettings(BaseSettings):
     honor_no_cache: bool = False
     # Admin bypass header: re-render and refresh when its value is the admin token.
     bypass_header: str = "x-cache-bypass"
-    admin_token: SecretStr | None = Field(
-        None, validation_alias="TITILER_EOPF_ADMIN_TOKEN"
-    )
+    admin_token: SecretStr | None = Field(None, validation_alias="TITILER_EOPF_ADMIN_TOKEN")
 
     @field_validator("namespace")
     @classmethod
@@ -145,7 +143,7 @@ class CacheSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _combination(self) -> "CacheSettings":
+    def _combination(self) -> CacheSettings:
         b = self.backend
         if b in ("s3", "s3_redis") and not self.s3_bucket:
             raise ValueError(f"{P}S3_BUCKET is required when {P}BACKEND={b}")
@@ -157,9 +155,7 @@ class CacheSettings(BaseSettings):
                 " an AUTH token must not travel in clear"
             )
         if self.redis_password and self.redis_password_secret_arn:
-            raise ValueError(
-                f"set only one of {P}REDIS_PASSWORD and {P}REDIS_PASSWORD_SECRET_ARN"
-            )
+            raise ValueError(f"set only one of {P}REDIS_PASSWORD and {P}REDIS_PASSWORD_SECRET_ARN")
         if bool(self.s3_aws_access_key_id) != bool(self.s3_aws_secret_access_key):
             raise ValueError(
                 f"{P}S3_AWS_ACCESS_KEY_ID and {P}S3_AWS_SECRET_ACCESS_KEY must be set together"

@@ -63,9 +63,13 @@ def _seed(event: dict, context: Any) -> dict:
 
     from titiler_eopf.ops import seed
 
-    base_url = os.environ.get("TITILER_EOPF_SEED_API_URL") or os.environ.get("TITILER_EOPF_PUBLIC_URL")
+    base_url = os.environ.get("TITILER_EOPF_SEED_API_URL") or os.environ.get(
+        "TITILER_EOPF_PUBLIC_URL"
+    )
     if not base_url:
-        raise BadEvent("seeding needs the API URL: set TITILER_EOPF_SEED_API_URL (the stack sets it)")
+        raise BadEvent(
+            "seeding needs the API URL: set TITILER_EOPF_SEED_API_URL (the stack sets it)"
+        )
     presets = _expect(event, "presets", list) or ["true-colour"]
     if not all(isinstance(p, str) for p in presets):
         raise BadEvent("'presets' must be a list of preset names")
@@ -76,14 +80,28 @@ def _seed(event: dict, context: Any) -> dict:
     start = event.get("start") or 0
     limit = event.get("limit") or MAX_SEED_TILES
     concurrency = event.get("concurrency") or 8
-    if start < 0 or not 1 <= limit <= MAX_SEED_TILES or not 1 <= concurrency <= MAX_SEED_CONCURRENCY:
-        raise BadEvent(f"need start >= 0, 1 <= limit <= {MAX_SEED_TILES}, 1 <= concurrency <= {MAX_SEED_CONCURRENCY}")
+    if (
+        start < 0
+        or not 1 <= limit <= MAX_SEED_TILES
+        or not 1 <= concurrency <= MAX_SEED_CONCURRENCY
+    ):
+        raise BadEvent(
+            f"need start >= 0, 1 <= limit <= {MAX_SEED_TILES}, 1 <= concurrency <= {MAX_SEED_CONCURRENCY}"
+        )
     collection, item = event.get("collection"), event.get("item")
     if not collection or not item:
         raise BadEvent("seed needs 'collection' and 'item'")
     try:
         bbox = event.get("bbox") or seed.product_bounds(base_url, collection, item, presets[0])
-        job = seed.SeedJob(base_url, collection, item, tuple(bbox), event["minzoom"], event["maxzoom"], tuple(presets))
+        job = seed.SeedJob(
+            base_url,
+            collection,
+            item,
+            tuple(bbox),
+            event["minzoom"],
+            event["maxzoom"],
+            tuple(presets),
+        )
     except seed.SeedError as exc:
         raise BadEvent(str(exc)) from None
     total = job.count()
@@ -95,7 +113,13 @@ def _seed(event: dict, context: Any) -> dict:
     summary, stopped_at = seed.run(job, todo, concurrency=concurrency, deadline=deadline)
     end = min(start + limit, total)
     next_start = stopped_at if stopped_at is not None else (end if end < total else None)
-    return {"total": total, "start": start, "next": next_start, "bbox": list(job.bbox), **summary.to_dict()}
+    return {
+        "total": total,
+        "start": start,
+        "next": next_start,
+        "bbox": list(job.bbox),
+        **summary.to_dict(),
+    }
 
 
 def _expect(event: dict, name: str, kind: type):
@@ -116,7 +140,10 @@ def _check_common(event: dict) -> None:
     for name in ("minzoom", "maxzoom", "limit"):
         _expect(event, name, int)
     bbox = _expect(event, "bbox", list)
-    if bbox is not None and (len(bbox) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+    if bbox is not None and (
+        len(bbox) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+    ):
         raise BadEvent("'bbox' must be a list of 4 numbers [minlon, minlat, maxlon, maxlat]")
 
 
@@ -170,10 +197,17 @@ def handler(event: Any, context: Any) -> dict:
         return {"ok": False, "error": {"type": "BadRequest", "message": str(exc)}}
     except Exception as exc:  # a backend failure: reported, never a stack trace
         log.exception("admin action failed", extra={"event": _redact(event)})
-        return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}}
+        return {
+            "ok": False,
+            "error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__},
+        }
     log.info("admin action", extra={"action": event.get("action"), "event": _redact(event)})
     return reply
 
 
 def _redact(event: Any) -> Any:
-    return {k: v for k, v in event.items() if k != "token"} if isinstance(event, dict) else repr(event)[:200]
+    return (
+        {k: v for k, v in event.items() if k != "token"}
+        if isinstance(event, dict)
+        else repr(event)[:200]
+    )

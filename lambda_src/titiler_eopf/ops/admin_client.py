@@ -14,7 +14,8 @@ replies, so one payload builder serves both:
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class AdminError(RuntimeError):
@@ -43,7 +44,10 @@ class LocalAdmin:
         except (admin.BadEvent, InvalidInput) as exc:
             return {"ok": False, "error": {"type": "BadRequest", "message": str(exc)}}
         except Exception as exc:  # noqa: BLE001 - reported as the Lambda would report it
-            return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}}
+            return {
+                "ok": False,
+                "error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__},
+            }
 
 
 def _aws_error(exc: Exception) -> str:
@@ -55,12 +59,16 @@ def _aws_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def boto3_invoke(function_name: str, payload: bytes, region: str | None) -> tuple[bytes, str | None]:
+def boto3_invoke(
+    function_name: str, payload: bytes, region: str | None
+) -> tuple[bytes, str | None]:
     """``lambda:InvokeFunction`` (synchronous): the reply payload and FunctionError."""
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("lambda", region_name=region, config=Config(read_timeout=900, retries={"max_attempts": 0}))
+    client = boto3.client(
+        "lambda", region_name=region, config=Config(read_timeout=900, retries={"max_attempts": 0})
+    )
     response = client.invoke(FunctionName=function_name, Payload=payload)
     return response["Payload"].read(), response.get("FunctionError")
 
@@ -68,7 +76,9 @@ def boto3_invoke(function_name: str, payload: bytes, region: str | None) -> tupl
 class LambdaAdmin:
     # How a payload reaches the function. Tests swap in the admin handler called
     # directly: no Lambda runtime runs here (moto would need Docker to run one).
-    transport: Callable[[str, bytes, str | None], tuple[bytes, str | None]] = staticmethod(boto3_invoke)
+    transport: Callable[[str, bytes, str | None], tuple[bytes, str | None]] = staticmethod(
+        boto3_invoke
+    )
 
     def __init__(self, function_name: str, region: str | None = None):
         self.function_name = function_name
@@ -77,13 +87,17 @@ class LambdaAdmin:
 
     def __call__(self, event: dict) -> dict:
         try:
-            payload, function_error = self.transport(self.function_name, json.dumps(event).encode(), self.region)
+            payload, function_error = self.transport(
+                self.function_name, json.dumps(event).encode(), self.region
+            )
         except Exception as exc:  # noqa: BLE001 - botocore's errors share no useful base class
             raise AdminError(f"cannot invoke {self.function_name}: {_aws_error(exc)}") from None
         try:
             reply = json.loads(payload or b"null")
         except ValueError:
-            raise AdminError(f"{self.function_name} answered something that is not JSON: {payload[:200]!r}") from None
+            raise AdminError(
+                f"{self.function_name} answered something that is not JSON: {payload[:200]!r}"
+            ) from None
         if function_error:
             message = reply.get("errorMessage") if isinstance(reply, dict) else reply
             raise AdminError(f"{self.function_name} failed: {message}")
@@ -96,10 +110,14 @@ def stack_outputs(stack_name: str, region: str | None = None) -> dict[str, str]:
     import boto3
 
     try:
-        stacks = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack_name)["Stacks"]
+        stacks = boto3.client("cloudformation", region_name=region).describe_stacks(
+            StackName=stack_name
+        )["Stacks"]
     except Exception as exc:  # noqa: BLE001
         raise AdminError(f"cannot read stack {stack_name}: {_aws_error(exc)}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])} if stacks else {}
+    outputs = (
+        {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])} if stacks else {}
+    )
     if not outputs:
         raise AdminError(f"stack {stack_name} has no outputs (not deployed by this project?)")
     return outputs
@@ -107,7 +125,9 @@ def stack_outputs(stack_name: str, region: str | None = None) -> dict[str, str]:
 
 def require_output(outputs: dict[str, str], key: str, stack_name: str) -> str:
     if key not in outputs:
-        raise AdminError(f"stack {stack_name} has no output {key} (outputs: {', '.join(sorted(outputs))})")
+        raise AdminError(
+            f"stack {stack_name} has no output {key} (outputs: {', '.join(sorted(outputs))})"
+        )
     return outputs[key]
 
 

@@ -19,7 +19,14 @@ import json
 import sys
 from typing import Any
 
-from titiler_eopf.ops.admin_client import AdminError, LambdaAdmin, LocalAdmin, reply_body, require_output, stack_outputs
+from titiler_eopf.ops.admin_client import (
+    AdminError,
+    LambdaAdmin,
+    LocalAdmin,
+    reply_body,
+    require_output,
+    stack_outputs,
+)
 
 PROG = "titiler-eopf"
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -55,14 +62,18 @@ def _bbox(text: str) -> list[float]:
     except ValueError:
         values = []
     if len(values) != 4:
-        raise argparse.ArgumentTypeError(f"bbox must be minlon,minlat,maxlon,maxlat (4 numbers), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"bbox must be minlon,minlat,maxlon,maxlat (4 numbers), got {text!r}"
+        )
     return values
 
 
 def build_parser() -> argparse.ArgumentParser:
     from titiler_eopf.presets import DEFAULT_PRESET, PRESETS
 
-    parser = argparse.ArgumentParser(prog=PROG, description="Serve EOPF tiles and operate the tile cache.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Serve EOPF tiles and operate the tile cache."
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve the app locally (uvicorn)")
@@ -77,20 +88,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     target = argparse.ArgumentParser(add_help=False)
     where = target.add_mutually_exclusive_group()
-    where.add_argument("--lambda", dest="function", metavar="NAME", help="invoke this admin Lambda (boto3)")
-    where.add_argument("--stack", metavar="NAME", help="use this stack's AdminFunctionName and ApiUrl outputs")
+    where.add_argument(
+        "--lambda", dest="function", metavar="NAME", help="invoke this admin Lambda (boto3)"
+    )
+    where.add_argument(
+        "--stack", metavar="NAME", help="use this stack's AdminFunctionName and ApiUrl outputs"
+    )
     target.add_argument("--region", help="AWS region (default: the AWS configuration's)")
     target.add_argument("--json", action="store_true", help="print the reply as JSON")
 
     cache = commands.add_parser("cache", help="inspect, invalidate, purge and seed the tile cache")
     cache_commands = cache.add_subparsers(title="cache commands", metavar="COMMAND")
 
-    status = cache_commands.add_parser("status", parents=[target], help="backend, counters, circuit breakers")
-    status.add_argument("--url", help="a running server or API: its public /cache/status (the server's own counters)")
+    status = cache_commands.add_parser(
+        "status", parents=[target], help="backend, counters, circuit breakers"
+    )
+    status.add_argument(
+        "--url",
+        help="a running server or API: its public /cache/status (the server's own counters)",
+    )
     status.set_defaults(func=cmd_status)
 
     keys = cache_commands.add_parser("keys", parents=[target], help="list entries (bounded scan)")
-    keys.add_argument("--pattern", default="*", help="glob on entry ids, or on item ids without '/'")
+    keys.add_argument(
+        "--pattern", default="*", help="glob on entry ids, or on item ids without '/'"
+    )
     keys.add_argument("--limit", type=int, default=100)
     keys.add_argument("--cursor", help="the cursor a previous page printed")
     keys.set_defaults(func=cmd_keys)
@@ -100,14 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     dry = argparse.ArgumentParser(add_help=False)
     dry.add_argument("--dry-run", action="store_true", help="report what would go, delete nothing")
     common = [target, dry]
-    p = scopes.add_parser("collection", parents=common, help="bump a collection's generation (O(1))")
+    p = scopes.add_parser(
+        "collection", parents=common, help="bump a collection's generation (O(1))"
+    )
     p.add_argument("collection")
     p.add_argument("--hard", action="store_true", help="also delete the entries")
     p = scopes.add_parser("item", parents=common, help="bump an item's generation (O(1))")
     p.add_argument("collection")
     p.add_argument("item")
     p.add_argument("--hard", action="store_true", help="also delete the entries")
-    p = scopes.add_parser("tiles", parents=common, help="tiles of a zoom range (and bbox), every variant")
+    p = scopes.add_parser(
+        "tiles", parents=common, help="tiles of a zoom range (and bbox), every variant"
+    )
     p.add_argument("collection")
     p.add_argument("item", nargs="?")
     p.add_argument("--minzoom", type=int, required=True)
@@ -118,32 +144,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key")
     p = scopes.add_parser("url", parents=common, help="one URL (path and query)")
     p.add_argument("url")
-    p = scopes.add_parser("pattern", parents=common, help="glob fallback (bounded, resumable with --cursor)")
+    p = scopes.add_parser(
+        "pattern", parents=common, help="glob fallback (bounded, resumable with --cursor)"
+    )
     p.add_argument("pattern")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--cursor")
     p.add_argument("--confirm", action="store_true", help="allow a pattern that matches everything")
     inv.set_defaults(func=cmd_invalidate)
 
-    purge = cache_commands.add_parser("purge", parents=common, help="bump and delete a collection or item")
+    purge = cache_commands.add_parser(
+        "purge", parents=common, help="bump and delete a collection or item"
+    )
     purge.add_argument("collection")
     purge.add_argument("item", nargs="?")
     purge.set_defaults(func=cmd_purge)
 
-    seed = cache_commands.add_parser("seed", parents=[target], help="pre-render tiles through the tile endpoint")
+    seed = cache_commands.add_parser(
+        "seed", parents=[target], help="pre-render tiles through the tile endpoint"
+    )
     seed.add_argument("collection")
     seed.add_argument("item")
     seed.add_argument("--minzoom", type=int, required=True)
     seed.add_argument("--maxzoom", type=int, required=True)
-    seed.add_argument("--bbox", type=_bbox, help="minlon,minlat,maxlon,maxlat (default: the product's bounds)")
-    seed.add_argument("--preset", dest="presets", action="append", choices=list(PRESETS),
-                      help=f"repeat for several (default: {DEFAULT_PRESET})")
-    seed.add_argument("--url", help=f"the server or API to request (default: the stack's ApiUrl, else {DEFAULT_URL})")
-    seed.add_argument("--concurrency", type=int, default=4, help="requests in flight (1-32, default 4)")
-    seed.add_argument("--max-tiles", type=int, default=1000, help="ask for --yes above this many (default 1000)")
+    seed.add_argument(
+        "--bbox", type=_bbox, help="minlon,minlat,maxlon,maxlat (default: the product's bounds)"
+    )
+    seed.add_argument(
+        "--preset",
+        dest="presets",
+        action="append",
+        choices=list(PRESETS),
+        help=f"repeat for several (default: {DEFAULT_PRESET})",
+    )
+    seed.add_argument(
+        "--url",
+        help=f"the server or API to request (default: the stack's ApiUrl, else {DEFAULT_URL})",
+    )
+    seed.add_argument(
+        "--concurrency", type=int, default=4, help="requests in flight (1-32, default 4)"
+    )
+    seed.add_argument(
+        "--max-tiles", type=int, default=1000, help="ask for --yes above this many (default 1000)"
+    )
     seed.add_argument("--yes", action="store_true", help="go ahead above --max-tiles")
     seed.add_argument("--state", help="state file (default: ~/.cache/titiler-eopf/seed/<job>.json)")
-    seed.add_argument("--restart", action="store_true", help="ignore the state of an interrupted run")
+    seed.add_argument(
+        "--restart", action="store_true", help="ignore the state of an interrupted run"
+    )
     seed.set_defaults(func=cmd_seed)
     return parser
 
@@ -178,12 +226,14 @@ def cmd_sample(args) -> int:
     try:
         from eopf_sample.__main__ import main as write
     except ImportError:
-        raise CLIError("the sample writer (eopf_sample) ships with the repository: run this from a checkout") from None
+        raise CLIError(
+            "the sample writer (eopf_sample) ships with the repository: run this from a checkout"
+        ) from None
     return write(["--out", args.out] + (["--force"] if args.force else []))
 
 
 def _public_status(url: str) -> dict:
-    from titiler_eopf.ops.seed import _get, _detail
+    from titiler_eopf.ops.seed import _detail, _get
 
     try:
         code, _, data = _get(url.rstrip("/") + "/cache/status", timeout=30)
@@ -198,7 +248,9 @@ def cmd_status(args) -> int:
     body = _public_status(args.url) if args.url else call(args, {"action": "status"})
     status = body["status"]
     metrics = status.get("metrics", {})
-    lines = [f"backend: {status.get('backend')}  enabled: {status.get('enabled')}  namespace: {status.get('namespace')}"]
+    lines = [
+        f"backend: {status.get('backend')}  enabled: {status.get('enabled')}  namespace: {status.get('namespace')}"
+    ]
     if metrics:
         # Counters are per process: the server's with --url, else the admin process's own.
         whose = "server" if args.url else "admin process"
@@ -214,8 +266,10 @@ def cmd_keys(args) -> int:
     if args.cursor:
         event["cursor"] = args.cursor
     body = call(args, event)
-    rows = [f"{k['key']}  {k.get('kind') or '-'}  {k.get('size') or '-'} B  ttl {k.get('ttl') or '-'}  {k.get('tile') or ''}".rstrip()
-            for k in body["keys"]]
+    rows = [
+        f"{k['key']}  {k.get('kind') or '-'}  {k.get('size') or '-'} B  ttl {k.get('ttl') or '-'}  {k.get('tile') or ''}".rstrip()
+        for k in body["keys"]
+    ]
     more = f"\nmore: --cursor {body['cursor']}" if body.get("cursor") not in (None, "0", 0) else ""
     emit(args, body, "\n".join(rows + [f"{len(rows)} entries"]) + more)
     return 0
@@ -239,8 +293,19 @@ def cmd_invalidate(args) -> int:
     if not args.scope:
         raise CLIError("invalidate needs a scope: collection, item, tiles, key, url or pattern")
     event: dict[str, Any] = {"action": "invalidate", "scope": args.scope, "dry_run": args.dry_run}
-    for name in ("collection", "item", "key", "url", "pattern", "minzoom", "maxzoom", "bbox", "tms", "limit",
-                 "cursor"):
+    for name in (
+        "collection",
+        "item",
+        "key",
+        "url",
+        "pattern",
+        "minzoom",
+        "maxzoom",
+        "bbox",
+        "tms",
+        "limit",
+        "cursor",
+    ):
         value = getattr(args, name, None)
         if value is not None:
             event[name] = value
@@ -253,8 +318,12 @@ def cmd_invalidate(args) -> int:
 
 
 def cmd_purge(args) -> int:
-    event = {"action": "purge", "scope": "item" if args.item else "collection", "collection": args.collection,
-             "dry_run": args.dry_run}
+    event = {
+        "action": "purge",
+        "scope": "item" if args.item else "collection",
+        "collection": args.collection,
+        "dry_run": args.dry_run,
+    }
     if args.item:
         event["item"] = args.item
     body = call(args, event)

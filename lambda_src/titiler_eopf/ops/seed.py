@@ -18,9 +18,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Iterator
 
 from titiler_eopf.presets import get_preset, tile_url, tilejson_url
 
@@ -57,7 +57,9 @@ def check_bbox(bbox) -> tuple[float, float, float, float]:
     except (TypeError, ValueError):
         raise SeedError("bbox must be minlon,minlat,maxlon,maxlat (4 numbers)") from None
     if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-        raise SeedError("bbox out of range: need -180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90")
+        raise SeedError(
+            "bbox out of range: need -180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90"
+        )
     return minx, miny, maxx, maxy
 
 
@@ -129,17 +131,27 @@ class Summary:
     def add(self, outcome: Outcome, keep: int = 20) -> None:
         self.counts[outcome.kind] += 1
         if outcome.kind == "failed" and len(self.failures) < keep:
-            self.failures.append({"url": outcome.url, "status": outcome.status, "error": outcome.error})
+            self.failures.append(
+                {"url": outcome.url, "status": outcome.status, "error": outcome.error}
+            )
 
     def to_dict(self) -> dict:
-        return {"counts": dict(self.counts), "failures": list(self.failures), "seconds": round(self.seconds, 2)}
+        return {
+            "counts": dict(self.counts),
+            "failures": list(self.failures),
+            "seconds": round(self.seconds, 2),
+        }
 
 
 def _get(url: str, timeout: float, headers: dict | None = None) -> tuple[int, dict, bytes]:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - operator-given URL
-            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.headers.items()},
+                response.read(),
+            )
     except urllib.error.HTTPError as exc:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
@@ -166,7 +178,9 @@ def fetch_tile(index: int, url: str, timeout: float = 60.0) -> Outcome:
     return Outcome(index, url, kind, status, x_cache)
 
 
-def product_bounds(base_url: str, collection: str, item: str, preset: str, timeout: float = 30.0) -> tuple:
+def product_bounds(
+    base_url: str, collection: str, item: str, preset: str, timeout: float = 30.0
+) -> tuple:
     """The product's lon/lat bounds, from its TileJSON (default bbox of a job)."""
     url = tilejson_url(base_url, collection, item, get_preset(preset))
     try:
@@ -203,7 +217,9 @@ def run(
     todo = iter(todo)
 
     def out_of_time() -> bool:
-        return (deadline is not None and time.monotonic() >= deadline) or (stop is not None and stop.is_set())
+        return (deadline is not None and time.monotonic() >= deadline) or (
+            stop is not None and stop.is_set()
+        )
 
     def record(outcome: Outcome) -> None:
         summary.add(outcome)
@@ -239,7 +255,9 @@ def run(
                         stopped = True
                         break
                     index, preset, z, x, y = request
-                    pending[pool.submit(fetch_tile, index, job.url(preset, z, x, y), timeout)] = index
+                    pending[pool.submit(fetch_tile, index, job.url(preset, z, x, y), timeout)] = (
+                        index
+                    )
                 if not pending:
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

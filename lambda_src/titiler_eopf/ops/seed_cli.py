@@ -16,7 +16,13 @@ import time
 from pathlib import Path
 
 from titiler_eopf.ops import seed
-from titiler_eopf.ops.admin_client import AdminError, LambdaAdmin, reply_body, require_output, stack_outputs
+from titiler_eopf.ops.admin_client import (
+    AdminError,
+    LambdaAdmin,
+    reply_body,
+    require_output,
+    stack_outputs,
+)
 
 MAX_CONCURRENCY = 32
 SAVE_EVERY_S = 1.0
@@ -29,7 +35,11 @@ class SeedCLIError(AdminError):
 def _state_path(args, job: seed.SeedJob) -> Path:
     if args.state:
         return Path(args.state)
-    root = Path(os.environ.get("TITILER_EOPF_SEED_STATE_DIR", Path.home() / ".cache" / "titiler-eopf" / "seed"))
+    root = Path(
+        os.environ.get(
+            "TITILER_EOPF_SEED_STATE_DIR", Path.home() / ".cache" / "titiler-eopf" / "seed"
+        )
+    )
     return root / f"{job.signature()}.json"
 
 
@@ -46,9 +56,13 @@ class State:
             try:
                 data = json.loads(path.read_text())
             except (OSError, ValueError):
-                raise SeedCLIError(f"state file {path} is unreadable: remove it or pass --restart") from None
+                raise SeedCLIError(
+                    f"state file {path} is unreadable: remove it or pass --restart"
+                ) from None
             if data.get("signature") != self.signature:
-                raise SeedCLIError(f"state file {path} belongs to another job: remove it or pass --restart")
+                raise SeedCLIError(
+                    f"state file {path} belongs to another job: remove it or pass --restart"
+                )
             self.done = set(data.get("done", []))
             self.next = int(data.get("next", 0))
 
@@ -58,7 +72,9 @@ class State:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"signature": self.signature, "done": sorted(self.done), "next": self.next}))
+        tmp.write_text(
+            json.dumps({"signature": self.signature, "done": sorted(self.done), "next": self.next})
+        )
         tmp.replace(self.path)
         self.saved = now
 
@@ -68,17 +84,32 @@ class State:
 
 def _progress():
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     return Progress(
-        TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not console.is_terminal,
+        TextColumn("[bold]seeding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
     )
 
 
 def _counts_text(counts: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in counts.items() if v or k in ("rendered", "cached", "failed"))
+    return ", ".join(
+        f"{k} {v}" for k, v in counts.items() if v or k in ("rendered", "cached", "failed")
+    )
 
 
 def seed_command(args) -> int:
@@ -91,12 +122,22 @@ def seed_command(args) -> int:
     base_url = args.url
     if not base_url and args.stack:
         base_url = require_output(stack_outputs(args.stack, args.region), "ApiUrl", args.stack)
-    base_url = (base_url or os.environ.get("TITILER_EOPF_SEED_URL") or "http://127.0.0.1:8000").rstrip("/")
-    job = _job(args, base_url, presets, lambda: seed.product_bounds(base_url, args.collection, args.item, presets[0]))
+    base_url = (
+        base_url or os.environ.get("TITILER_EOPF_SEED_URL") or "http://127.0.0.1:8000"
+    ).rstrip("/")
+    job = _job(
+        args,
+        base_url,
+        presets,
+        lambda: seed.product_bounds(base_url, args.collection, args.item, presets[0]),
+    )
     state = State(_state_path(args, job), job, args.restart)
     todo = [r for r in job.requests() if r[0] not in state.done]
     if state.done:
-        print(f"resuming: {len(state.done)} of {job.count()} requests already done ({state.path})", file=sys.stderr)
+        print(
+            f"resuming: {len(state.done)} of {job.count()} requests already done ({state.path})",
+            file=sys.stderr,
+        )
 
     summary_counts = dict.fromkeys(seed.OUTCOMES, 0)
     with _progress() as progress:
@@ -123,7 +164,9 @@ def seed_command(args) -> int:
 def _job(args, base_url: str, presets: tuple, bounds) -> seed.SeedJob:
     try:
         bbox = args.bbox or bounds()
-        job = seed.SeedJob(base_url, args.collection, args.item, tuple(bbox), args.minzoom, args.maxzoom, presets)
+        job = seed.SeedJob(
+            base_url, args.collection, args.item, tuple(bbox), args.minzoom, args.maxzoom, presets
+        )
     except seed.SeedError as exc:
         raise SeedCLIError(str(exc)) from None
     total = job.count()
@@ -136,13 +179,17 @@ def _job(args, base_url: str, presets: tuple, bounds) -> seed.SeedJob:
 
 
 def _finish(total: int, counts: dict, failures: list, seconds: float, state: State) -> int:
-    print(f"{total} requests in {seconds:.1f} s: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(
+        f"{total} requests in {seconds:.1f} s: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
     for failure in failures[:5]:
         print(f"  failed: {failure.get('url')}: {failure.get('error')}", file=sys.stderr)
     if counts.get("failed"):
         state.save(force=True)
-        print(f"{counts['failed']} failed: run the same command again to retry them (state: {state.path})",
-              file=sys.stderr)
+        print(
+            f"{counts['failed']} failed: run the same command again to retry them (state: {state.path})",
+            file=sys.stderr,
+        )
         return 1
     state.remove()
     return 0
@@ -151,12 +198,23 @@ def _finish(total: int, counts: dict, failures: list, seconds: float, state: Sta
 def _seed_through_lambda(args, presets: tuple) -> int:
     """Slices of the job run by the admin Lambda until ``next`` is null."""
     admin = LambdaAdmin(args.function, args.region)
-    first = {"action": "seed", "collection": args.collection, "item": args.item, "minzoom": args.minzoom,
-             "maxzoom": args.maxzoom, "presets": list(presets), "concurrency": min(args.concurrency, 16)}
+    first = {
+        "action": "seed",
+        "collection": args.collection,
+        "item": args.item,
+        "minzoom": args.minzoom,
+        "maxzoom": args.maxzoom,
+        "presets": list(presets),
+        "concurrency": min(args.concurrency, 16),
+    }
     if args.bbox:
         first["bbox"] = args.bbox
-    job = _job(args, "lambda:" + args.function, presets,
-               lambda: reply_body(admin({**first, "limit": 1}))["result"]["bbox"])
+    job = _job(
+        args,
+        "lambda:" + args.function,
+        presets,
+        lambda: reply_body(admin({**first, "limit": 1}))["result"]["bbox"],
+    )
     first["bbox"] = list(job.bbox)
     state = State(_state_path(args, job), job, args.restart)
     counts = dict.fromkeys(seed.OUTCOMES, 0)

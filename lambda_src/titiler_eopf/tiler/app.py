@@ -28,7 +28,9 @@ from titiler_eopf.tiler.settings import TilerSettings
 logger = logging.getLogger("titiler_eopf")
 
 
-def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, versions=None) -> FastAPI:
+def create_tiler_app(
+    settings: TilerSettings, catalog: Catalog | None = None, versions=None
+) -> FastAPI:
     """Build the FastAPI tiler for ``settings`` (nothing read from the environment).
     ``versions``: the ``SourceVersions`` shared with the cache (one per process)."""
     catalog = catalog or Catalog(settings, versions)
@@ -76,7 +78,9 @@ def create_tiler_app(settings: TilerSettings, catalog: Catalog | None = None, ve
     def outside(request: Request, exc: TileOutsideBounds) -> JSONResponse:
         # "No data here" is an answer the tile cache may keep (briefly); the
         # header tells it apart from a 404 for an unknown collection or item.
-        return JSONResponse({"detail": str(exc)}, status_code=404, headers={"X-Tile-Empty": "outside-bounds"})
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=404, headers={"X-Tile-Empty": "outside-bounds"}
+        )
 
     return app
 

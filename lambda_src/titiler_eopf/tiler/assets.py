@@ -32,7 +32,11 @@ VENDOR_FILES: dict[str, dict[str, str]] = {
     },
 }
 VENDOR_DIR_NAME = "_vendor"
-MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".png": "image/png"}
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+}
 
 _TASK_ROOT = Path(__file__).resolve().parents[2]  # lambda_src/ in a checkout, /var/task on Lambda
 

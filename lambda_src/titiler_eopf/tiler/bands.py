@@ -102,7 +102,9 @@ def _text(value) -> str:
 
 def _listing(values) -> str:
     texts = [_text(v) for v in values[:MAX_LISTED_VALUES]]
-    more = f", ... ({len(values) - MAX_LISTED_VALUES} more)" if len(values) > MAX_LISTED_VALUES else ""
+    more = (
+        f", ... ({len(values) - MAX_LISTED_VALUES} more)" if len(values) > MAX_LISTED_VALUES else ""
+    )
     return ", ".join(texts) + more
 
 

@@ -49,7 +49,9 @@ class Cost:
     chunks: int = 0
 
     def __add__(self, other: Cost) -> Cost:
-        return Cost(self.pixels + other.pixels, self.bytes + other.bytes, self.chunks + other.chunks)
+        return Cost(
+            self.pixels + other.pixels, self.bytes + other.bytes, self.chunks + other.chunks
+        )
 
     def fits(self, limits: ReadLimits) -> bool:
         return self.pixels <= limits.max_pixels and self.bytes <= limits.max_bytes

@@ -34,7 +34,9 @@ class Catalog:
         self._lock = threading.Lock()
         configure_zarr(settings)
 
-    def open(self, collection_id: str, item_id: str, location: ItemLocation | None = None) -> Product:
+    def open(
+        self, collection_id: str, item_id: str, location: ItemLocation | None = None
+    ) -> Product:
         """``location``: where the product is when not at the store's convention (a STAC
         asset href, see ``mosaic.item_location``)."""
         key = (collection_id, item_id)
@@ -45,8 +47,13 @@ class Catalog:
             if product is not None and getattr(product, "source_version", None) == version:
                 return product
             if product is not None:
-                logger.info("%s/%s changed in the store (%s -> %s): reopening",
-                            collection_id, item_id, getattr(product, "source_version", None), version)
+                logger.info(
+                    "%s/%s changed in the store (%s -> %s): reopening",
+                    collection_id,
+                    item_id,
+                    getattr(product, "source_version", None),
+                    version,
+                )
         product = self._open(location or locate(self.settings, collection_id, item_id))
         product.source_version = version
         if self._enabled:
@@ -75,6 +82,7 @@ class Catalog:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             raise translate_store_error(exc, location) from exc
+
 
 def _not_found(location: ItemLocation) -> ItemNotFoundError:
     # The store's path or URL stays in the log: clients see ids only.

@@ -26,7 +26,7 @@ from titiler.core.resources.responses import JSONResponse
 
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.colormaps import colormap_dependency
-from titiler_eopf.tiler.errors import ParameterError, VariableError
+from titiler_eopf.tiler.errors import ParameterError
 from titiler_eopf.tiler.limits import LimitSettings
 from titiler_eopf.tiler.params import BoundedRouter, bounded_dependencies
 from titiler_eopf.tiler.product import Product
@@ -177,8 +177,12 @@ class EOPFTilerFactory(TilerFactory):
         @self.router.get(
             "/info.geojson",
             response_class=JSONResponse,
-            responses={200: {"content": {"application/geo+json": {}},
-                             "description": "The variables' info as a GeoJSON Feature."}},
+            responses={
+                200: {
+                    "content": {"application/geo+json": {}},
+                    "description": "The variables' info as a GeoJSON Feature.",
+                }
+            },
             operation_id=f"{self.operation_prefix}getInfoGeoJSON",
         )
         def info_geojson(
@@ -193,8 +197,12 @@ class EOPFTilerFactory(TilerFactory):
                 properties = src.info().model_dump(exclude_none=True)
             ring = [[minx, miny], [maxx, miny], [maxx, maxy], [minx, maxy], [minx, miny]]
             return JSONResponse(
-                {"type": "Feature", "bbox": [minx, miny, maxx, maxy],
-                 "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": properties},
+                {
+                    "type": "Feature",
+                    "bbox": [minx, miny, maxx, maxy],
+                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    "properties": properties,
+                },
                 media_type="application/geo+json",
             )
 
@@ -210,10 +218,16 @@ class EOPFTilerFactory(TilerFactory):
             reader_params=Depends(self.reader_dependency),
             preset: Annotated[
                 str | None,
-                Query(description="Rendering to open with: true-colour, false-colour or ndvi (default true-colour)"),
+                Query(
+                    description="Rendering to open with: true-colour, false-colour or ndvi (default true-colour)"
+                ),
             ] = None,
             tileMatrixSetId: Annotated[
-                str, Query(max_length=64, description="TileMatrixSet of the tiles shown (MapLibre: WebMercatorQuad)")
+                str,
+                Query(
+                    max_length=64,
+                    description="TileMatrixSet of the tiles shown (MapLibre: WebMercatorQuad)",
+                ),
             ] = "WebMercatorQuad",
         ):
             """A map of the item (MapLibre GL served by the app): presets, rescale and colour
@@ -240,7 +254,9 @@ def product_summary(product: Product) -> dict:
         pyramids.append(
             {
                 "group": f"/{path}",
-                "crs": f"EPSG:{pyramid.crs.to_epsg()}" if pyramid.crs.to_epsg() else pyramid.crs.to_wkt(),
+                "crs": f"EPSG:{pyramid.crs.to_epsg()}"
+                if pyramid.crs.to_epsg()
+                else pyramid.crs.to_wkt(),
                 "bounds": list(pyramid.bounds),
                 "variables": [f"/{path}:{v}" for v in pyramid.variables],
                 "levels": [

@@ -48,7 +48,11 @@ def _valid(name: str) -> bool:
 
 
 def _items(names, limit: int) -> tuple[list[str], bool]:
-    items = sorted(n[: -len(ZARR_SUFFIX)] for n in names if n.endswith(ZARR_SUFFIX) and _valid(n[: -len(ZARR_SUFFIX)]))
+    items = sorted(
+        n[: -len(ZARR_SUFFIX)]
+        for n in names
+        if n.endswith(ZARR_SUFFIX) and _valid(n[: -len(ZARR_SUFFIX)])
+    )
     return items[:limit], len(items) > limit
 
 
@@ -100,8 +104,10 @@ def list_store(settings: TilerSettings) -> Listing:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("cannot list the store %s: %s", url, text)
         return Listing(note=f"the store could not be listed: {type(exc).__name__}: {text[:300]}")
-    return Listing(note=f"{parsed.scheme}:// stores cannot be listed: open an item's map by its URL, "
-                        "/collections/{collection}/items/{item}/map")
+    return Listing(
+        note=f"{parsed.scheme}:// stores cannot be listed: open an item's map by its URL, "
+        "/collections/{collection}/items/{item}/map"
+    )
 
 
 class StoreListing:

@@ -17,14 +17,14 @@ store root (hrefs elsewhere are not followed: the server reads only its own stor
 ``{store}/{collection}/{item}.zarr``.
 """
 
-
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Path as PathParam, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
 from morecantile import Tile
 from rio_tiler.errors import EmptyMosaicError, PointOutsideBounds, TileOutsideBounds
 from rio_tiler.mosaic import mosaic_reader
@@ -57,8 +57,13 @@ def item_location(settings, collection_id: str, item: dict) -> ItemLocation:
             href = href.removeprefix("file://")
         if href == root or href.startswith(root.rstrip("/") + "/"):
             return ItemLocation(collection_id, item_id, href)
-        logger.info("item %s/%s: asset %s is outside the store %s; using the store's layout",
-                    collection_id, item_id, href, root)
+        logger.info(
+            "item %s/%s: asset %s is outside the store %s; using the store's layout",
+            collection_id,
+            item_id,
+            href,
+            root,
+        )
     return locate(settings, collection_id, item_id)
 
 
@@ -72,26 +77,51 @@ class MosaicQuery:
 
 def mosaic_query_dependency(settings):
     def query(
-        datetime: Annotated[str | None, Query(description="RFC 3339 instant or interval (`2025-06-01T00:00:00Z/..`)")] = None,
+        datetime: Annotated[
+            str | None,
+            Query(description="RFC 3339 instant or interval (`2025-06-01T00:00:00Z/..`)"),
+        ] = None,
         ids: Annotated[str | None, Query(description="Item ids, comma-separated")] = None,
         filter: Annotated[str | None, Query(description="CQL2 filter (text, or JSON)")] = None,
-        filter_lang: Annotated[Literal["cql2-text", "cql2-json"] | None, Query(alias="filter-lang")] = None,
-        sortby: Annotated[str | None, Query(description="STAC sortby, e.g. `-datetime` or `+properties.eo:cloud_cover`")] = None,
-        max_items: Annotated[int | None, Query(ge=1, le=settings.mosaic_max_items,
-                                               description=f"Items per tile (<= {settings.mosaic_max_items})")] = None,
-        pixel_selection: Annotated[Literal[SELECTIONS], Query(description="How overlapping items are merged")] = "first",
+        filter_lang: Annotated[
+            Literal["cql2-text", "cql2-json"] | None, Query(alias="filter-lang")
+        ] = None,
+        sortby: Annotated[
+            str | None,
+            Query(description="STAC sortby, e.g. `-datetime` or `+properties.eo:cloud_cover`"),
+        ] = None,
+        max_items: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=settings.mosaic_max_items,
+                description=f"Items per tile (<= {settings.mosaic_max_items})",
+            ),
+        ] = None,
+        pixel_selection: Annotated[
+            Literal[SELECTIONS], Query(description="How overlapping items are merged")
+        ] = "first",
     ) -> MosaicQuery:
         if pixel_selection == "latest":
             if sortby and sortby.strip() not in ("-datetime", "-properties.datetime"):
-                raise ParameterError("pixel_selection=latest sorts by -datetime: leave sortby out, "
-                                     "or use pixel_selection=first with your sortby")
+                raise ParameterError(
+                    "pixel_selection=latest sorts by -datetime: leave sortby out, "
+                    "or use pixel_selection=first with your sortby"
+                )
             sortby = "-datetime"
         id_list = tuple(i.strip() for i in ids.split(",") if i.strip()) if ids else ()
         bad = [i for i in id_list if not ID_PATTERN.match(i)]
         if bad:
             raise ParameterError(f"Invalid item ids {bad}: letters, digits, '.', '_', '-'")
         return MosaicQuery(
-            SearchParams(datetime, id_list, filter, filter_lang, sortby, max_items or settings.mosaic_max_items),
+            SearchParams(
+                datetime,
+                id_list,
+                filter,
+                filter_lang,
+                sortby,
+                max_items or settings.mosaic_max_items,
+            ),
             pixel_selection,
         )
 
@@ -117,20 +147,25 @@ class MosaicRoutes:
 
     # -- reading --------------------------------------------------------------------------
     def _search(self, collection_id: str, tms, tile: Tile, query: MosaicQuery) -> list[dict]:
-        return self.stac.items_for_tile(collection_id, tms, tile, query.params,
-                                        self.settings.mosaic_search_zoom_up)
+        return self.stac.items_for_tile(
+            collection_id, tms, tile, query.params, self.settings.mosaic_search_zoom_up
+        )
 
     def _open(self, collection_id: str, item: dict):
         location = item_location(self.settings, collection_id, item)
         try:
             return self.catalog.open(collection_id, item["id"], location)
         except ItemNotFoundError as exc:  # the STAC API lists a product the store lacks
-            raise StoreError(f"STAC item {collection_id}/{item['id']} has no product in the store: {exc}") from exc
+            raise StoreError(
+                f"STAC item {collection_id}/{item['id']} has no product in the store: {exc}"
+            ) from exc
 
     def _tile(self, collection_id, tms, z, x, y, tilesize, query, reader_params, options):
         items = self._search(collection_id, tms, Tile(x, y, z), query)
         if not items:
-            raise TileOutsideBounds(f"No item of '{collection_id}' matches tile {z}/{x}/{y} with this search")
+            raise TileOutsideBounds(
+                f"No item of '{collection_id}' matches tile {z}/{x}/{y} with this search"
+            )
 
         def read(item: dict, *args, **kwargs):
             product = self._open(collection_id, item)
@@ -139,11 +174,20 @@ class MosaicRoutes:
 
         try:
             image, used = mosaic_reader(
-                items, read, x, y, z, tilesize=tilesize, pixel_selection=_method(query.selection),
-                threads=min(len(items), 4), **options,
+                items,
+                read,
+                x,
+                y,
+                z,
+                tilesize=tilesize,
+                pixel_selection=_method(query.selection),
+                threads=min(len(items), 4),
+                **options,
             )
         except EmptyMosaicError as exc:
-            raise TileOutsideBounds(f"No item of '{collection_id}' has data in tile {z}/{x}/{y}") from exc
+            raise TileOutsideBounds(
+                f"No item of '{collection_id}' has data in tile {z}/{x}/{y}"
+            ) from exc
         return image, [item["id"] for item in used], len(items)
 
     # -- routes ---------------------------------------------------------------------------
@@ -180,22 +224,33 @@ class MosaicRoutes:
                 raise ParameterError(f"Tile scale must be 1 to 4 (@1x..@4x); got {scale}")
             tms = f.supported_tms.get(tileMatrixSetId)
             options = {**layer_params.as_dict(), **dataset_params.as_dict()}
-            image, used, found = self._tile(collection_id, tms, z, x, y, TILE_SIZE * scale, query,
-                                            reader_params, options)
+            image, used, found = self._tile(
+                collection_id, tms, z, x, y, TILE_SIZE * scale, query, reader_params, options
+            )
             if post_process:
                 image = post_process(image)
-            content, media_type = f.render_func(image, output_format=format, colormap=colormap,
-                                                **render_params.as_dict())
+            content, media_type = f.render_func(
+                image, output_format=format, colormap=colormap, **render_params.as_dict()
+            )
             headers = {"X-Mosaic-Items": ",".join(used), "X-Mosaic-Searched": str(found)}
             return Response(content, media_type=media_type, headers=headers)
 
         for path in tile_paths:
-            router.add_api_route(path, tile, methods=["GET"], name="mosaic_tile",
-                                 response_class=Response, tags=["Collection mosaics"],
-                                 operation_id="getMosaicTile" + str(tile_paths.index(path)))
+            router.add_api_route(
+                path,
+                tile,
+                methods=["GET"],
+                name="mosaic_tile",
+                response_class=Response,
+                tags=["Collection mosaics"],
+                operation_id="getMosaicTile" + str(tile_paths.index(path)),
+            )
 
-        @router.get("/{tileMatrixSetId}/tilejson.json", tags=["Collection mosaics"],
-                    operation_id="getMosaicTileJSON")
+        @router.get(
+            "/{tileMatrixSetId}/tilejson.json",
+            tags=["Collection mosaics"],
+            operation_id="getMosaicTileJSON",
+        )
         def tilejson(
             request: Request,
             collection_id: Annotated[str, PathParam(pattern=ID_PATTERN.pattern)],
@@ -210,7 +265,9 @@ class MosaicRoutes:
             """TileJSON of the mosaic (bounds: the collection's spatial extent)."""
             _require_variables(reader_params)
             collection = self.stac.collection(collection_id)
-            bbox = ((collection.get("extent") or {}).get("spatial") or {}).get("bbox") or [[-180, -90, 180, 90]]
+            bbox = ((collection.get("extent") or {}).get("spatial") or {}).get("bbox") or [
+                [-180, -90, 180, 90]
+            ]
             path = f"/collections/{collection_id}/tiles/{tileMatrixSetId}/{{z}}/{{x}}/{{y}}"
             if tile_scale > 1:
                 path += f"@{tile_scale}x"
@@ -229,13 +286,21 @@ class MosaicRoutes:
                 "maxzoom": maxzoom if maxzoom is not None else self.settings.mosaic_maxzoom,
             }
 
-        @router.get("/WMTSCapabilities.xml", tags=["Collection mosaics"], operation_id="getMosaicWMTS",
-                    response_class=Response,
-                    responses={200: {"content": {"application/xml": {}}, "description": "WMTS capabilities"}})
+        @router.get(
+            "/WMTSCapabilities.xml",
+            tags=["Collection mosaics"],
+            operation_id="getMosaicWMTS",
+            response_class=Response,
+            responses={
+                200: {"content": {"application/xml": {}}, "description": "WMTS capabilities"}
+            },
+        )
         def wmts(
             request: Request,
             collection_id: Annotated[str, PathParam(pattern=ID_PATTERN.pattern)],
-            tile_format: Annotated[ImageType, Query(description="Tile format (png by default)")] = ImageType.png,
+            tile_format: Annotated[
+                ImageType, Query(description="Tile format (png by default)")
+            ] = ImageType.png,
             query=Depends(self.query),
             reader_params=Depends(f.reader_dependency),
         ):
@@ -246,11 +311,27 @@ class MosaicRoutes:
 
             _require_variables(reader_params)
             collection = self.stac.collection(collection_id)
-            bbox = ((collection.get("extent") or {}).get("spatial") or {}).get("bbox") or [[-180, -90, 180, 90]]
-            bounds = list(bbox[0])[:4] if len(bbox[0]) == 4 else [bbox[0][0], bbox[0][1], bbox[0][3], bbox[0][4]]
-            skip = {"tile_format", "service", "request", "acceptversions", "sections", "updatesequence",
-                    "acceptformats", "tilesize"}
-            qs = urlencode([(k, v) for k, v in request.query_params.multi_items() if k.lower() not in skip])
+            bbox = ((collection.get("extent") or {}).get("spatial") or {}).get("bbox") or [
+                [-180, -90, 180, 90]
+            ]
+            bounds = (
+                list(bbox[0])[:4]
+                if len(bbox[0]) == 4
+                else [bbox[0][0], bbox[0][1], bbox[0][3], bbox[0][4]]
+            )
+            skip = {
+                "tile_format",
+                "service",
+                "request",
+                "acceptversions",
+                "sections",
+                "updatesequence",
+                "acceptformats",
+                "tilesize",
+            }
+            qs = urlencode(
+                [(k, v) for k, v in request.query_params.multi_items() if k.lower() not in skip]
+            )
             base = str(request.base_url).rstrip("/")
             zooms = (self.settings.mosaic_minzoom, self.settings.mosaic_maxzoom)
             layers, matrix_sets = [], []
@@ -261,22 +342,37 @@ class MosaicRoutes:
                     limits = tms_limits(tms, bounds, zooms=tms_zooms)
                 except Exception:  # noqa: BLE001 - a matrix set that cannot hold the extent
                     continue
-                layers.append({
-                    "title": f"{collection_id}_{tms_id}_default",
-                    "identifier": f"{collection_id}_{tms_id}_default",
-                    "tms_identifier": tms_id, "tms_limits": limits,
-                    "tiles_url": f"{base}/collections/{collection_id}/tiles/{tms_id}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.{tile_format.value}",
-                    "query_string": qs, "bbox_crs_type": "WGS84BoundingBox",
-                    "bbox_crs_uri": "urn:ogc:def:crs:OGC:2:84", "bbox": bounds,
-                })
+                layers.append(
+                    {
+                        "title": f"{collection_id}_{tms_id}_default",
+                        "identifier": f"{collection_id}_{tms_id}_default",
+                        "tms_identifier": tms_id,
+                        "tms_limits": limits,
+                        "tiles_url": f"{base}/collections/{collection_id}/tiles/{tms_id}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.{tile_format.value}",
+                        "query_string": qs,
+                        "bbox_crs_type": "WGS84BoundingBox",
+                        "bbox_crs_uri": "urn:ogc:def:crs:OGC:2:84",
+                        "bbox": bounds,
+                    }
+                )
                 matrix_sets.append({"id": tms_id, "crs": tms.crs.srs, "matrices": tms.tileMatrices})
             return DEFAULT_TEMPLATES.TemplateResponse(
-                request, name="wmts.xml", media_type="application/xml",
-                context={"layers": layers, "tileMatrixSets": matrix_sets, "media_type": tile_format.mediatype},
+                request,
+                name="wmts.xml",
+                media_type="application/xml",
+                context={
+                    "layers": layers,
+                    "tileMatrixSets": matrix_sets,
+                    "media_type": tile_format.mediatype,
+                },
             )
 
-        @router.get("/map", response_class=HTMLResponse, tags=["Collection mosaics"],
-                    operation_id="getMosaicMap")
+        @router.get(
+            "/map",
+            response_class=HTMLResponse,
+            tags=["Collection mosaics"],
+            operation_id="getMosaicMap",
+        )
         def map_viewer(
             request: Request,
             collection_id: Annotated[str, PathParam(pattern=ID_PATTERN.pattern)],
@@ -294,8 +390,9 @@ class MosaicRoutes:
             qs = [(k, v) for k, v in request.query_params.multi_items() if k != "tileMatrixSetId"]
             if qs:
                 url += "?" + urlencode(qs)
-            return templates.TemplateResponse(request, "map.html",
-                                              {"tilejson_url": url, "title": f"{collection_id} (mosaic)"})
+            return templates.TemplateResponse(
+                request, "map.html", {"tilejson_url": url, "title": f"{collection_id} (mosaic)"}
+            )
 
         @router.get("/info", tags=["Collection mosaics"], operation_id="getMosaicInfo")
         def info(
@@ -307,22 +404,33 @@ class MosaicRoutes:
             collection = self.stac.collection(collection_id)
             box = _parse_bbox(bbox) if bbox else None
             search = self.stac.search(collection_id, box, query.params, query.params.max_items)
-            return JSONResponse({
-                "collection": collection_id,
-                "stac_api": self.stac.url,
-                "extent": collection.get("extent"),
-                "search": {**query.params.query(), "max_items": query.params.max_items,
-                           "pixel_selection": query.selection, **({"bbox": bbox} if bbox else {})},
-                "truncated": search.truncated,
-                "items": [
-                    {"id": item["id"], "datetime": (item.get("properties") or {}).get("datetime"),
-                     "bbox": item.get("bbox"),
-                     "product": item_location(self.settings, collection_id, item).url}
-                    for item in search.items
-                ],
-            })
+            return JSONResponse(
+                {
+                    "collection": collection_id,
+                    "stac_api": self.stac.url,
+                    "extent": collection.get("extent"),
+                    "search": {
+                        **query.params.query(),
+                        "max_items": query.params.max_items,
+                        "pixel_selection": query.selection,
+                        **({"bbox": bbox} if bbox else {}),
+                    },
+                    "truncated": search.truncated,
+                    "items": [
+                        {
+                            "id": item["id"],
+                            "datetime": (item.get("properties") or {}).get("datetime"),
+                            "bbox": item.get("bbox"),
+                            "product": item_location(self.settings, collection_id, item).url,
+                        }
+                        for item in search.items
+                    ],
+                }
+            )
 
-        @router.get("/point/{lon},{lat}", tags=["Collection mosaics"], operation_id="getMosaicPoint")
+        @router.get(
+            "/point/{lon},{lat}", tags=["Collection mosaics"], operation_id="getMosaicPoint"
+        )
         def point(
             collection_id: Annotated[str, PathParam(pattern=ID_PATTERN.pattern)],
             lon: Annotated[float, PathParam(ge=-180, le=180)],
@@ -335,22 +443,30 @@ class MosaicRoutes:
             """Values of every item with data at the point, in the search order."""
             _require_variables(reader_params)
             eps = 1e-7
-            search = self.stac.search(collection_id, (lon - eps, lat - eps, lon + eps, lat + eps),
-                                      query.params, query.params.max_items)
+            search = self.stac.search(
+                collection_id,
+                (lon - eps, lat - eps, lon + eps, lat + eps),
+                query.params,
+                query.params.max_items,
+            )
             values = []
             for item in search.items:
                 product = self._open(collection_id, item)
                 try:
                     with EOPFReader(product, **reader_params.as_dict()) as src:
-                        pt = src.point(lon, lat, **layer_params.as_dict(), **dataset_params.as_dict())
+                        pt = src.point(
+                            lon, lat, **layer_params.as_dict(), **dataset_params.as_dict()
+                        )
                 except PointOutsideBounds:
                     continue
                 data = pt.array
-                values.append({
-                    "item": item["id"],
-                    "values": [None if m else float(v) for v, m in zip(data.data, _mask(data))],
-                    "band_names": pt.band_names,
-                })
+                values.append(
+                    {
+                        "item": item["id"],
+                        "values": [None if m else float(v) for v, m in zip(data.data, _mask(data))],
+                        "band_names": pt.band_names,
+                    }
+                )
             return {"coordinates": [lon, lat], "items": values}
 
 
@@ -362,9 +478,11 @@ def _mask(array):
 
 def _require_variables(reader_params) -> None:
     if not getattr(reader_params, "variables", None):
-        raise VariableError("A mosaic needs 'variables' (e.g. ?variables=/measurements/reflectance:b04"
-                            "&variables=/measurements/reflectance:b03&variables=/measurements/reflectance:b02"
-                            "&rescale=0,1)")
+        raise VariableError(
+            "A mosaic needs 'variables' (e.g. ?variables=/measurements/reflectance:b04"
+            "&variables=/measurements/reflectance:b03&variables=/measurements/reflectance:b02"
+            "&rescale=0,1)"
+        )
 
 
 def _parse_bbox(text: str) -> tuple[float, float, float, float]:

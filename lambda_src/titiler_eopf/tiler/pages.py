@@ -69,8 +69,11 @@ def build_pages_router(settings: TilerSettings) -> APIRouter:
             body = assets.read_asset(package, name)
         except assets.AssetMissing as exc:
             raise HTTPException(404, str(exc)) from None
-        return Response(body, media_type=assets.media_type(name),
-                        headers={"Cache-Control": f"public, max-age={ASSET_MAX_AGE}"})
+        return Response(
+            body,
+            media_type=assets.media_type(name),
+            headers={"Cache-Control": f"public, max-age={ASSET_MAX_AGE}"},
+        )
 
     return router
 
@@ -91,4 +94,6 @@ def add_docs(app: FastAPI) -> None:
 
 
 def presets_json() -> str:
-    return json.dumps([{"name": p.name, "title": p.title, "params": list(p.params)} for p in PRESETS.values()])
+    return json.dumps(
+        [{"name": p.name, "title": p.title, "params": list(p.params)} for p in PRESETS.values()]
+    )

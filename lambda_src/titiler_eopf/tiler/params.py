@@ -17,7 +17,6 @@ Two mechanisms, so that titiler's own routes are kept as they are:
 import dataclasses
 import functools
 import inspect
-import json
 import logging
 import math
 import typing
@@ -65,7 +64,9 @@ def _subclass(base: type, name: str, post_init: Callable, **overrides: Any) -> t
         if f.default is not dataclasses.MISSING:
             fields.append((f.name, annotation, f.default))
         elif f.default_factory is not dataclasses.MISSING:
-            fields.append((f.name, annotation, dataclasses.field(default_factory=f.default_factory)))
+            fields.append(
+                (f.name, annotation, dataclasses.field(default_factory=f.default_factory))
+            )
         else:
             fields.append((f.name, annotation))
     return dataclasses.make_dataclass(
@@ -96,7 +97,9 @@ def variables_params(base: type, limits: LimitSettings) -> type:
         getattr(base, "__post_init__", lambda _: None)(self)
         count = len(self.variables or ())
         if count > limits.max_variables:
-            raise over_limit("The number of 'variables'", count, limits.max_variables, "max_variables")
+            raise over_limit(
+                "The number of 'variables'", count, limits.max_variables, "max_variables"
+            )
 
     return _subclass(base, "BoundedVariablesParams", __post_init__)
 
@@ -104,7 +107,9 @@ def variables_params(base: type, limits: LimitSettings) -> type:
 def size_params(base: type, limits: LimitSettings, name: str, default_max_size: int | None):
     """Preview and bbox/feature sizes, at most ``max_image_size`` pixels a side."""
     side = f"at most TITILER_EOPF_MAX_IMAGE_SIZE ({limits.max_image_size})"
-    size = Annotated[int | None, Field(gt=0, le=limits.max_image_size, description=f"Pixels, {side}.")]
+    size = Annotated[
+        int | None, Field(gt=0, le=limits.max_image_size, description=f"Pixels, {side}.")
+    ]
     max_size = Annotated[
         int | None if default_max_size is None else int,
         Field(gt=0, le=limits.max_image_size, description=f"Longest side, {side}."),
@@ -125,17 +130,31 @@ def histogram_params(base: type, limits: LimitSettings) -> type:
             if self.bins < 1:
                 raise ParameterError(f"histogram_bins must be at least 1 (got {raw_bins})")
             if self.bins > limits.max_histogram_bins:
-                raise over_limit("histogram_bins", self.bins, limits.max_histogram_bins, "max_histogram_bins", "bins")
+                raise over_limit(
+                    "histogram_bins",
+                    self.bins,
+                    limits.max_histogram_bins,
+                    "max_histogram_bins",
+                    "bins",
+                )
         else:
             edges = _finite("histogram_bins", self.bins)
             if len(edges) - 1 > limits.max_histogram_bins:
-                raise over_limit("histogram_bins", len(edges) - 1, limits.max_histogram_bins, "max_histogram_bins", "bins")
+                raise over_limit(
+                    "histogram_bins",
+                    len(edges) - 1,
+                    limits.max_histogram_bins,
+                    "max_histogram_bins",
+                    "bins",
+                )
             if any(b <= a for a, b in zip(edges, edges[1:])):
                 raise ParameterError(f"histogram_bins edges must increase ({raw_bins})")
         if self.range is not None:
             low, high = _finite("histogram_range", self.range)
             if low > high:
-                raise ParameterError(f"histogram_range must be 'min,max' with min <= max ({raw_range})")
+                raise ParameterError(
+                    f"histogram_range must be 'min,max' with min <= max ({raw_range})"
+                )
 
     return _subclass(base, "BoundedHistogramParams", __post_init__)
 
@@ -164,7 +183,11 @@ def statistics_params(base: type, limits: LimitSettings) -> type:
         base.__post_init__(self)
 
     return _subclass(
-        base, "BoundedStatisticsParams", __post_init__, percentiles=percentiles, categories=categories
+        base,
+        "BoundedStatisticsParams",
+        __post_init__,
+        percentiles=percentiles,
+        categories=categories,
     )
 
 
@@ -172,12 +195,19 @@ def rendering_params(base: type, limits: LimitSettings) -> type:
     def __post_init__(self):
         raw = list(self.rescale or ())
         if len(raw) > limits.max_variables:
-            raise over_limit("The number of 'rescale' ranges", len(raw), limits.max_variables, "max_variables")
+            raise over_limit(
+                "The number of 'rescale' ranges", len(raw), limits.max_variables, "max_variables"
+            )
         _parsed("rescale (expected 'min,max' per band)", lambda: base.__post_init__(self))
         for text, pair in zip(raw, self.rescale or ()):
             low, high = _finite(f"rescale '{text}'", pair)
         if self.color_formula and len(self.color_formula) > limits.max_expression_length:
-            raise over_limit("color_formula", f"{len(self.color_formula)} characters long", limits.max_expression_length, "max_expression_length")
+            raise over_limit(
+                "color_formula",
+                f"{len(self.color_formula)} characters long",
+                limits.max_expression_length,
+                "max_expression_length",
+            )
 
     return _subclass(base, "BoundedRenderingParams", __post_init__)
 
@@ -187,18 +217,29 @@ def layer_params(base: type, limits: LimitSettings) -> type:
         getattr(base, "__post_init__", lambda _: None)(self)
         indexes = self.indexes or []
         if len(indexes) > limits.max_variables:
-            raise over_limit("The number of 'bidx'", len(indexes), limits.max_variables, "max_variables")
+            raise over_limit(
+                "The number of 'bidx'", len(indexes), limits.max_variables, "max_variables"
+            )
         if any(i < 1 for i in indexes):
-            raise ParameterError(f"Invalid bidx {[i for i in indexes if i < 1]}: band indexes start at 1")
+            raise ParameterError(
+                f"Invalid bidx {[i for i in indexes if i < 1]}: band indexes start at 1"
+            )
         if self.expression:
             if len(self.expression) > limits.max_expression_length:
                 raise over_limit(
-                    "expression", f"{len(self.expression)} characters long",
-                    limits.max_expression_length, "max_expression_length",
+                    "expression",
+                    f"{len(self.expression)} characters long",
+                    limits.max_expression_length,
+                    "max_expression_length",
                 )
             bands = len([part for part in self.expression.split(";") if part.strip()])
             if bands > limits.max_variables:
-                raise over_limit("The number of bands of 'expression'", bands, limits.max_variables, "max_variables")
+                raise over_limit(
+                    "The number of bands of 'expression'",
+                    bands,
+                    limits.max_variables,
+                    "max_variables",
+                )
 
     return _subclass(base, "BoundedLayerParams", __post_init__)
 
@@ -224,18 +265,34 @@ def colormap_dependency(dependency: Callable, limits: LimitSettings) -> Callable
     def bounded(*args, **kwargs):
         text = kwargs.get("colormap")
         if text is not None and len(text.encode()) > limits.max_colormap_bytes:
-            raise over_limit("colormap", len(text.encode()), limits.max_colormap_bytes, "max_colormap_bytes", "bytes")
+            raise over_limit(
+                "colormap",
+                len(text.encode()),
+                limits.max_colormap_bytes,
+                "max_colormap_bytes",
+                "bytes",
+            )
         try:
             colormap = dependency(*args, **kwargs)
         except HTTPException as exc:
             raise ParameterError(f"Invalid colormap: {exc.detail}. {COLORMAP_FORMS}") from None
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-            raise ParameterError(f"Invalid colormap ({type(exc).__name__}: {exc}). {COLORMAP_FORMS}") from None
+            raise ParameterError(
+                f"Invalid colormap ({type(exc).__name__}: {exc}). {COLORMAP_FORMS}"
+            ) from None
         if text is not None:
             if not isinstance(colormap, (dict, list)) or not colormap:
-                raise ParameterError(f"Invalid colormap: empty or not a JSON object or list. {COLORMAP_FORMS}")
+                raise ParameterError(
+                    f"Invalid colormap: empty or not a JSON object or list. {COLORMAP_FORMS}"
+                )
             if len(colormap) > limits.max_colormap_entries:
-                raise over_limit("colormap", len(colormap), limits.max_colormap_entries, "max_colormap_entries", "entries")
+                raise over_limit(
+                    "colormap",
+                    len(colormap),
+                    limits.max_colormap_entries,
+                    "max_colormap_entries",
+                    "entries",
+                )
         return colormap
 
     return bounded
@@ -296,7 +353,9 @@ def safe_render(render: Callable) -> Callable:
             from rasterio.errors import RasterioError
             from rio_tiler.errors import RioTilerError
 
-            if not isinstance(exc, (ValueError, TypeError, KeyError, IndexError, RasterioError, RioTilerError)):
+            if not isinstance(
+                exc, (ValueError, TypeError, KeyError, IndexError, RasterioError, RioTilerError)
+            ):
                 raise
             output = kwargs.get("output_format")
             raise ParameterError(
@@ -316,8 +375,12 @@ def bounded_dependencies(factory, limits: LimitSettings) -> dict[str, Any]:
         "tile_dependency": tile_params(factory.tile_dependency, limits),
         "stats_dependency": statistics_params(factory.stats_dependency, limits),
         "histogram_dependency": histogram_params(factory.histogram_dependency, limits),
-        "img_preview_dependency": size_params(factory.img_preview_dependency, limits, "BoundedPreviewParams", 1024),
-        "img_part_dependency": size_params(factory.img_part_dependency, limits, "BoundedPartParams", None),
+        "img_preview_dependency": size_params(
+            factory.img_preview_dependency, limits, "BoundedPreviewParams", 1024
+        ),
+        "img_part_dependency": size_params(
+            factory.img_part_dependency, limits, "BoundedPartParams", None
+        ),
         "render_dependency": rendering_params(factory.render_dependency, limits),
         "colormap_dependency": colormap_dependency(factory.colormap_dependency, limits),
         "process_dependency": algorithm_dependency(factory.process_dependency),
@@ -329,18 +392,27 @@ def bounded_dependencies(factory, limits: LimitSettings) -> dict[str, Any]:
 def route_parameters(limits: LimitSettings) -> dict[str, Any]:
     """Bounded annotations of the parameters titiler's endpoints declare themselves."""
     side = f"at most {limits.max_image_size} (TITILER_EOPF_MAX_IMAGE_SIZE)"
-    index = Annotated[int, Path(ge=0, le=2 ** (MAX_ZOOM + 1), description="Tile column/row (from 0).")]
+    index = Annotated[
+        int, Path(ge=0, le=2 ** (MAX_ZOOM + 1), description="Tile column/row (from 0).")
+    ]
     zoom = Annotated[int | None, Query(ge=0, le=MAX_ZOOM, description=f"Zoom level, 0-{MAX_ZOOM}.")]
-    image_side = Annotated[int | None, Query(gt=0, le=limits.max_image_size, description=f"Pixels, {side}.")]
+    image_side = Annotated[
+        int | None, Query(gt=0, le=limits.max_image_size, description=f"Pixels, {side}.")
+    ]
 
     def coordinate(text: str):
         return Annotated[float, Path(allow_inf_nan=False, description=f"{text} (a finite number).")]
 
     return {
-        "z": Annotated[int, Path(ge=0, le=MAX_ZOOM, description="Zoom level of the tile matrix set.")],
+        "z": Annotated[
+            int, Path(ge=0, le=MAX_ZOOM, description="Zoom level of the tile matrix set.")
+        ],
         "x": index,
         "y": index,
-        "tilesize": Annotated[int | None, Query(gt=0, le=limits.max_image_size, description=f"Tile size in pixels, {side}.")],
+        "tilesize": Annotated[
+            int | None,
+            Query(gt=0, le=limits.max_image_size, description=f"Tile size in pixels, {side}."),
+        ],
         "minzoom": zoom,
         "maxzoom": zoom,
         "lon": coordinate("Longitude (x in coord_crs)"),
@@ -409,21 +481,25 @@ def _check_geojson(kwargs: dict, limits: LimitSettings) -> None:
     features = getattr(body, "features", None)
     features = [body] if features is None else features
     if len(features) > limits.max_features:
-        raise over_limit("The number of features", len(features), limits.max_features, "max_features")
+        raise over_limit(
+            "The number of features", len(features), limits.max_features, "max_features"
+        )
     if not features:
         raise ParameterError("The FeatureCollection has no feature")
     for number, feature in enumerate(features, 1):
         geometry = getattr(feature, "geometry", None)
         if geometry is None:
             raise ParameterError(
-                f"GeoJSON feature {number} has no geometry (\"geometry\": null): a Polygon or "
+                f'GeoJSON feature {number} has no geometry ("geometry": null): a Polygon or '
                 "MultiPolygon is needed to cut the image"
             )
         coordinates = list(_numbers(geometry.model_dump()))
         if not coordinates:
             raise ParameterError(f"GeoJSON feature {number} has an empty geometry (no position)")
         if not all(math.isfinite(c) for c in coordinates):
-            raise ParameterError(f"GeoJSON feature {number} has coordinates that are not finite numbers")
+            raise ParameterError(
+                f"GeoJSON feature {number} has coordinates that are not finite numbers"
+            )
         if _geographic(kwargs):
             for lon, lat in zip(coordinates[::2], coordinates[1::2]):
                 _check_lonlat(lon, lat, f"A position of GeoJSON feature {number}")
@@ -460,7 +536,11 @@ def _check_output(kwargs: dict, limits: LimitSettings) -> None:
         width = height = kwargs["tilesize"] or DEFAULT_TILE_SIZE
     elif "image_params" in kwargs:
         params = kwargs["image_params"]
-        w, h, side = getattr(params, "width", None), getattr(params, "height", None), getattr(params, "max_size", None)
+        w, h, side = (
+            getattr(params, "width", None),
+            getattr(params, "height", None),
+            getattr(params, "max_size", None),
+        )
         if w and h:
             width, height = w, h
         elif w or h or side:
@@ -519,17 +599,30 @@ def _in_class(exc: Exception, endpoint: Callable, kwargs: dict) -> Exception:
     if isinstance(exc, RioTilerError) and not isinstance(exc, EOPFError):
         codes = rio_tiler_status_codes()
         code = next((codes[c] for c in type(exc).__mro__ if c in codes), 500)
-        error: Exception = exc if code < 500 else InternalError(f"Internal error for {where}: {type(exc).__name__}: {exc}")
+        error: Exception = (
+            exc
+            if code < 500
+            else InternalError(f"Internal error for {where}: {type(exc).__name__}: {exc}")
+        )
     else:
         error = classify_read_error(exc, where)
         if error is None:  # a store failure outside the reader's pixel reads (e.g. /info)
             from titiler_eopf.tiler.catalog import translate_store_error
 
-            error = translate_store_error(exc, location) if location else InternalError(f"Internal error for {where}")
+            error = (
+                translate_store_error(exc, location)
+                if location
+                else InternalError(f"Internal error for {where}")
+            )
     if isinstance(error, EOPFError) and status_of(error) >= 500:
         logger.error(
             "%s failed for %s, variables %s: %s: %s",
-            endpoint.__name__, where, variables, type(exc).__name__, exc, exc_info=exc,
+            endpoint.__name__,
+            where,
+            variables,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
         )
     return error
 

@@ -325,11 +325,15 @@ class Product:
         height, width = first.shape[-2:]
         ydim, xdim = _dims(first)[-2:]
         grid_mapping = arrays.get("spatial_ref")
-        crs = CRS.from_epsg(4326) if (ydim, xdim) == GEO_DIMS else _crs_from_attrs(
-            dict(self._groups[path].attrs.asdict()),
-            dict(first.attrs.asdict()),
-            dict(grid_mapping.attrs.asdict()) if grid_mapping is not None else {},
-            parent_attrs,
+        crs = (
+            CRS.from_epsg(4326)
+            if (ydim, xdim) == GEO_DIMS
+            else _crs_from_attrs(
+                dict(self._groups[path].attrs.asdict()),
+                dict(first.attrs.asdict()),
+                dict(grid_mapping.attrs.asdict()) if grid_mapping is not None else {},
+                parent_attrs,
+            )
         )
         if crs is None:
             crs = self.default_crs()
@@ -355,8 +359,14 @@ class Product:
         )
         square = not (xres > 0 and yres > 0) or math.isclose(xres, yres, rel_tol=1e-6)
         return Level(
-            path, variables, crs, float(max(xres, yres)), bounds, (height, width),
-            dims=(ydim, xdim), square=square,
+            path,
+            variables,
+            crs,
+            float(max(xres, yres)),
+            bounds,
+            (height, width),
+            dims=(ydim, xdim),
+            square=square,
         )
 
     @staticmethod
@@ -400,9 +410,7 @@ class Product:
             store,
             engine="store",
             cache=False,
-            mask_and_scale={
-                name: not is_categorical(arrays[name]) for name in level.variables
-            },
+            mask_and_scale={name: not is_categorical(arrays[name]) for name in level.variables},
             decode_times=True,  # time dimensions are selected by date (sel=time=...)
             decode_coords="all",
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["MAX_BANDS", "Band", "EOPFReader", "resolve_bands"]
 
+
 @attr.s
 class EOPFReader(BaseReader):
     """Read tiles, parts, previews and points of the bands of an EOPF product."""
@@ -69,9 +69,7 @@ class EOPFReader(BaseReader):
         minx, miny, maxx, maxy = finest.bounds
         from affine import Affine
 
-        self.transform = Affine(
-            (maxx - minx) / width, 0, minx, 0, -(maxy - miny) / height, maxy
-        )
+        self.transform = Affine((maxx - minx) / width, 0, minx, 0, -(maxy - miny) / height, maxy)
         self.height, self.width = height, width
 
     @property
@@ -128,10 +126,15 @@ class EOPFReader(BaseReader):
         for key, (level, band_indexes) in plan.items():
             if reads[key] is None:
                 plans += windowed.plan_level(
-                    self.input, level, [self.bands[i].name for i in band_indexes], *window,
-                    target, cost_only=True,
-                    selected=[(*self.bands[i].selection, *self.bands[i].singletons)
-                              for i in band_indexes],
+                    self.input,
+                    level,
+                    [self.bands[i].name for i in band_indexes],
+                    *window,
+                    target,
+                    cost_only=True,
+                    selected=[
+                        (*self.bands[i].selection, *self.bands[i].singletons) for i in band_indexes
+                    ],
                 )
         return budget.cost_of(plans, worst_case)
 
@@ -175,9 +178,7 @@ class EOPFReader(BaseReader):
 
     def _positions(self, band_indexes: list[int]) -> list[int]:
         """Output band positions of some of the requested variables."""
-        return [
-            self._offsets[i] + k for i in band_indexes for k in range(self.bands[i].count)
-        ]
+        return [self._offsets[i] + k for i in band_indexes for k in range(self.bands[i].count)]
 
     def _descriptions(self, band_indexes: list[int]) -> list[str]:
         return [d for i in band_indexes for d in self.bands[i].descriptions]
@@ -210,7 +211,9 @@ class EOPFReader(BaseReader):
                 if band.nodata is not None:
                     piece = piece.where(piece != band.nodata)
             pieces.append(piece)
-        array = pieces[0] if len(pieces) == 1 else xarray.concat(pieces, dim=BAND_DIM, join="override")
+        array = (
+            pieces[0] if len(pieces) == 1 else xarray.concat(pieces, dim=BAND_DIM, join="override")
+        )
         array = array.assign_coords({BAND_DIM: self._descriptions(band_indexes)})
         array.attrs = {}
         array = array.rio.write_crs(level.crs).rio.write_nodata(self.nodata)
@@ -396,7 +399,10 @@ class EOPFReader(BaseReader):
         names = [f"b{i + 1}" for i in range(self.count)]
         descriptions = self._descriptions(list(range(len(self.bands))))
         result = PointData(
-            values, coordinates=point.coordinates, crs=point.crs, band_names=names,
+            values,
+            coordinates=point.coordinates,
+            crs=point.crs,
+            band_names=names,
             band_descriptions=descriptions,
         )
         if expression:
@@ -465,7 +471,9 @@ class EOPFReader(BaseReader):
             band_descriptions=[(f"b{i + 1}", d) for i, d in enumerate(descriptions)],
             dtype=str(output_dtype(self.bands))
             if not self._float_output
-            else str(self.input.dataset(first.pyramid.levels_with(first.name)[0])[first.name].dtype),
+            else str(
+                self.input.dataset(first.pyramid.levels_with(first.name)[0])[first.name].dtype
+            ),
             nodata_type="Nodata" if (self._float_output or nodata is not None) else "None",
             nodata_value=nodata,  # NaN (float data) is left out, as before
             count=self.count,

@@ -98,7 +98,12 @@ class TilerSettings(LimitSettings):
         from urllib.parse import urlsplit
 
         parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
             raise ValueError(
                 "TITILER_EOPF_PUBLIC_URL must be an absolute http(s) URL without query or fragment,"
                 f" e.g. https://tiles.example.com or https://abc.execute-api.eu-west-1.amazonaws.com; got {value!r}"
@@ -113,7 +118,12 @@ class TilerSettings(LimitSettings):
         from urllib.parse import urlsplit
 
         parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
             raise ValueError(
                 "TITILER_EOPF_STAC_API_URL must be the http(s) URL of a STAC API (its landing page),"
                 f" e.g. https://stac.core.eopf.eodc.eu; got {value!r}"

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 
 from cachetools import TTLCache
 
-from titiler_eopf.tiler.errors import EOPFError, ItemNotFoundError, ParameterError, StoreError, StoreTimeoutError
+from titiler_eopf.tiler.errors import (
+    EOPFError,
+    ItemNotFoundError,
+    ParameterError,
+    StoreError,
+    StoreTimeoutError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +78,12 @@ class Search:
 
 
 def intersects(bbox_a, bbox_b) -> bool:
-    return not (bbox_a[2] < bbox_b[0] or bbox_b[2] < bbox_a[0]
-                or bbox_a[3] < bbox_b[1] or bbox_b[3] < bbox_a[1])
+    return not (
+        bbox_a[2] < bbox_b[0]
+        or bbox_b[2] < bbox_a[0]
+        or bbox_a[3] < bbox_b[1]
+        or bbox_b[3] < bbox_a[1]
+    )
 
 
 class StacClient:
@@ -84,10 +94,14 @@ class StacClient:
 
         self.url = settings.stac_api_url.rstrip("/")
         self.page_size = settings.mosaic_search_limit
-        timeout = httpx2.Timeout(settings.stac_api_timeout, connect=min(2.0, settings.stac_api_timeout))
+        timeout = httpx2.Timeout(
+            settings.stac_api_timeout, connect=min(2.0, settings.stac_api_timeout)
+        )
         self._client = httpx2.Client(timeout=timeout, follow_redirects=False)
         self._httpx = httpx2
-        self.cache = SearchCache(settings.mosaic_search_cache_seconds, settings.mosaic_search_cache_size)
+        self.cache = SearchCache(
+            settings.mosaic_search_cache_seconds, settings.mosaic_search_cache_size
+        )
 
     # -- HTTP ---------------------------------------------------------------------------
     def _get(self, path: str, params: dict | None, what: str):
@@ -96,28 +110,43 @@ class StacClient:
         try:
             response = self._client.get(url, params=params)
         except self._httpx.TimeoutException as exc:
-            logger.error("STAC API timeout after %.1fs: %s %s", time.monotonic() - started, url, params)
-            raise StacAPITimeoutError(f"The STAC API at {self.url} did not answer {what} in time") from exc
+            logger.error(
+                "STAC API timeout after %.1fs: %s %s", time.monotonic() - started, url, params
+            )
+            raise StacAPITimeoutError(
+                f"The STAC API at {self.url} did not answer {what} in time"
+            ) from exc
         except self._httpx.HTTPError as exc:
             logger.error("STAC API unreachable: %s %s: %r", url, params, exc)
-            raise StacAPIError(f"The STAC API at {self.url} cannot be reached for {what}: "
-                               f"{type(exc).__name__}") from exc
+            raise StacAPIError(
+                f"The STAC API at {self.url} cannot be reached for {what}: {type(exc).__name__}"
+            ) from exc
         if response.status_code == 404:
             return None
         if response.status_code == 400:  # the API refused what the user asked (bad filter, sortby)
             raise ParameterError(f"The STAC API refused {what}: {_detail(response)}")
         if response.status_code >= 300:
-            logger.error("STAC API %s for %s %s: %s", response.status_code, url, params, response.text[:500])
-            raise StacAPIError(f"The STAC API at {self.url} answered {response.status_code} to {what}")
+            logger.error(
+                "STAC API %s for %s %s: %s", response.status_code, url, params, response.text[:500]
+            )
+            raise StacAPIError(
+                f"The STAC API at {self.url} answered {response.status_code} to {what}"
+            )
         try:
             return response.json()
         except ValueError as exc:
-            raise StacAPIError(f"The STAC API at {self.url} answered {what} with invalid JSON") from exc
+            raise StacAPIError(
+                f"The STAC API at {self.url} answered {what} with invalid JSON"
+            ) from exc
 
     def collection(self, collection_id: str) -> dict:
-        found = self._get(f"/collections/{collection_id}", None, f"the collection '{collection_id}'")
+        found = self._get(
+            f"/collections/{collection_id}", None, f"the collection '{collection_id}'"
+        )
         if found is None:
-            raise ItemNotFoundError(f"Collection '{collection_id}' not found in the STAC API at {self.url}")
+            raise ItemNotFoundError(
+                f"Collection '{collection_id}' not found in the STAC API at {self.url}"
+            )
         return found
 
     def search(self, collection_id: str, bbox, params: SearchParams, limit: int) -> Search:
@@ -126,7 +155,9 @@ class StacClient:
             query["bbox"] = ",".join(f"{v:.9f}" for v in bbox)
         found = self._get("/search", query, f"a search of '{collection_id}'")
         if found is None:
-            raise ItemNotFoundError(f"Collection '{collection_id}' not found in the STAC API at {self.url}")
+            raise ItemNotFoundError(
+                f"Collection '{collection_id}' not found in the STAC API at {self.url}"
+            )
         features = found.get("features", [])
         matched = found.get("numberMatched") or (found.get("context") or {}).get("matched")
         has_next = any(link.get("rel") == "next" for link in found.get("links", []))
@@ -134,7 +165,9 @@ class StacClient:
         return Search(features, truncated)
 
     # -- tiles ----------------------------------------------------------------------------
-    def items_for_tile(self, collection_id: str, tms, tile, params: SearchParams, zoom_up: int) -> list[dict]:
+    def items_for_tile(
+        self, collection_id: str, tms, tile, params: SearchParams, zoom_up: int
+    ) -> list[dict]:
         """Items whose bbox meets the tile, in the search order, at most ``max_items``."""
         from morecantile import Tile
 
@@ -145,8 +178,12 @@ class StacClient:
         key = (collection_id, tms.id, ancestor.z, ancestor.x, ancestor.y, params)
         search = self.cache.get(key)
         if search is None:
-            search = self.search(collection_id, _lonlat_bounds(tms, Tile(ancestor.x, ancestor.y, ancestor.z)),
-                                 params, self.page_size)
+            search = self.search(
+                collection_id,
+                _lonlat_bounds(tms, Tile(ancestor.x, ancestor.y, ancestor.z)),
+                params,
+                self.page_size,
+            )
             self.cache.put(key, search)
         if search.truncated and ancestor != tile:  # too many for the block: this tile's own search
             key = (collection_id, tms.id, tile.z, tile.x, tile.y, params)
@@ -154,7 +191,11 @@ class StacClient:
             if search is None:
                 search = self.search(collection_id, tile_bbox, params, params.max_items)
                 self.cache.put(key, search)
-        items = [item for item in search.items if item.get("bbox") and intersects(item["bbox"], tile_bbox)]
+        items = [
+            item
+            for item in search.items
+            if item.get("bbox") and intersects(item["bbox"], tile_bbox)
+        ]
         return items[: params.max_items]
 
 
@@ -192,8 +233,12 @@ class SearchCache:
 
     def stats(self) -> dict:
         total = self.hits + self.misses
-        return {"hits": self.hits, "misses": self.misses, "entries": len(self._cache),
-                "hit_ratio": round(self.hits / total, 4) if total else None}
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "entries": len(self._cache),
+            "hit_ratio": round(self.hits / total, 4) if total else None,
+        }
 
 
 def _lonlat_bounds(tms, tile) -> tuple[float, float, float, float]:
@@ -221,4 +266,11 @@ def item_href(item: dict) -> str | None:
     return None
 
 
-__all__ = ["EOPFError", "SearchParams", "StacAPIError", "StacAPITimeoutError", "StacClient", "item_href"]
+__all__ = [
+    "EOPFError",
+    "SearchParams",
+    "StacAPIError",
+    "StacAPITimeoutError",
+    "StacClient",
+    "item_href",
+]

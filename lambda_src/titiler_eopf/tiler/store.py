@@ -96,7 +96,9 @@ def object_store(settings: TilerSettings, location: ItemLocation):
     except BaseException as exc:  # obstore config errors are pyo3 PanicExceptions
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        raise StoreError(f"Cannot configure the store for {location.label} at {url}: {exc}") from exc
+        raise StoreError(
+            f"Cannot configure the store for {location.label} at {url}: {exc}"
+        ) from exc
     return obj
 
 

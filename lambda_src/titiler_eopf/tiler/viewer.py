@@ -21,26 +21,38 @@ def _usable(preset, available: set[str]) -> bool:
     return all(value in available for key, value in preset.params if key == "variables")
 
 
-def viewer_context(request: Request, product, variables: list[str] | None, preset: str | None, item_url: str) -> dict:
+def viewer_context(
+    request: Request, product, variables: list[str] | None, preset: str | None, item_url: str
+) -> dict:
     if preset is not None and preset not in PRESETS:
         raise VariableError(f"unknown preset {preset!r}; expected one of: {', '.join(PRESETS)}")
     available = set(product.available_variables())
-    presets = [{"name": p.name, "title": p.title, "params": list(p.params)}
-               for p in PRESETS.values() if _usable(p, available)]
+    presets = [
+        {"name": p.name, "title": p.title, "params": list(p.params)}
+        for p in PRESETS.values()
+        if _usable(p, available)
+    ]
     if variables:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("preset", "tileMatrixSetId")]
+        params = [
+            (k, v)
+            for k, v in request.query_params.multi_items()
+            if k not in ("preset", "tileMatrixSetId")
+        ]
         presets.insert(0, {"name": CUSTOM, "title": "From the URL", "params": params})
         initial = CUSTOM
     elif not presets:
         raise VariableError(
             "this product has none of the bands of the viewer's presets: give 'variables' (e.g. "
-            "?variables={group}:{variable}&rescale=0,1). Available variables: " + ", ".join(sorted(available))
+            "?variables={group}:{variable}&rescale=0,1). Available variables: "
+            + ", ".join(sorted(available))
         )
     else:
         names = [p["name"] for p in presets]
         initial = preset or (DEFAULT_PRESET if DEFAULT_PRESET in names else names[0])
         if initial not in names:
-            raise VariableError(f"preset {initial!r} needs bands this product lacks; usable here: {', '.join(names)}")
+            raise VariableError(
+                f"preset {initial!r} needs bands this product lacks; usable here: {', '.join(names)}"
+            )
     return {
         "title": product.location.label,
         "maplibre_js": vendor_url(request, "maplibre-gl", "maplibre-gl.js"),

@@ -109,8 +109,13 @@ def _touched(indexes: numpy.ndarray, chunk: int) -> numpy.ndarray:
 
 
 def plan_band(
-    product, level, name: str, bounds: tuple[float, float, float, float], target: float | None,
-    cost_only: bool = False, selected: tuple[str, ...] = (),
+    product,
+    level,
+    name: str,
+    bounds: tuple[float, float, float, float],
+    target: float | None,
+    cost_only: bool = False,
+    selected: tuple[str, ...] = (),
 ) -> BandPlan | None:
     """Plan reading ``name`` of ``level`` over ``bounds`` (level CRS) at ``target`` resolution.
 
@@ -162,8 +167,20 @@ def plan_band(
         shard = array.shards[-2:]
         shard_indexes = len(_touched(rows, shard[0])) * len(_touched(cols, shard[1]))
     return BandPlan(
-        level.path, name, array, rows, cols, (row0, col0), factor, (minx, maxy), res,
-        chunk_shape, chunk_rows, chunk_cols, shard_indexes, depth,
+        level.path,
+        name,
+        array,
+        rows,
+        cols,
+        (row0, col0),
+        factor,
+        (minx, maxy),
+        res,
+        chunk_shape,
+        chunk_rows,
+        chunk_cols,
+        shard_indexes,
+        depth,
     )
 
 
@@ -235,7 +252,9 @@ class WindowReader:
         # into the output and the cache as soon as it is decoded (memory: a few chunks).
         def read_one(ij):
             i, j = ij
-            chunk = plan.array[i * ch : min((i + 1) * ch, height), j * cw : min((j + 1) * cw, width)]
+            chunk = plan.array[
+                i * ch : min((i + 1) * ch, height), j * cw : min((j + 1) * cw, width)
+            ]
             self._keep(plan, i, j, chunk, out)
 
         # as many at once as fit in one read block (2 native L2A chunks, 8 L1C ones)
@@ -285,8 +304,16 @@ class WindowReader:
                 del block
 
 
-def to_data_array(plans: list[BandPlan], samples: list[numpy.ndarray], labels, encodings, dtypes,
-                  crs, nodata=numpy.nan, nodatas=None):
+def to_data_array(
+    plans: list[BandPlan],
+    samples: list[numpy.ndarray],
+    labels,
+    encodings,
+    dtypes,
+    crs,
+    nodata=numpy.nan,
+    nodatas=None,
+):
     """Decoded samples of one level's bands as a (band, y, x) DataArray on their regular grid.
 
     ``nodata`` is the output's (NaN for float output); raw (categorical) bands stacked into a
@@ -309,13 +336,17 @@ def to_data_array(plans: list[BandPlan], samples: list[numpy.ndarray], labels, e
         if float_output and own is not None and not (isinstance(own, float) and math.isnan(own)):
             plane[raw == own] = numpy.nan
         planes.append(plane)
-    array = xarray.DataArray(numpy.stack(planes), dims=("band", "y", "x"),
-                             coords={"band": list(labels), "y": ys, "x": xs})
+    array = xarray.DataArray(
+        numpy.stack(planes),
+        dims=("band", "y", "x"),
+        coords={"band": list(labels), "y": ys, "x": xs},
+    )
     return array.rio.write_crs(crs).rio.write_nodata(nodata)
 
 
-def plan_level(product, level, names, bbox, bbox_crs, target, cost_only=False,
-               selected=None) -> list[BandPlan] | None:
+def plan_level(
+    product, level, names, bbox, bbox_crs, target, cost_only=False, selected=None
+) -> list[BandPlan] | None:
     """Plans of the bands ``names`` of one level over ``bbox``; None if one cannot be planned.
 
     ``cost_only``: plans of what the lazy path reads, for the budget (``selected``: per name,
@@ -335,14 +366,16 @@ def plan_level(product, level, names, bbox, bbox_crs, target, cost_only=False,
     return None if any(p is None for p in plans) else plans
 
 
-def read_level(product, level, names, labels, plans: list[BandPlan], raw=None, nodatas=None,
-               nodata=numpy.nan):
+def read_level(
+    product, level, names, labels, plans: list[BandPlan], raw=None, nodatas=None, nodata=numpy.nan
+):
     """Read planned bands of one level into a decoded (band, y, x) DataArray.
 
     ``raw`` bands (classes, masks) are not CF-decoded: their values stay as they are.
     """
-    reader = WindowReader(getattr(product, "chunk_token", id(product)),
-                          getattr(product, "chunk_cache", None))
+    reader = WindowReader(
+        getattr(product, "chunk_token", id(product)), getattr(product, "chunk_cache", None)
+    )
     if len(plans) == 1:
         samples = [reader.read(plans[0])]
     else:  # bands fetched and decoded side by side (I/O and blosc release the GIL)

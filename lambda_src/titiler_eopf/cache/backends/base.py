@@ -16,17 +16,30 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Iterator
 
 from ..keys import CacheKey
 
 # Headers never stored: hop-by-hop, recomputed per response, or per-client.
 UNSTORED_HEADERS = frozenset(
     {
-        "content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive",
-        "date", "server", "set-cookie", "x-cache", "age", "etag", "cache-control", "vary",
-        "server-timing", "expires", "last-modified",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "date",
+        "server",
+        "set-cookie",
+        "x-cache",
+        "age",
+        "etag",
+        "cache-control",
+        "vary",
+        "server-timing",
+        "expires",
+        "last-modified",
     }
 )
 
@@ -71,12 +84,16 @@ class EntryMeta:
         return {k: str(v) for k, v in d.items()}
 
     @classmethod
-    def from_record(cls, rec: dict) -> "EntryMeta | None":
+    def from_record(cls, rec: dict) -> EntryMeta | None:
         """Parse a stored record; ``None`` when it is incomplete or malformed
         (a half-written or foreign record is a miss, never a wrong answer)."""
         try:
-            r = {(k.decode() if isinstance(k, bytes) else k).lower(): (v.decode() if isinstance(v, bytes) else v)
-                 for k, v in rec.items()}
+            r = {
+                (k.decode() if isinstance(k, bytes) else k).lower(): (
+                    v.decode() if isinstance(v, bytes) else v
+                )
+                for k, v in rec.items()
+            }
             return cls(
                 status=int(r["status"]),
                 content_type=r["content_type"],

@@ -10,10 +10,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..keys import CacheKey, parse_id
-from .base import NO_GENERATION, same_generation, Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_match, new_generation
+from .base import (
+    NO_GENERATION,
+    Backend,
+    EntryMeta,
+    IndexedEntry,
+    LocalLocks,
+    Lookup,
+    glob_match,
+    new_generation,
+    same_generation,
+)
 
 MAX_SCOPES = 65_536  # generations kept for scopes without entries (bumped only)
 
@@ -33,8 +43,11 @@ class MemoryBackend(Backend):
 
     def generations(self, collection, item):
         with self._mutex:
-            return (self._gens.get((collection,), NO_GENERATION), self._gens.get((collection, item), NO_GENERATION),
-                    self._gens.get(("purge", collection), NO_GENERATION))
+            return (
+                self._gens.get((collection,), NO_GENERATION),
+                self._gens.get((collection, item), NO_GENERATION),
+                self._gens.get(("purge", collection), NO_GENERATION),
+            )
 
     def bump_purge(self, collection):
         with self._mutex:
@@ -52,7 +65,11 @@ class MemoryBackend(Backend):
         if len(self._gens) > MAX_SCOPES:
             # Forget the oldest generations of scopes without entries: safe,
             # since no entry was written under them.
-            live = {(c,) for c, _ in self._index} | set(self._index) | {("purge", c) for c, _ in self._index}
+            live = (
+                {(c,) for c, _ in self._index}
+                | set(self._index)
+                | {("purge", c) for c, _ in self._index}
+            )
             for old in [s for s in self._gens if s not in live][: len(self._gens) - MAX_SCOPES]:
                 del self._gens[old]
 
@@ -80,8 +97,11 @@ class MemoryBackend(Backend):
         with self._mutex:
             current = self.generations(key.collection, key.item)
             seen = key.generations
-            if not (same_generation(current[0], seen[0]) and same_generation(current[1], seen[1])
-                    and current[2] == seen[2]):
+            if not (
+                same_generation(current[0], seen[0])
+                and same_generation(current[1], seen[1])
+                and current[2] == seen[2]
+            ):
                 return False
             gens = []
             for scope, cur in (((key.collection,), current[0]), (key.scope, current[1])):
@@ -161,5 +181,10 @@ class MemoryBackend(Backend):
 
     def status(self):
         with self._mutex:
-            return {"backend": self.name, "entries": len(self._entries), "bytes": self.bytes,
-                    "max_bytes": self.max_bytes, "scopes": len(self._gens)}
+            return {
+                "backend": self.name,
+                "entries": len(self._entries),
+                "bytes": self.bytes,
+                "max_bytes": self.max_bytes,
+                "scopes": len(self._gens),
+            }

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import unquote
 
 from ..circuit import CircuitBreaker
@@ -39,16 +39,25 @@ from .base import BROKEN, NO_GENERATION, Backend, EntryMeta, IndexedEntry, Looku
 log = logging.getLogger("titiler_eopf.cache.redis")
 
 META_FIELDS = (
-    "status", "content_type", "size", "sha256", "created", "ttl", "kind", "headers", "render_ms", "tile", "gens", "src",
+    "status",
+    "content_type",
+    "size",
+    "sha256",
+    "created",
+    "ttl",
+    "kind",
+    "headers",
+    "render_ms",
+    "tile",
+    "gens",
+    "src",
 )
 BATCH = 500
 
 # Compare-and-delete: release the lock only if we still hold it.
 _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
 # Compare-and-extend: the lock holder's heartbeat.
-_REFRESH = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
-)
+_REFRESH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
 # Create the scope's missing generations, if they (and the purge token) are still those
 # seen. KEYS: gen_c, gen_i, purge_c. ARGV: seen gen_c, seen gen_i, new token c, new token i,
 # generation TTL (s), seen purge_c.
@@ -57,7 +66,9 @@ _REFRESH = (
 _SAME = """
 local function same(cur, seen) return cur == seen or (seen == '0' and string.sub(cur, 1, 1) == 'w') end
 """
-_CLAIM = _SAME + """
+_CLAIM = (
+    _SAME
+    + """
 local gc = redis.call('GET', KEYS[1]) or '0'
 local gi = redis.call('GET', KEYS[2]) or '0'
 local pc = redis.call('GET', KEYS[3]) or '0'
@@ -66,11 +77,14 @@ if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', ARGV[5]) en
 if gi == '0' then gi = ARGV[4]; redis.call('SET', KEYS[2], gi, 'EX', ARGV[5]) end
 return gc .. '/' .. gi
 """
+)
 # Conditional write. KEYS: gen_c, gen_i, entry, idx, items, purge_c.
 # ARGV: seen gen_c, seen gen_i, new token c, new token i, entry expire (s), generation TTL (s),
 #       item id (quoted), tile, seen purge_c, then field/value pairs of the record.
 # Returns the generations written under ("c/i"), or false when they (or the purge token) moved.
-_PUT = _SAME + """
+_PUT = (
+    _SAME
+    + """
 local gc = redis.call('GET', KEYS[1]) or '0'
 local gi = redis.call('GET', KEYS[2]) or '0'
 local pc = redis.call('GET', KEYS[6]) or '0'
@@ -96,6 +110,7 @@ for _, k in ipairs({KEYS[4], KEYS[5]}) do
 end
 return gc .. '/' .. gi
 """
+)
 
 
 def _secret_password(arn: str, region: str | None) -> str:
@@ -212,7 +227,10 @@ class RedisBackend(Backend):
     def _gen_ttl(self) -> int:
         """Longest life of any entry: a bumped generation outlives them all."""
         s = self.settings
-        return max(s.tile_ttl, s.default_ttl, s.metadata_ttl or 0, s.preview_ttl or 0) + s.stale_if_error
+        return (
+            max(s.tile_ttl, s.default_ttl, s.metadata_ttl or 0, s.preview_ttl or 0)
+            + s.stale_if_error
+        )
 
     def bump(self, collection, item=None):
         gen = new_generation()
@@ -269,11 +287,27 @@ class RedisBackend(Backend):
         if body is not None:
             record["body"] = body
         gc, gi, purge = self._gen_keys(key.collection, key.item)
-        keys = [gc, gi, _ekey(key.id), self._idx_key(*key.scope), self._items_key(key.collection), purge]
+        keys = [
+            gc,
+            gi,
+            _ekey(key.id),
+            self._idx_key(*key.scope),
+            self._items_key(key.collection),
+            purge,
+        ]
         expire = max(int(expire), 1)
         seen = key.generations
-        args: list = [seen[0], seen[1], new_generation(True), new_generation(True), expire,
-                      max(expire, self._gen_ttl), q(key.item), meta.tile, seen[2]]
+        args: list = [
+            seen[0],
+            seen[1],
+            new_generation(True),
+            new_generation(True),
+            expire,
+            max(expire, self._gen_ttl),
+            q(key.item),
+            meta.tile,
+            seen[2],
+        ]
         for name, value in record.items():
             args += [name, value]
 
@@ -296,7 +330,14 @@ class RedisBackend(Backend):
         if NO_GENERATION not in seen[:2]:
             return seen
         gk = self._gen_keys(key.collection, key.item)
-        args = [seen[0], seen[1], new_generation(True), new_generation(True), self._gen_ttl, seen[2]]
+        args = [
+            seen[0],
+            seen[1],
+            new_generation(True),
+            new_generation(True),
+            self._gen_ttl,
+            seen[2],
+        ]
         got = self.conn.call(lambda r: self.conn._claim_script(keys=list(gk), args=args, client=r))
         if not got:
             return None
@@ -363,8 +404,10 @@ class RedisBackend(Backend):
         out: list[str] = []
         for _ in range(10_000):  # bounded even on a huge keyspace
             want = max(limit - len(out), 1)
-            nxt, batch = self.conn.call(lambda r, c=cur: r.scan(c, match=match, count=max(want, 100)))
-            ids = [k.decode()[len("cache:"):] for k in batch]
+            nxt, batch = self.conn.call(
+                lambda r, c=cur: r.scan(c, match=match, count=max(want, 100))
+            )
+            ids = [k.decode()[len("cache:") :] for k in batch]
             ids = [i for i in ids if parse_id(i) is not None]  # entries only, not gen/idx/lock
             if len(out) + len(ids) > limit:
                 # Do not drop keys past the limit: resume from this batch again.
@@ -385,15 +428,27 @@ class RedisBackend(Backend):
 
     # --- lock ---------------------------------------------------------------
     def try_lock(self, key_id, token, ttl):
-        return bool(self.conn.call(lambda r: r.set(f"cache:lock/{key_id}", token, nx=True, px=int(ttl * 1000))))
+        return bool(
+            self.conn.call(
+                lambda r: r.set(f"cache:lock/{key_id}", token, nx=True, px=int(ttl * 1000))
+            )
+        )
 
     def unlock(self, key_id, token):
-        self.conn.call(lambda r: self.conn._unlock_script(keys=[f"cache:lock/{key_id}"], args=[token], client=r))
+        self.conn.call(
+            lambda r: self.conn._unlock_script(
+                keys=[f"cache:lock/{key_id}"], args=[token], client=r
+            )
+        )
 
     def refresh_lock(self, key_id, token, ttl):
-        return bool(self.conn.call(
-            lambda r: self.conn._refresh_script(keys=[f"cache:lock/{key_id}"], args=[token, int(ttl * 1000)], client=r)
-        ))
+        return bool(
+            self.conn.call(
+                lambda r: self.conn._refresh_script(
+                    keys=[f"cache:lock/{key_id}"], args=[token, int(ttl * 1000)], client=r
+                )
+            )
+        )
 
     # --- health ---------------------------------------------------------------
     def status(self):

@@ -29,11 +29,21 @@ import fnmatch
 import logging
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..circuit import CacheRejected, CircuitBreaker
 from ..keys import CacheKey, parse_id, q
-from .base import NO_GENERATION, same_generation, Backend, EntryMeta, IndexedEntry, LocalLocks, Lookup, glob_literal, new_generation
+from .base import (
+    NO_GENERATION,
+    Backend,
+    EntryMeta,
+    IndexedEntry,
+    LocalLocks,
+    Lookup,
+    glob_literal,
+    new_generation,
+    same_generation,
+)
 
 log = logging.getLogger("titiler_eopf.cache.s3")
 
@@ -119,7 +129,11 @@ class S3Connection:
 
     def head(self, key_id: str) -> dict | None:
         try:
-            return self.call(lambda c: c.head_object(Bucket=self.bucket, Key=self.key(key_id)).get("Metadata", {}))
+            return self.call(
+                lambda c: c.head_object(Bucket=self.bucket, Key=self.key(key_id)).get(
+                    "Metadata", {}
+                )
+            )
         except CacheRejected as exc:
             if self.is_missing(exc):
                 return None
@@ -128,7 +142,10 @@ class S3Connection:
     def put(self, key_id: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
         self.call(
             lambda c: c.put_object(
-                Bucket=self.bucket, Key=self.key(key_id), Body=body, ContentType=content_type or "application/octet-stream",
+                Bucket=self.bucket,
+                Key=self.key(key_id),
+                Body=body,
+                ContentType=content_type or "application/octet-stream",
                 Metadata=metadata,
             )
         )
@@ -141,7 +158,7 @@ class S3Connection:
         while True:
             resp = self.call(lambda c, kw=dict(kwargs): c.list_objects_v2(**kw))
             for obj in resp.get("Contents", []):
-                yield obj["Key"][len(self.prefix):]
+                yield obj["Key"][len(self.prefix) :]
             if not resp.get("IsTruncated"):
                 return
             kwargs.pop("StartAfter", None)
@@ -171,11 +188,14 @@ class S3Connection:
             chunk = targets[start : start + 1000]
             resp = self.call(
                 lambda c, chunk=chunk: c.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": [{"Key": self.key(k)} for k in chunk], "Quiet": False}
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": self.key(k)} for k in chunk], "Quiet": False},
                 )
             )
             for err in resp.get("Errors", []):
-                log.warning("S3 delete failed", extra={"key": err.get("Key"), "error": err.get("Code")})
+                log.warning(
+                    "S3 delete failed", extra={"key": err.get("Key"), "error": err.get("Code")}
+                )
             deleted += len(resp.get("Deleted", []))
         return deleted
 
@@ -234,7 +254,11 @@ class S3Backend(Backend):
         ck = (collection,) if item is None else (collection, item)
         with self._gens_lock:
             cached = self._gens.get(ck)
-        if not fresh and cached and time.monotonic() - cached[1] < self.settings.s3_generation_refresh:
+        if (
+            not fresh
+            and cached
+            and time.monotonic() - cached[1] < self.settings.s3_generation_refresh
+        ):
             return cached[0]
         got = self.s3.get(self._gen_id(collection, item))
         gen = got[1].decode() if got else NO_GENERATION
@@ -244,7 +268,10 @@ class S3Backend(Backend):
 
     def _remember(self, collection, item, gen) -> None:
         with self._gens_lock:
-            self._gens[(collection,) if item is None else (collection, item)] = (gen, time.monotonic())
+            self._gens[(collection,) if item is None else (collection, item)] = (
+                gen,
+                time.monotonic(),
+            )
 
     def generations(self, collection, item):
         # No purge token here: without an atomic store the S3-only backend cannot
@@ -258,7 +285,9 @@ class S3Backend(Backend):
         gen = new_generation(first_write=True)
         try:
             self.s3.call(
-                lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode(), IfNoneMatch="*")
+                lambda c: c.put_object(
+                    Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode(), IfNoneMatch="*"
+                )
             )
         except CacheRejected:
             got = self.s3.get(gid)
@@ -271,7 +300,9 @@ class S3Backend(Backend):
     def bump(self, collection, item=None):
         gen = new_generation()
         gid = self._gen_id(collection, item)
-        self.s3.call(lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode()))
+        self.s3.call(
+            lambda c: c.put_object(Bucket=self.s3.bucket, Key=self.s3.key(gid), Body=gen.encode())
+        )
         self._remember(collection, item, gen)
         return gen
 
@@ -299,7 +330,10 @@ class S3Backend(Backend):
         # Not atomic like Redis's script: the generations are re-read from S3
         # just before the write, which narrows the race with an invalidation
         # to the time of one PUT.
-        current = (self._read_gen(key.collection, fresh=True), self._read_gen(key.collection, key.item, fresh=True))
+        current = (
+            self._read_gen(key.collection, fresh=True),
+            self._read_gen(key.collection, key.item, fresh=True),
+        )
         if not all(same_generation(c, s) for c, s in zip(current, key.generations[:2])):
             return False
         gc = current[0] if current[0] != NO_GENERATION else self._claim(key.collection)

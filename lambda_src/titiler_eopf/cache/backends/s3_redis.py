@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Iterator
 
 from ..circuit import CacheError, CacheRejected
 from ..keys import CacheKey
@@ -32,7 +32,12 @@ class S3RedisBackend(RedisBackend):
     name = "s3_redis"
     _bodies_in_redis = False
 
-    def __init__(self, settings, redis_conn: RedisConnection | None = None, s3_conn: S3Connection | None = None):
+    def __init__(
+        self,
+        settings,
+        redis_conn: RedisConnection | None = None,
+        s3_conn: S3Connection | None = None,
+    ):
         super().__init__(settings, redis_conn)
         self.s3 = s3_conn or S3Connection(settings)
 
@@ -66,14 +71,26 @@ class S3RedisBackend(RedisBackend):
             return None
         meta = EntryMeta.from_record(got[0])
         body = got[1]
-        if meta is None or meta.gens != f"{gens[0]}/{gens[1]}" or meta.purge != gens[2] or len(body) != meta.size:
+        if (
+            meta is None
+            or meta.gens != f"{gens[0]}/{gens[1]}"
+            or meta.purge != gens[2]
+            or len(body) != meta.size
+        ):
             return None  # an older generation's object: overwritten by the next write
         remaining = int(meta.created + meta.ttl + self.settings.stale_if_error - time.time())
         if remaining > 0:
             try:
-                self._write_meta(replace(key, generations=gens), meta, body if self._inline(body) else None, remaining)
+                self._write_meta(
+                    replace(key, generations=gens),
+                    meta,
+                    body if self._inline(body) else None,
+                    remaining,
+                )
             except CacheError as exc:
-                log.warning("re-warming Redis from S3 failed", extra={"key": key.id, "error": repr(exc)})
+                log.warning(
+                    "re-warming Redis from S3 failed", extra={"key": key.id, "error": repr(exc)}
+                )
         return Lookup(meta, body if want_body else None)
 
     def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
