@@ -481,7 +481,9 @@ def test_function_environment_is_accepted_by_the_app(template, ids, which, monke
     resolved = {
         "TITILER_EOPF_CACHE_REDIS_HOST": "master.x.cache.amazonaws.com",
         "TITILER_EOPF_CACHE_REDIS_PORT": "6379",
-        "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth",
+        "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN": (
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth"
+        ),
         "TITILER_EOPF_CACHE_S3_BUCKET": "cache-bucket",
         "TITILER_EOPF_CACHE_S3_REGION": "eu-west-1",
         "TITILER_EOPF_STORE_REGION": "eu-west-1",
