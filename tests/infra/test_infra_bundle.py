@@ -4,7 +4,8 @@
 * for both architectures: size <= 262,144,000 bytes unzipped; every .so built for the
   target machine (readelf -h) and needing no GLIBC > 2.34 (readelf -V); libexpat.so.1 in
   rasterio.libs/ (cross-compiled for arm64); no boto3/botocore/s3transfer/jmespath; no tests/;
-* CDK's ILocalBundling path (jsii callback) produces the asset without Docker;
+* CDK's ILocalBundling path (jsii callback) produces the asset without Docker: that asset
+  is the x86_64 bundle the other tests inspect (one build of it per session);
 * (x86_64 only: this machine cannot execute aarch64 code) in a fresh Python 3.12 process
   (-I -S: no site-packages) with only the bundle (and a stand-in for what the Lambda runtime
   provides in /var/runtime) on sys.path, the tile handler answers an HTTP API v2 event with
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -59,9 +61,35 @@ def _build_test_bundle(arch: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bundle_dir() -> Path:
-    """The x86_64 bundle (the one this machine can execute), built once per session."""
-    return _build_test_bundle(ARCH)
+def cdk_assets(tmp_path_factory) -> Iterator[list[Path]]:
+    """The asset directories of a real synth with bundling on and no Docker on PATH: CDK
+    calls our ILocalBundling through jsii. Built once per session; it is the x86_64 bundle
+    every other test inspects (no second build of the same bundle)."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_lambda as lambda_
+
+    outdir = tmp_path_factory.mktemp("cdk-bundle") / "cdk.out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")  # no docker on PATH
+        app = App(outdir=str(outdir))
+        stack = Stack(app, "BundleProbe")
+        lambda_.Function(
+            stack,
+            "Fn",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            handler="titiler_eopf.handlers.tile.handler",
+            code=lambda_code(ARCH),
+        )
+        assembly = app.synth()
+    yield [p for p in Path(assembly.directory).glob("asset.*") if p.is_dir()]
+    shutil.rmtree(outdir, ignore_errors=True)  # 230 MB: do not keep it in /tmp
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(cdk_assets) -> Path:
+    """The x86_64 bundle (the one this machine can execute), as CDK's local bundling made it."""
+    assert len(cdk_assets) == 1, cdk_assets
+    return cdk_assets[0]
 
 
 @pytest.fixture(scope="session", params=ARCHES)
@@ -181,29 +209,13 @@ def test_app_package_and_templates_copied(any_bundle):
     assert missing == []
 
 
-def test_cdk_local_bundling_without_docker(tmp_path, monkeypatch):
+def test_cdk_local_bundling_without_docker(cdk_assets):
     """A real synth with bundling on: CDK calls our ILocalBundling through jsii, no Docker."""
-    from aws_cdk import App, Stack
-    from aws_cdk import aws_lambda as lambda_
-
-    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")  # no docker on PATH
-    app = App(outdir=str(tmp_path / "cdk.out"))
-    stack = Stack(app, "BundleProbe")
-    lambda_.Function(
-        stack,
-        "Fn",
-        runtime=lambda_.Runtime.PYTHON_3_12,
-        handler="titiler_eopf.handlers.tile.handler",
-        code=lambda_code(ARCH),
-    )
-    assembly = app.synth()
-    asset_dirs = [p for p in Path(assembly.directory).glob("asset.*") if p.is_dir()]
-    assert len(asset_dirs) == 1
-    asset = asset_dirs[0]
+    assert len(cdk_assets) == 1
+    asset = cdk_assets[0]
     assert (asset / "rasterio.libs" / "libexpat.so.1").is_file()
     assert (asset / "titiler_eopf").is_dir()
     assert bundling.dir_size(asset) <= bundling.LAMBDA_UNZIPPED_LIMIT
-    shutil.rmtree(tmp_path / "cdk.out", ignore_errors=True)  # 230 MB: do not keep it in /tmp
 
 
 # ------------------------------------------------------------------ fresh-process smoke test

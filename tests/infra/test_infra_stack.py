@@ -1,7 +1,7 @@
 """Template assertions for every property of the issue (default configuration).
 
-One stack is synthesized per module (bundling skipped); variants are in
-test_infra_stack_variants.py.
+The default stack is synthesized once per session (``default_synth``, bundling skipped,
+shared with test_infra_checks.py); variants are in test_infra_stack_variants.py.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from aws_cdk.assertions import Match, Template
 
 from infrastructure.functions import ADMIN_HANDLER, TILE_HANDLER
 
-from .conftest import logical_id, only, synth_stack
+from .conftest import logical_id, only
 
 
 @pytest.fixture(scope="module")
-def synth():
-    _app, stack = synth_stack()
-    return stack, Template.from_stack(stack)
+def synth(default_synth):
+    assert default_synth.error is None, default_synth.error
+    return default_synth.stack, default_synth.template
 
 
 @pytest.fixture(scope="module")
