@@ -24,8 +24,11 @@ def vendor_files(source_dir: Path = SOURCE_DIR) -> dict[str, dict[str, str]]:
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == VENDOR_LIST_NAME for t in targets):
-                return ast.literal_eval(node.value)
-    raise BundleError(f"{path} has no literal {VENDOR_LIST_NAME}")
+                try:
+                    return ast.literal_eval(node.value)
+                except ValueError:
+                    break
+    raise BundleError(f"{path}: {VENDOR_LIST_NAME} must be assigned a literal dict")
 
 
 def vendor_versions() -> str:
