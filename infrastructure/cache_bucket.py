@@ -1,4 +1,5 @@
-"""S3 bucket holding the cache's bodies (tiles under ``<prefix>tile/``, others under ``<prefix>meta/``).
+"""S3 bucket holding the cache's bodies (tiles under ``<prefix>tile/``, the others under
+``<prefix>meta/``).
 
 Lifecycle expiration is a garbage collector (whole days, applied once a day), not the
 TTL: the cache enforces per-entry TTLs itself. Tile bodies expire after the tile TTL

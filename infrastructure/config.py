@@ -206,14 +206,15 @@ class StackConfig:
             problem = spec.check(value) if spec.check else None
             if problem:
                 raise ConfigError(
-                    f"{_key_help(spec.name)}: invalid value {value!r}: {problem}; allowed: {spec.allowed}"
+                    f"{_key_help(spec.name)}: invalid value {value!r}: {problem}; "
+                    f"allowed: {spec.allowed}"
                 )
         # Cross-field rules
         if self.nat_gateways == 0 and not self.store_is_s3:
             raise ConfigError(
-                f"{_key_help('nat_gateways')}: 0 leaves the Lambdas without internet access, but store_url "
-                f"{self.store_url!r} is served from outside AWS; allowed: 1 or 2, or 0 only with an s3:// store_url "
-                "in the stack's region"
+                f"{_key_help('nat_gateways')}: 0 leaves the Lambdas without internet access, "
+                f"but store_url {self.store_url!r} is served from outside AWS; allowed: 1 or 2, "
+                "or 0 only with an s3:// store_url in the stack's region"
             )
         if self.throttle_burst < 1 or self.throttle_rate < 1:
             raise ConfigError("throttle_rate and throttle_burst must be >= 1")
@@ -557,7 +558,8 @@ KEYS: dict[str, KeySpec] = {
             "removal_policy",
             lambda v: _str(v).lower(),
             " | ".join(REMOVAL_POLICIES),
-            "what happens to the bucket and logs when the stack is deleted (default retain for prod, destroy otherwise)",
+            "what happens to the bucket and logs when the stack is deleted "
+            "(default retain for prod, destroy otherwise)",
             _choice(REMOVAL_POLICIES),
         ),
         KeySpec(
@@ -589,9 +591,8 @@ def docs_table() -> str:
         default = DEFAULTS.get(spec.name)
         if isinstance(default, tuple):
             default = json.dumps(list(default))
-        rows.append(
-            f"| `{spec.name}` | {'-' if default is None else f'`{default}`'} | {spec.allowed} | {spec.doc} |"
-        )
+        shown = "-" if default is None else f"`{default}`"
+        rows.append(f"| `{spec.name}` | {shown} | {spec.allowed} | {spec.doc} |")
     return "\n".join(rows)
 
 

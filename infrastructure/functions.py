@@ -126,7 +126,10 @@ class Functions(Construct):
         self.admin_function = lambda_.Function(
             self,
             "AdminFunction",
-            description=f"TiTiler-EOPF {config.stage}: cache administration (invoked directly, never through the API)",
+            description=(
+                f"TiTiler-EOPF {config.stage}: cache administration "
+                "(invoked directly, never through the API)"
+            ),
             handler=ADMIN_HANDLER,
             memory_size=config.admin_memory,
             timeout=Duration.seconds(config.admin_timeout),

@@ -17,44 +17,62 @@ PREFIX = "AwsSolutions::"
 
 REASONS = {
     "SMG4": (
-        "ElastiCache AUTH token: automatic rotation needs a rotation Lambda that calls ModifyReplicationGroup "
-        "(AuthTokenUpdateStrategy ROTATE, then SET), which is not provided. The secret is readable only by the two "
-        "tiler roles and Redis is reachable only from their security groups; rotate by hand when needed."
+        "ElastiCache AUTH token: automatic rotation needs a rotation Lambda that calls "
+        "ModifyReplicationGroup (AuthTokenUpdateStrategy ROTATE, then SET), which is not "
+        "provided. The secret is readable only by the two tiler roles and Redis is reachable "
+        "only from their security groups; rotate by hand when needed."
     ),
     "AEC4": (
-        "cache_replicas=0: the Redis index is a disposable accelerator (bodies stay in S3, a Redis failure makes the "
-        "tiler render instead of failing); -c cache_replicas=1 or more enables multi-AZ with automatic failover."
+        "cache_replicas=0: the Redis index is a disposable accelerator (bodies stay in S3, a "
+        "Redis failure makes the tiler render instead of failing); -c cache_replicas=1 or more "
+        "enables multi-AZ with automatic failover."
     ),
     "AEC5": (
-        "Default port 6379 is the app's contract; the security group admits it only from the two Lambda security "
-        "groups, in isolated subnets, with TLS and AUTH: a non-default port would add no protection."
+        "Default port 6379 is the app's contract; the security group admits it only from the "
+        "two Lambda security groups, in isolated subnets, with TLS and AUTH: a non-default port "
+        "would add no protection."
     ),
     "S1": (
-        "Cache bucket of regenerable tile bodies written on cache misses: server access logs would add a log object "
-        "per request for no audit value; requests are logged by the API access logs, public access is blocked, "
-        "SSL is enforced."
+        "Cache bucket of regenerable tile bodies written on cache misses: server access logs "
+        "would add a log object per request for no audit value; requests are logged by the API "
+        "access logs, public access is blocked, SSL is enforced."
     ),
     "IAM4": (
-        "AWS managed Lambda execution policies (CloudWatch Logs; ENI management for a function in a VPC), "
-        "maintained by AWS; the data permissions are inline and scoped."
+        "AWS managed Lambda execution policies (CloudWatch Logs; ENI management for a function "
+        "in a VPC), maintained by AWS; the data permissions are inline and scoped."
     ),
     "IAM5-cache": (
-        "Object wildcard limited to the cache prefix: cache keys are created at runtime, so access is scoped by "
-        "prefix (tile: Get/Put; admin: Get/Delete, List with an s3:prefix condition)."
+        "Object wildcard limited to the cache prefix: cache keys are created at runtime, so "
+        "access is scoped by prefix (tile: Get/Put; admin: Get/Delete, List with an s3:prefix "
+        "condition)."
     ),
-    "IAM5-store": "Read-only access to the objects of the configured s3:// product store (prefix-scoped when the URL has a prefix).",
+    "IAM5-store": (
+        "Read-only access to the objects of the configured s3:// product store (prefix-scoped "
+        "when the URL has a prefix)."
+    ),
     "L1": (
-        "Runtime pinned to python3.12 on purpose: the bundle (cp312 wheels, bytecode compiled by 3.12, "
-        "glibc 2.34 checks) is built and tested for it; a newer runtime is a deliberate change of the bundle."
+        "Runtime pinned to python3.12 on purpose: the bundle (cp312 wheels, bytecode compiled "
+        "by 3.12, glibc 2.34 checks) is built and tested for it; a newer runtime is a "
+        "deliberate change of the bundle."
     ),
     "APIG4": (
-        "Public, read-only tile API (GET/HEAD only), like the public EOPF explorer's tiler; abuse is bounded by stage "
-        "throttling; cache administration is a separate Lambda that is never exposed through the API."
+        "Public, read-only tile API (GET/HEAD only), like the public EOPF explorer's tiler; "
+        "abuse is bounded by stage throttling; cache administration is a separate Lambda that "
+        "is never exposed through the API."
     ),
-    "CFR1": "Public tile service for all regions: no geographic restriction.",
-    "CFR2": "No WAF web ACL: read-only public tiles; request rates are bounded by the HTTP API throttling behind it.",
-    "CFR3": "CloudFront access logs not enabled: requests reaching the origin are logged by the HTTP API access logs.",
-    "CFR4": "The distribution uses the default *.cloudfront.net certificate, which CloudFront serves with TLSv1 allowed; attach a custom domain/certificate to enforce TLSv1.2_2021.",
+    "CFR1": ("Public tile service for all regions: no geographic restriction."),
+    "CFR2": (
+        "No WAF web ACL: read-only public tiles; request rates are bounded by the HTTP API "
+        "throttling behind it."
+    ),
+    "CFR3": (
+        "CloudFront access logs not enabled: requests reaching the origin are logged by the "
+        "HTTP API access logs."
+    ),
+    "CFR4": (
+        "The distribution uses the default *.cloudfront.net certificate, which CloudFront "
+        "serves with TLSv1 allowed; attach a custom domain/certificate to enforce TLSv1.2_2021."
+    ),
 }
 
 
@@ -90,7 +108,8 @@ def acknowledge_findings(stack: TitilerEopfStack) -> None:
             )
         _ack(function.role, "IAM5", "IAM5-cache", finding=cache_objects)
         if config.store_is_s3:
-            store = f"Resource::arn:<AWS::Partition>:s3:::{config.store_bucket}/{config.store_key_prefix}*"
+            store_objects = f"{config.store_bucket}/{config.store_key_prefix}*"
+            store = f"Resource::arn:<AWS::Partition>:s3:::{store_objects}"
             _ack(function.role, "IAM5", "IAM5-store", finding=store)
 
     _ack(stack.api.http_api, "APIG4")

@@ -8,41 +8,21 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .api import TileApi, TileApiProps
-from .bundling import lambda_code
+from .bundling.cdk import lambda_code
 from .cache_bucket import CacheBucket, CacheBucketProps
 from .cache_cluster import CacheCluster, CacheClusterProps
-from .config import StackConfig
+from .config import LOG_RETENTION_DAYS, StackConfig
 from .functions import Functions, FunctionsProps
 from .monitoring import Monitoring, MonitoringProps
 from .network import Network, NetworkProps
 
+# The config's retention choices are CloudWatch's, in the order of CDK's RetentionDays
+# (whose INFINITE is never offered).
 _RETENTION = dict(
     zip(
-        (
-            1,
-            3,
-            5,
-            7,
-            14,
-            30,
-            60,
-            90,
-            120,
-            150,
-            180,
-            365,
-            400,
-            545,
-            731,
-            1096,
-            1827,
-            2192,
-            2557,
-            2922,
-            3288,
-            3653,
-        ),
+        LOG_RETENTION_DAYS,
         [m for m in logs.RetentionDays if m.name != "INFINITE"],
+        strict=True,
     )
 )
 
@@ -68,7 +48,10 @@ class TitilerEopfStack(Stack):
             scope,
             construct_id,
             stack_name=config.stack_name,
-            description=f"TiTiler-EOPF tile server ({config.stage}): HTTP API + Lambda, Redis index + S3 tile cache",
+            description=(
+                f"TiTiler-EOPF tile server ({config.stage}): "
+                "HTTP API + Lambda, Redis index + S3 tile cache"
+            ),
             env=env,
             **kwargs,
         )

@@ -1,15 +1,18 @@
 """Shared helpers of the infrastructure tests.
 
-Stacks are synthesized with bundling skipped (``aws:cdk:bundling-stacks: []``): Template
-tests then take ~3 s per module (the first ``Template.from_stack``), not a bundle build.
-The bundle itself is built once per session (``bundle_dir``) and reused across runs
-through the builder's cache in ``~/.cache/titiler-eopf``.
+Stacks are synthesized with bundling skipped (``aws:cdk:bundling-stacks: []``): a synth
+then takes about a second, not a bundle build. The default configuration is synthesized
+once per session (``default_synth``) for both its template assertions and its checks
+(cdk-nag, cfn-lint). The bundle itself is built once per session (``bundle_dir``) and
+reused across runs through the builder's cache in ``~/.cache/titiler-eopf``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,48 @@ def synth_stack(
     return app, stack
 
 
+@dataclass
+class Synthesized:
+    """One configuration synthesized (with cdk-nag) into ``outdir``.
+
+    ``error`` is what synthesis raised (a cdk-nag violation interrupts it), ``report`` the
+    policy-validation report CDK wrote (None if it wrote none).
+    """
+
+    name: str
+    app: Any
+    stack: Any
+    outdir: Path
+    report: dict | None
+    error: Exception | None
+
+    @cached_property
+    def template(self):
+        """The stack's template for ``aws_cdk.assertions`` (read, not synthesized again)."""
+        from aws_cdk.assertions import Template
+
+        path = self.outdir / f"{self.stack.stack_name}.template.json"
+        return Template.from_json(json.loads(path.read_text()))
+
+
+def synthesize(name: str, context: dict[str, Any], outdir: Path) -> Synthesized:
+    app, stack = synth_stack(context, outdir=str(outdir))
+    try:
+        app.synth()
+        error = None
+    except Exception as exc:  # a violation interrupts synthesis: the checks report it
+        error = exc
+    report_path = outdir / "validation-report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    return Synthesized(name, app, stack, outdir, report, error)
+
+
+@pytest.fixture(scope="session")
+def default_synth(tmp_path_factory) -> Synthesized:
+    """The default configuration, synthesized once for every module that inspects it."""
+    return synthesize("default", {}, tmp_path_factory.mktemp("cdkout-default"))
+
+
 def resources(template, type_: str) -> dict[str, dict]:
     return template.find_resources(type_)
 
@@ -67,5 +112,6 @@ def repo_root() -> Path:
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "bundle: builds/inspects the Lambda bundle (slow on a cold cache; deselect with -m 'not bundle')",
+        "bundle: builds/inspects the Lambda bundle "
+        "(slow on a cold cache; deselect with -m 'not bundle')",
     )

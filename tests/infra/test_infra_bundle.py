@@ -4,10 +4,12 @@
 * for both architectures: size <= 262,144,000 bytes unzipped; every .so built for the
   target machine (readelf -h) and needing no GLIBC > 2.34 (readelf -V); libexpat.so.1 in
   rasterio.libs/ (cross-compiled for arm64); no boto3/botocore/s3transfer/jmespath; no tests/;
-* CDK's ILocalBundling path (jsii callback) produces the asset without Docker;
-* (x86_64 only: this machine cannot execute aarch64 code) in a fresh Python 3.12 process (-I -S: no site-packages) with only the bundle (and a
-  stand-in for what the Lambda runtime provides in /var/runtime) on sys.path, the tile
-  handler answers an HTTP API v2 event with a PNG, and GDAL loads the bundle's libexpat.
+* CDK's ILocalBundling path (jsii callback) produces the asset without Docker: that asset
+  is the x86_64 bundle the other tests inspect (one build of it per session);
+* (x86_64 only: this machine cannot execute aarch64 code) in a fresh Python 3.12 process
+  (-I -S: no site-packages) with only the bundle (and a stand-in for what the Lambda runtime
+  provides in /var/runtime) on sys.path, the tile handler answers an HTTP API v2 event with
+  a PNG, and GDAL loads the bundle's libexpat.
   The /var/runtime stand-in is needed: rasterio.session imports boto3 whenever it can,
   and aws-lambda-powertools' logger imports jmespath, both provided by the runtime.
 """
@@ -21,12 +23,15 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from infrastructure import bundling
+from infrastructure.bundling import recipe
+from infrastructure.bundling.cdk import lambda_code
 
 from .conftest import ROOT
 
@@ -34,7 +39,6 @@ pytestmark = pytest.mark.bundle
 
 ARCH = "x86_64"  # the host's architecture: the one whose bundle can be executed here
 ARCHES = ("x86_64", "arm64")
-TILE_HANDLER_FILE = ROOT / "lambda_src" / "titiler_eopf" / "handlers" / "tile.py"
 ITEM = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
 SAMPLE_BOUNDS_32632 = (699960.0, 4685640.0, 714360.0, 4700040.0)
 DEFAULT_TILE = (13, 4310, 3005)
@@ -57,9 +61,35 @@ def _build_test_bundle(arch: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bundle_dir() -> Path:
-    """The x86_64 bundle (the one this machine can execute), built once per session."""
-    return _build_test_bundle(ARCH)
+def cdk_assets(tmp_path_factory) -> Iterator[list[Path]]:
+    """The asset directories of a real synth with bundling on and no Docker on PATH: CDK
+    calls our ILocalBundling through jsii. Built once per session; it is the x86_64 bundle
+    every other test inspects (no second build of the same bundle)."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_lambda as lambda_
+
+    outdir = tmp_path_factory.mktemp("cdk-bundle") / "cdk.out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")  # no docker on PATH
+        app = App(outdir=str(outdir))
+        stack = Stack(app, "BundleProbe")
+        lambda_.Function(
+            stack,
+            "Fn",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            handler="titiler_eopf.handlers.tile.handler",
+            code=lambda_code(ARCH),
+        )
+        assembly = app.synth()
+    yield [p for p in Path(assembly.directory).glob("asset.*") if p.is_dir()]
+    shutil.rmtree(outdir, ignore_errors=True)  # 230 MB: do not keep it in /tmp
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(cdk_assets) -> Path:
+    """The x86_64 bundle (the one this machine can execute), as CDK's local bundling made it."""
+    assert len(cdk_assets) == 1, cdk_assets
+    return cdk_assets[0]
 
 
 @pytest.fixture(scope="session", params=ARCHES)
@@ -85,7 +115,7 @@ def test_unzipped_size_under_lambda_limit(any_bundle):
 
 def test_unzipped_size_within_the_project_target(any_bundle):
     """200 MiB, well under Lambda's limit: PROJ data shipped once, pure-Python packages zipped,
-    pandas without docstrings (infrastructure/bundling.py, slim_bundle)."""
+    pandas without docstrings (infrastructure/bundling/slim.py)."""
     arch, bundle = any_bundle
     size = bundling.dir_size(bundle)
     assert size <= bundling.BUNDLE_SIZE_TARGET, f"{arch}: {size / 2**20:.1f} MiB"
@@ -179,29 +209,13 @@ def test_app_package_and_templates_copied(any_bundle):
     assert missing == []
 
 
-def test_cdk_local_bundling_without_docker(tmp_path, monkeypatch):
+def test_cdk_local_bundling_without_docker(cdk_assets):
     """A real synth with bundling on: CDK calls our ILocalBundling through jsii, no Docker."""
-    from aws_cdk import App, Stack
-    from aws_cdk import aws_lambda as lambda_
-
-    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")  # no docker on PATH
-    app = App(outdir=str(tmp_path / "cdk.out"))
-    stack = Stack(app, "BundleProbe")
-    lambda_.Function(
-        stack,
-        "Fn",
-        runtime=lambda_.Runtime.PYTHON_3_12,
-        handler="titiler_eopf.handlers.tile.handler",
-        code=bundling.lambda_code(ARCH),
-    )
-    assembly = app.synth()
-    asset_dirs = [p for p in Path(assembly.directory).glob("asset.*") if p.is_dir()]
-    assert len(asset_dirs) == 1
-    asset = asset_dirs[0]
+    assert len(cdk_assets) == 1
+    asset = cdk_assets[0]
     assert (asset / "rasterio.libs" / "libexpat.so.1").is_file()
     assert (asset / "titiler_eopf").is_dir()
     assert bundling.dir_size(asset) <= bundling.LAMBDA_UNZIPPED_LIMIT
-    shutil.rmtree(tmp_path / "cdk.out", ignore_errors=True)  # 230 MB: do not keep it in /tmp
 
 
 # ------------------------------------------------------------------ fresh-process smoke test
@@ -242,9 +256,13 @@ print("RESULT:" + json.dumps({
     "isBase64Encoded": response.get("isBase64Encoded"),
     "headers": response.get("headers"),
     "body_head": raw[:8].hex(),
-    "body_text": "" if raw[:8] == bytes.fromhex("89504e470d0a1a0a") else raw[:500].decode("latin1"),
+    "body_text": (
+        "" if raw[:8] == bytes.fromhex("89504e470d0a1a0a") else raw[:500].decode("latin1")
+    ),
     "body_len": len(raw),
-    "runtime_modules_imported": sorted(m for m in ("boto3", "botocore", "s3transfer", "jmespath") if m in sys.modules),
+    "runtime_modules_imported": sorted(
+        m for m in ("boto3", "botocore", "s3transfer", "jmespath") if m in sys.modules
+    ),
     "outside": outside,
     "import_s": round(imported - started, 3),
     "invoke_s": round(done - imported, 3),
@@ -340,8 +358,6 @@ def sample_root(request, tmp_path_factory) -> Path:
         return request.getfixturevalue("sample_store")
     except pytest.FixtureLookupError:
         pass
-    if not (ROOT / "eopf_sample" / "__main__.py").exists():
-        pytest.skip("eopf_sample is not there yet (another engineer writes it)")
     out = tmp_path_factory.mktemp("samples")
     subprocess.run(
         [sys.executable, "-m", "eopf_sample", "--out", str(out)],
@@ -352,10 +368,6 @@ def sample_root(request, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.skipif(
-    not TILE_HANDLER_FILE.exists(),
-    reason="lambda_src/titiler_eopf/handlers/tile.py does not exist yet (another engineer writes it)",
-)
 def test_handler_serves_png_tile_in_fresh_process_with_only_the_bundle(
     bundle_dir, sample_root, tmp_path
 ):
@@ -409,7 +421,8 @@ def test_handler_serves_png_tile_in_fresh_process_with_only_the_bundle(
     )
     out = json.loads(lines[-1][len("RESULT:") :])
     print(
-        f"\nsmoke: tile {z}/{x}/{y} import {out['import_s']}s invoke {out['invoke_s']}s {out['body_len']} bytes; runtime modules imported: {out['runtime_modules_imported']}"
+        f"\nsmoke: tile {z}/{x}/{y} import {out['import_s']}s invoke {out['invoke_s']}s "
+        f"{out['body_len']} bytes; runtime modules imported: {out['runtime_modules_imported']}"
     )
 
     assert out["statusCode"] == 200, out
@@ -454,7 +467,7 @@ def test_asset_hash_follows_builder_version_and_architecture(monkeypatch):
             "Fn",
             runtime=lambda_.Runtime.PYTHON_3_12,
             handler="x.handler",
-            code=bundling.lambda_code(arch),
+            code=lambda_code(arch),
         )
         template = app.synth().get_stack_by_name("HashProbe").template
         return next(
@@ -465,5 +478,5 @@ def test_asset_hash_follows_builder_version_and_architecture(monkeypatch):
 
     base = asset_key("x86_64")
     assert asset_key("arm64") != base
-    monkeypatch.setattr(bundling, "BUILDER_VERSION", bundling.BUILDER_VERSION + "-next")
+    monkeypatch.setattr(recipe, "BUILDER_VERSION", recipe.BUILDER_VERSION + "-next")
     assert asset_key("x86_64") != base

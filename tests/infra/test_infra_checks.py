@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, synth_stack
+from .conftest import ROOT, synth_stack, synthesize
 
 CONFIGS = {
     "default": {},
@@ -32,18 +32,15 @@ CONFIGS = {
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
-def assembly(request, tmp_path_factory):
-    """Synthesize the app (with cdk-nag) for one configuration; returns (name, outdir, report)."""
-    outdir = tmp_path_factory.mktemp(f"cdkout-{request.param}")
-    app, stack = synth_stack(CONFIGS[request.param], outdir=str(outdir))
-    try:
-        app.synth()
-        error = None
-    except Exception as exc:  # a violation interrupts synthesis: report it below
-        error = exc
-    report_path = outdir / "validation-report.json"
-    report = json.loads(report_path.read_text()) if report_path.exists() else None
-    return request.param, outdir, stack.stack_name, report, error
+def assembly(request, tmp_path_factory) -> tuple[str, Path, str, dict | None, Exception | None]:
+    """The app synthesized (with cdk-nag) for one configuration (the default one is shared
+    with the template tests); returns (name, outdir, stack name, report, error)."""
+    name = request.param
+    if CONFIGS[name]:
+        synth = synthesize(name, CONFIGS[name], tmp_path_factory.mktemp(f"cdkout-{name}"))
+    else:
+        synth = request.getfixturevalue("default_synth")
+    return name, synth.outdir, synth.stack.stack_name, synth.report, synth.error
 
 
 def test_cdk_nag_no_unacknowledged_findings(assembly):

@@ -1,7 +1,7 @@
 """Template assertions for every property of the issue (default configuration).
 
-One stack is synthesized per module (bundling skipped); variants are in
-test_infra_stack_variants.py.
+The default stack is synthesized once per session (``default_synth``, bundling skipped,
+shared with test_infra_checks.py); variants are in test_infra_stack_variants.py.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from aws_cdk.assertions import Match, Template
 
 from infrastructure.functions import ADMIN_HANDLER, TILE_HANDLER
 
-from .conftest import logical_id, only, synth_stack
+from .conftest import logical_id, only
 
 
 @pytest.fixture(scope="module")
-def synth():
-    _app, stack = synth_stack()
-    return stack, Template.from_stack(stack)
+def synth(default_synth):
+    assert default_synth.error is None, default_synth.error
+    return default_synth.stack, default_synth.template
 
 
 @pytest.fixture(scope="module")
@@ -481,7 +481,9 @@ def test_function_environment_is_accepted_by_the_app(template, ids, which, monke
     resolved = {
         "TITILER_EOPF_CACHE_REDIS_HOST": "master.x.cache.amazonaws.com",
         "TITILER_EOPF_CACHE_REDIS_PORT": "6379",
-        "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth",
+        "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN": (
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth"
+        ),
         "TITILER_EOPF_CACHE_S3_BUCKET": "cache-bucket",
         "TITILER_EOPF_CACHE_S3_REGION": "eu-west-1",
         "TITILER_EOPF_STORE_REGION": "eu-west-1",
