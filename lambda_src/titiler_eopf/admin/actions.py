@@ -80,6 +80,8 @@ class StatusRequest(AdminRequest):
 class KeysRequest(AdminRequest):
     """One page of entry ids (a bounded scan; pass ``cursor`` back for the next page)."""
 
+    # Read-only: unknown query parameters are ignored, as before.
+    model_config = ConfigDict(extra="ignore")
     action = "keys"
     pattern: str = Field("*", max_length=512, description="glob on entry ids, or on item ids")
     limit: int = Field(100, ge=1, le=MAX_KEYS)
