@@ -4,10 +4,11 @@
     python scripts/settings_reference.py --write  # replace them in README.md
     python scripts/settings_reference.py --check  # exit 1 when README.md is stale
 
-Each row is one field of ``TilerSettings`` or ``CacheSettings``: the environment
-variable, its default, what is allowed (from the field's type and constraints)
-and what it is for (the field's description, else the comments written above
-it and beside it in the class). tests/test_readme_reference.py runs --check.
+One table per section of ``titiler_eopf.settings.Settings`` (tiler, cache, admin); each
+row is one field: the environment variable, its default, what is allowed (from the
+field's type and constraints) and what it is for (the field's description, else the
+comments written above it and beside it in the class). tests/test_readme_reference.py
+runs --check.
 """
 
 from __future__ import annotations
@@ -100,14 +101,9 @@ def _default(info) -> str:
     return f"`{default}`"
 
 
-def _env_name(cls, name: str, info) -> str:
-    alias = info.validation_alias
-    if isinstance(alias, str):
-        return alias
-    return f"{cls.model_config.get('env_prefix', '')}{name}".upper()
-
-
 def table(cls) -> str:
+    from titiler_eopf.environment import env_name
+
     comments = _comments(cls)
     rows = ["| variable | default | allowed | meaning |", "| --- | --- | --- | --- |"]
     for name, info in cls.model_fields.items():
@@ -115,30 +111,18 @@ def table(cls) -> str:
             (info.description or comments.get(name, "")).replace("|", "\\|").replace("``", "`")
         )
         rows.append(
-            f"| `{_env_name(cls, name, info)}` | {_default(info)} | {_allowed(info)} | {meaning} |"
+            f"| `{env_name(cls, name)}` | {_default(info)} | {_allowed(info)} | {meaning} |"
         )
     return "\n".join(rows)
 
 
 def render() -> str:
-    from titiler_eopf.cache.settings import CacheSettings
-    from titiler_eopf.tiler.settings import TilerSettings
+    from titiler_eopf.settings import sections
 
-    return "\n".join(
-        [
-            START,
-            "",
-            "**Tiler** (`titiler_eopf.tiler.settings.TilerSettings`):",
-            "",
-            table(TilerSettings),
-            "",
-            "**Tile cache** (`titiler_eopf.cache.settings.CacheSettings`):",
-            "",
-            table(CacheSettings),
-            "",
-            END,
-        ]
-    )
+    lines = [START, ""]
+    for title, cls in sections().values():
+        lines += [f"**{title}** (`{cls.__module__}.{cls.__name__}`):", "", table(cls), ""]
+    return "\n".join([*lines, END])
 
 
 def current_block(text: str) -> str | None:
@@ -165,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if block != fresh:
             print(
-                "README.md's configuration reference is stale: run python scripts/settings_reference.py --write",
+                "README.md's configuration reference is stale:"
+                " run python scripts/settings_reference.py --write",
                 file=sys.stderr,
             )
             return 1

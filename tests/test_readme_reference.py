@@ -19,14 +19,14 @@ def test_readme_configuration_reference_is_current():
     block = settings_reference.current_block((ROOT / "README.md").read_text())
     assert block is not None, "README.md lost its settings-reference markers"
     assert block == fresh, "README.md is stale: run python scripts/settings_reference.py --write"
-    # every field of both classes is in it, by its environment variable
-    from titiler_eopf.cache.settings import CacheSettings
-    from titiler_eopf.tiler.settings import TilerSettings
+    # every field of every section (tiler, cache, admin) is in it, by its environment variable
+    from titiler_eopf.settings import sections
 
     assert "`TITILER_EOPF_READ_MAX_PIXELS`" in block and "`TITILER_EOPF_CACHE_BACKEND`" in block
-    assert block.count("\n| `TITILER_EOPF_") == len(TilerSettings.model_fields) + len(
-        CacheSettings.model_fields
+    assert block.count("\n| `TITILER_EOPF_") == sum(
+        len(cls.model_fields) for _, cls in sections().values()
     )
+    assert block.count("| `TITILER_EOPF_ADMIN_TOKEN` |") == 1  # read by one section only
 
 
 def test_check_mode_fails_on_a_stale_readme(tmp_path):

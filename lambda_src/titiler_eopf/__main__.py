@@ -14,13 +14,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from titiler_eopf.main import SettingsError, create_app, load_settings
+    from titiler_eopf.main import create_app
+    from titiler_eopf.settings import SettingsError, load_settings
 
     try:
         settings = load_settings()  # fails here, with the variable named, on bad config
     except SettingsError as exc:
         raise SystemExit(f"titiler-eopf: {exc}") from None
-    app = create_app(settings.tiler, settings.cache)
+    app = create_app(settings)
     base = f"http://{args.host}:{args.port}"
     item = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
     rgb = (

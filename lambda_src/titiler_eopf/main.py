@@ -15,15 +15,13 @@ URLs a cached TileJSON embeds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pydantic import ValidationError
-
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
-from titiler_eopf.cache import load_settings as load_cache_settings
 from titiler_eopf.cache.core import unversioned
+from titiler_eopf.settings import Settings, SettingsError, load_settings
 from titiler_eopf.tiler.limits import RequestGuard
 from titiler_eopf.tiler.settings import TilerSettings
+
+__all__ = ["Settings", "SettingsError", "create_app", "load_settings"]
 
 # Images are already compressed; compressing them again costs CPU for nothing.
 INCOMPRESSIBLE = {
@@ -35,43 +33,23 @@ INCOMPRESSIBLE = {
 }
 
 
-class SettingsError(ValueError):
-    """Invalid configuration; the message names each bad environment variable."""
-
-
-@dataclass(frozen=True)
-class AppSettings:
-    tiler: TilerSettings
-    cache: CacheSettings
-
-
-def load_settings() -> AppSettings:
-    """Read every settings object from the environment (entry points only)."""
-    try:
-        tiler = TilerSettings()
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err.get("loc", ()))
-            message = err.get("msg", "").removeprefix("Value error, ")
-            lines.append(f"TITILER_EOPF_{field.upper()}: {message}" if field else message)
-        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
-    try:
-        cache = load_cache_settings()
-    except ValueError as exc:
-        raise SettingsError(str(exc)) from None
-    return AppSettings(tiler, cache)
-
-
 def create_app(
-    settings: TilerSettings | None = None,
+    settings: Settings | TilerSettings | None = None,
     cache_settings: CacheSettings | None = None,
     *,
     cache: TileCache | None = None,
 ):
-    """The full ASGI app; pass settings explicitly (tests) or read them from env."""
+    """The full ASGI app.
+
+    ``settings`` is the whole :class:`Settings` (entry points: ``load_settings()``) or, as
+    tests pass it, the tiler section alone with ``cache_settings`` or a built ``cache``.
+    Nothing given is read from the environment. The admin routes are mounted when the
+    cache's settings carry an admin token (``TITILER_EOPF_ADMIN_TOKEN``), and get it here.
+    """
     from titiler_eopf.tiler.versions import SourceVersions
 
+    if isinstance(settings, Settings):
+        settings, cache_settings = settings.tiler, cache_settings or settings.cache
     settings = settings or TilerSettings()
     versions = SourceVersions(settings)
     if cache is None:
@@ -79,17 +57,18 @@ def create_app(
     elif cache.source_version is unversioned:
         cache.source_version = versions
     cache.public_url = settings.public_url or ""
-    if cache.admin_token is None:
-        cache.admin_token = settings.admin_token
+    admin_token = cache.settings.admin_token
 
     def build_tiler():
-        from titiler_eopf.cache.admin import build_admin_router, build_status_router
+        from titiler_eopf.admin.routes import build_admin_router, build_status_router
+        from titiler_eopf.admin.service import AdminService
         from titiler_eopf.tiler.app import create_tiler_app
 
         app = create_tiler_app(settings, versions=versions)
         app.include_router(build_status_router(cache))
-        if settings.admin_token is not None:
-            app.include_router(build_admin_router(cache, settings.admin_token.get_secret_value()))
+        if admin_token is not None:
+            service = AdminService(cache)
+            app.include_router(build_admin_router(service, admin_token.get_secret_value()))
         return app
 
     app = CacheMiddleware(app_factory=build_tiler, cache=cache)

@@ -14,8 +14,8 @@ from cache_helpers import BASE, RGB, client_for, tile_url
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from titiler_eopf.admin.routes import build_admin_router, build_status_router
 from titiler_eopf.cache import CacheMiddleware
-from titiler_eopf.cache.admin import build_admin_router, build_status_router
 from titiler_eopf.cache.invalidation import invalidate_pattern
 from titiler_eopf.cache.routes import match_path
 

@@ -8,8 +8,8 @@ from cache_helpers import BASE, ITEM, client_for, tile_url
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from titiler_eopf.admin.routes import build_admin_router, build_status_router
 from titiler_eopf.cache import invalidation as inv
-from titiler_eopf.cache.admin import build_admin_router, build_status_router
 
 WMQ = morecantile.tms.get("WebMercatorQuad")  # independent oracle for tile ranges
 BBOX = [5.0, 44.0, 12.0, 48.0]

@@ -34,5 +34,5 @@ def handler_env(monkeypatch, sample_store, handler_redis):
 
     monkeypatch.setattr(tile, "_adapter", None)
     monkeypatch.setattr(tile, "_cache", None)
-    monkeypatch.setattr(admin, "_cache", None)
+    monkeypatch.setattr(admin, "_service", None)  # a fresh container: settings read again
     return env

@@ -118,7 +118,8 @@ sys.path.insert(0, sys.argv[1])
 from tests.handlers.events import http_api_event, FakeContext, RGB_QUERY
 from titiler_eopf.handlers import tile
 response = tile.handler(http_api_event(sys.argv[2], RGB_QUERY), FakeContext())
-heavy = [m for m in ("rasterio", "xarray", "zarr", "titiler", "rio_tiler", "numpy") if m in sys.modules]
+heavy = [m for m in ("rasterio", "xarray", "zarr", "titiler", "rio_tiler", "numpy")
+         if m in sys.modules]
 print(json.dumps({"status": response["statusCode"], "x_cache": response["headers"].get("x-cache"),
                   "heavy": heavy}))
 """

@@ -119,7 +119,7 @@ def ops(deployment, monkeypatch):
         monkeypatch.setenv(key, value)
     from titiler_eopf.handlers import admin
 
-    monkeypatch.setattr(admin, "_cache", None)
+    monkeypatch.setattr(admin, "_service", None)  # a fresh container: settings read again
     return deployment
 
 

@@ -83,9 +83,9 @@ def test_lambda_status_and_invalidate(cli, lambda_stand_in, ops):
 
 
 def test_lambda_seed_runs_in_slices_until_done(cli, lambda_stand_in, ops, monkeypatch):
-    from titiler_eopf.handlers import admin
+    from titiler_eopf.admin import seeding
 
-    monkeypatch.setattr(admin, "MAX_SEED_TILES", 3)  # 8 requests -> 3 invocations
+    monkeypatch.setattr(seeding, "MAX_SEED_TILES", 3)  # 8 requests -> 3 invocations
     code, out, err = cli(
         "cache",
         "seed",
@@ -147,6 +147,7 @@ def test_admin_seed_action_is_bounded_and_resumable(ops, monkeypatch):
         reply = admin.handler(payload, FakeContext())
         assert reply["ok"] is False and message in reply["error"]["message"], (payload, reply)
     monkeypatch.delenv("TITILER_EOPF_SEED_API_URL")
+    monkeypatch.setattr(admin, "_service", None)  # a container started without it
     reply = admin.handler(event, FakeContext())
     assert "set TITILER_EOPF_SEED_API_URL" in reply["error"]["message"]
 

@@ -268,8 +268,8 @@ def test_unknown_ids_create_nothing(
 
 
 def test_every_redis_key_expires(sample_store, redis_db, redis_server):
-    cache = make_cache("redis", redis_server)
-    with client_for(sample_store, cache, admin_token="tok") as client:
+    cache = make_cache("redis", redis_server, admin_token="tok")  # the cache section reads it
+    with client_for(sample_store, cache) as client:
         client.get(tile_path(), params=B04)
         client.get(f"{item()}/info")
         client.post(
@@ -284,8 +284,8 @@ def test_every_redis_key_expires(sample_store, redis_db, redis_server):
 
 # --- 6. smaller ones --------------------------------------------------------------------------------
 def test_admin_cursor_must_be_a_cursor(sample_store, redis_db, redis_server):
-    cache = make_cache("redis", redis_server)
-    with client_for(sample_store, cache, admin_token="tok") as client:
+    cache = make_cache("redis", redis_server, admin_token="tok")  # the cache section reads it
+    with client_for(sample_store, cache) as client:
         for cursor in ("null", "abc", "-1", "1e9"):
             resp = client.get(
                 "/admin/cache/keys",

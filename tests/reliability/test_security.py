@@ -31,10 +31,14 @@ def redis_cache(redis_db, redis_server):
     return build_cache(cache_settings("redis", redis_port=redis_server.port))
 
 
-def test_admin_routes_need_the_right_token(sample_store, redis_cache):
-    with TestClient(
-        create_app(TilerSettings(store_url=str(sample_store), admin_token=TOKEN), cache=redis_cache)
-    ) as c:
+@pytest.fixture
+def admin_cache(redis_db, redis_server):
+    """The cache with the admin token: its settings carry it (TITILER_EOPF_ADMIN_TOKEN)."""
+    return build_cache(cache_settings("redis", redis_port=redis_server.port, admin_token=TOKEN))
+
+
+def test_admin_routes_need_the_right_token(sample_store, admin_cache):
+    with TestClient(create_app(TilerSettings(store_url=str(sample_store)), cache=admin_cache)) as c:
         for method, path, body in ADMIN_CALLS:
             assert c.request(method, path, json=body).status_code == 401, path
             assert (
@@ -152,10 +156,8 @@ def test_ids_cannot_steer_keys(sample_store, redis_cache, redis_db, bad_item):
         {"scope": "key", "key": "cache:lock/anything"},
     ],
 )
-def test_admin_scopes_cannot_reach_other_entries(sample_store, redis_cache, redis_db, body):
-    with TestClient(
-        create_app(TilerSettings(store_url=str(sample_store), admin_token=TOKEN), cache=redis_cache)
-    ) as c:
+def test_admin_scopes_cannot_reach_other_entries(sample_store, admin_cache, redis_db, body):
+    with TestClient(create_app(TilerSettings(store_url=str(sample_store)), cache=admin_cache)) as c:
         c.get(tile_path(), params=B04)
         resp = c.post(
             "/admin/cache/invalidate", json=body, headers={"authorization": f"Bearer {TOKEN}"}

@@ -40,8 +40,8 @@ def app(tiler_settings):
     from titiler_eopf.cache import CacheSettings
     from titiler_eopf.main import create_app
 
-    settings = tiler_settings.model_copy(update={"admin_token": SecretStr("bad-input-token")})
-    return create_app(settings, CacheSettings(backend="memory"))
+    cache_settings = CacheSettings(backend="memory", admin_token=SecretStr("bad-input-token"))
+    return create_app(tiler_settings, cache_settings)
 
 
 @pytest.fixture(scope="module")

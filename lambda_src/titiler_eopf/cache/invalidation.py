@@ -1,9 +1,12 @@
 """Every way to invalidate the cache, in one module.
 
-Used by the admin HTTP routes (``admin.py``) and by the admin Lambda. All
-functions are synchronous, validate their input before touching anything
-(``InvalidInput`` -> HTTP 400), support ``dry_run`` (report what would be
-deleted, delete nothing) and return an ``InvalidationResult``.
+Called by the admin service (``titiler_eopf.admin``), which the admin HTTP routes,
+the admin Lambda and the CLI share; the service's request models have validated the
+request's shape (types, bounds, zoom range, bbox). What only the cache can judge is
+checked here before anything is touched (``InvalidInput`` -> HTTP 400): names that
+are path segments, a key's form, a URL the cache serves, a cursor of its backend, a
+pattern's reach. All functions are synchronous, support ``dry_run`` (report what
+would be deleted, delete nothing) and return an ``InvalidationResult``.
 
 * ``invalidate_scope``: bump the generation of a collection or an item (O(1),
   immediate); with ``hard=True`` also delete the scope's entries in batches.
@@ -11,24 +14,23 @@ deleted, delete nothing) and return an ``InvalidationResult``.
 * ``invalidate_tiles``: zoom range + bbox, every parameter variant, from the
   per-item index (no SCAN).
 * ``invalidate_pattern``: glob fallback, bounded (limit + cursor), batched.
-* ``invalidate(cache, request)``: the dispatcher for a ``{"scope": ...}`` body.
+* ``list_keys``: one page of entry ids.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, field
+
+from titiler_eopf.paths import ID_PATTERN, MOSAIC_ITEM, webmercator_tile_range
 
 from .core import TileCache
 from .keys import parse_id
 
 log = logging.getLogger("titiler_eopf.cache.invalidation")
 
-MAX_LIMIT = 10_000
-MAX_ZOOM = 30
+MAX_LIMIT = 10_000  # entries one pattern invalidation or key listing goes through
 REPORTED_KEYS = 1000  # ids listed in a result (counts are always complete)
-SCOPES = ("collection", "item", "key", "url", "tiles", "pattern")
 
 
 class InvalidInput(ValueError):
@@ -76,12 +78,10 @@ def _delete(cache: TileCache, result: InvalidationResult, ids: list[str]) -> Inv
 
 
 def _check_name(name: str | None, what: str) -> str:
-    from titiler_eopf.tiler.store import ID_PATTERN  # light module
-
     if not isinstance(name, str) or not ID_PATTERN.match(name):
         raise InvalidInput(
-            f"{what} is required: 1-255 characters, letters, digits, '.', '_' or '-', starting with a letter"
-            " or digit (no '/', no glob characters)"
+            f"{what} is required: 1-255 characters, letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit (no '/', no glob characters)"
         )
     return name
 
@@ -137,26 +137,9 @@ def invalidate_url(cache: TileCache, url: str, *, dry_run: bool = False) -> Inva
 
 
 # --- tile range ---------------------------------------------------------------------
-def _webmercator_range(bbox, z):
-    """Tile x/y range (inclusive) of a lon/lat bbox in WebMercatorQuad."""
-    minx, miny, maxx, maxy = bbox
-    n = 2**z
-    lat_max = 85.0511287798066
-
-    def tx(lon):
-        return min(n - 1, max(0, int(math.floor((lon + 180.0) / 360.0 * n))))
-
-    def ty(lat):
-        lat = max(-lat_max, min(lat_max, lat))
-        r = math.radians(lat)
-        return min(n - 1, max(0, int(math.floor((1 - math.asinh(math.tan(r)) / math.pi) / 2 * n))))
-
-    return tx(minx), ty(maxy), tx(maxx), ty(miny)
-
-
 def _tile_range(tms: str, bbox, z):
     if tms == "WebMercatorQuad":
-        return _webmercator_range(bbox, z)
+        return webmercator_tile_range(bbox, z)
     try:  # other matrix sets: morecantile, imported only for this admin call
         import morecantile
     except ImportError as exc:  # pragma: no cover - morecantile ships with the tiler
@@ -168,23 +151,6 @@ def _tile_range(tms: str, bbox, z):
     ul = matrix_set.tile(bbox[0], bbox[3], z)
     lr = matrix_set.tile(bbox[2], bbox[1], z)
     return ul.x, ul.y, lr.x, lr.y
-
-
-def validate_tile_range(minzoom, maxzoom, bbox):
-    if minzoom is None or maxzoom is None:
-        raise InvalidInput("minzoom and maxzoom are required")
-    if not (0 <= minzoom <= maxzoom <= MAX_ZOOM):
-        raise InvalidInput(f"zoom range must satisfy 0 <= minzoom <= maxzoom <= {MAX_ZOOM}")
-    if bbox is not None:
-        if len(bbox) != 4 or not all(
-            isinstance(v, (int, float)) and math.isfinite(v) for v in bbox
-        ):
-            raise InvalidInput("bbox must be [minx, miny, maxx, maxy] (lon/lat degrees)")
-        minx, miny, maxx, maxy = bbox
-        if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-            raise InvalidInput(
-                "bbox out of range: need -180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90"
-            )
 
 
 def invalidate_tiles(
@@ -199,12 +165,12 @@ def invalidate_tiles(
     dry_run: bool = False,
 ) -> InvalidationResult:
     """Delete every cached tile of the scope (all formats, scales and query
-    variants) with minzoom <= z <= maxzoom whose tile intersects ``bbox``."""
+    variants) with minzoom <= z <= maxzoom whose tile intersects ``bbox``
+    (a range and a bbox that ``admin.actions.InvalidateRequest`` accepts)."""
     _require_enabled(cache)
     _check_name(collection, "collection")
     if item is not None:
         _check_name(item, "item")
-    validate_tile_range(minzoom, maxzoom, bbox)
     ranges = {z: _tile_range(tms, bbox, z) for z in range(minzoom, maxzoom + 1)} if bbox else None
     if not dry_run:
         # First: from now on a render in flight (started before this call) is not
@@ -213,8 +179,6 @@ def invalidate_tiles(
     ids = []
     entries = list(cache.backend.scope_entries(collection, item))
     if item is not None:  # the collection's mosaic tiles over the range draw that item too
-        from .routes import MOSAIC_ITEM
-
         entries += list(cache.backend.scope_entries(collection, MOSAIC_ITEM))
     for entry in entries:
         tile = entry.tile
@@ -267,7 +231,8 @@ def check_cursor(cache: TileCache, cursor: str | None) -> str | None:
         return cursor
     if not (cursor.isascii() and cursor.isdigit() and int(cursor) < 2**64):
         raise InvalidInput(
-            "cursor must be the 'cursor' value of a previous page (a non-negative integer), or omitted"
+            "cursor must be the 'cursor' value of a previous page (a non-negative integer),"
+            " or omitted"
         )
     return cursor
 
@@ -316,46 +281,3 @@ def invalidate_pattern(
     result = _delete(cache, InvalidationResult(scope="pattern", dry_run=dry_run), ids)
     result.cursor = next_cursor
     return result
-
-
-# --- dispatcher -------------------------------------------------------------------------
-def invalidate(cache: TileCache, request: dict) -> InvalidationResult:
-    """``{"scope": "collection"|"item"|"key"|"url"|"tiles"|"pattern", ...}``."""
-    scope = request.get("scope")
-    dry_run = bool(request.get("dry_run", False))
-    if scope not in SCOPES:
-        raise InvalidInput(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
-    if scope == "collection":
-        return invalidate_scope(
-            cache, request.get("collection"), None, hard=bool(request.get("hard")), dry_run=dry_run
-        )
-    if scope == "item":
-        item = request.get("item")
-        if not item:
-            raise InvalidInput("item scope needs collection and item")
-        return invalidate_scope(
-            cache, request.get("collection"), item, hard=bool(request.get("hard")), dry_run=dry_run
-        )
-    if scope == "key":
-        return invalidate_key(cache, request.get("key") or "", dry_run=dry_run)
-    if scope == "url":
-        return invalidate_url(cache, request.get("url") or "", dry_run=dry_run)
-    if scope == "tiles":
-        return invalidate_tiles(
-            cache,
-            request.get("collection"),
-            request.get("item"),
-            minzoom=request.get("minzoom"),
-            maxzoom=request.get("maxzoom"),
-            bbox=request.get("bbox"),
-            tms=request.get("tms") or "WebMercatorQuad",
-            dry_run=dry_run,
-        )
-    return invalidate_pattern(
-        cache,
-        request.get("pattern") or "",
-        limit=int(request.get("limit") or 1000),
-        cursor=request.get("cursor"),
-        confirm=bool(request.get("confirm")),
-        dry_run=dry_run,
-    )

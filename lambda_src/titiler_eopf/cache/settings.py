@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from titiler_eopf.environment import SettingsError, read_settings
 
 P = "TITILER_EOPF_CACHE_"
 
@@ -113,6 +115,8 @@ class CacheSettings(BaseSettings):
     honor_no_cache: bool = False
     # Admin bypass header: re-render and refresh when its value is the admin token.
     bypass_header: str = "x-cache-bypass"
+    # The admin token (read here, and only here): enables the `/admin/cache/*` routes (bearer
+    # token) and the bypass header. The app passes it to the admin routes explicitly.
     admin_token: SecretStr | None = Field(None, validation_alias="TITILER_EOPF_ADMIN_TOKEN")
 
     @field_validator("namespace")
@@ -192,22 +196,12 @@ class CacheSettings(BaseSettings):
         }
 
 
-class CacheConfigError(ValueError):
+class CacheConfigError(SettingsError):
     """Invalid cache configuration; the message names the environment variables."""
 
 
 def load_settings(**overrides) -> CacheSettings:
-    """``CacheSettings()`` from the environment, with errors that name the
-    variables (pydantic names fields; operators set environment variables)."""
-    try:
-        return CacheSettings(**overrides)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-            name = f"{P}{loc.upper()}" if loc else "cache settings"
-            if loc == "admin_token":
-                name = "TITILER_EOPF_ADMIN_TOKEN"
-            msg = err.get("msg", "").removeprefix("Value error, ")
-            lines.append(msg if not loc else f"{name}: {msg}")
-        raise CacheConfigError("invalid cache configuration:\n  " + "\n  ".join(lines)) from None
+    """``CacheSettings()`` from the environment, with errors that name the variables."""
+    return read_settings(
+        CacheSettings, error=CacheConfigError, title="invalid cache configuration", **overrides
+    )

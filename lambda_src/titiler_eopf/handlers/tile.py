@@ -51,10 +51,11 @@ class _StageRoot:
 def _build():
     from mangum import Mangum
 
-    from titiler_eopf.main import create_app, load_settings
+    from titiler_eopf.main import create_app
+    from titiler_eopf.settings import load_settings
 
     settings = load_settings()
-    app = create_app(settings.tiler, settings.cache)
+    app = create_app(settings)
     cache = app.cache
     adapter = Mangum(
         _StageRoot(app, settings.tiler.root_path),

@@ -1,11 +1,11 @@
 """Where the CLI's cache commands go: this machine's settings, or a deployed stack.
 
-Both take the admin Lambda's payloads (``handlers/admin.py``) and return its
-replies, so one payload builder serves both:
+Both take the admin Lambda's payloads (see ``titiler_eopf.admin.actions``) and return
+its replies, so one payload builder serves both:
 
-* ``LocalAdmin``: the admin handler in this process, on the cache the local
-  ``TITILER_EOPF_CACHE_*`` settings describe (a Redis/S3 cache shared with the
-  server; the ``memory`` backend lives inside the server process and is empty here);
+* ``LocalAdmin``: the admin service in this process (the one the admin Lambda runs), on
+  the cache the local ``TITILER_EOPF_CACHE_*`` settings describe (a Redis/S3 cache shared
+  with the server; the ``memory`` backend lives inside the server process and is empty here);
 * ``LambdaAdmin``: ``lambda:InvokeFunction`` on the deployed admin function (boto3).
 
 ``stack_outputs`` reads ``AdminFunctionName`` and ``ApiUrl`` from CloudFormation.
@@ -26,28 +26,19 @@ class LocalAdmin:
     name = "local settings"
 
     def __init__(self) -> None:
-        from titiler_eopf.cache import CacheConfigError, load_settings
+        from titiler_eopf.admin.service import AdminService
+        from titiler_eopf.settings import SettingsError, load_settings
 
         try:
-            self.settings = load_settings()  # fail here, naming the variable, on a bad setting
-        except (CacheConfigError, ValueError) as exc:
+            settings = load_settings()  # fail here, naming the variable, on a bad setting
+        except SettingsError as exc:
             raise AdminError(str(exc).replace("\n", " ")) from None
+        self.service = AdminService.from_settings(settings)
 
     def __call__(self, event: dict) -> dict:
-        """The admin handler's work and reply envelope, without its CloudWatch JSON logs
-        (``handler`` would print them on the terminal)."""
-        from titiler_eopf.cache.invalidation import InvalidInput
-        from titiler_eopf.handlers import admin
-
-        try:
-            return {"ok": True, **admin.run(event)}
-        except (admin.BadEvent, InvalidInput) as exc:
-            return {"ok": False, "error": {"type": "BadRequest", "message": str(exc)}}
-        except Exception as exc:  # noqa: BLE001 - reported as the Lambda would report it
-            return {
-                "ok": False,
-                "error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__},
-            }
+        """The admin Lambda's reply, without its CloudWatch JSON logs (they would be
+        printed on the terminal)."""
+        return self.service.reply(event)
 
 
 def _aws_error(exc: Exception) -> str:

@@ -7,8 +7,9 @@
 Cache commands run against the local settings (``TITILER_EOPF_CACHE_*``) by
 default, against a deployed admin Lambda with ``--lambda``, or against the
 stack's outputs (``AdminFunctionName``, ``ApiUrl``) with ``--stack``. Every
-command builds an admin Lambda payload (see ``handlers/admin.py``), so the three
-targets answer the same way. Errors are one line on stderr and exit 1 (2 for a
+command builds an admin Lambda payload (see ``titiler_eopf.admin.actions``), which
+the admin service answers here or in the Lambda, so the three targets answer the
+same way. Errors are one line on stderr and exit 1 (2 for a
 bad command line), never a traceback.
 """
 
@@ -233,14 +234,14 @@ def cmd_sample(args) -> int:
 
 
 def _public_status(url: str) -> dict:
-    from titiler_eopf.ops.seed import _detail, _get
+    from titiler_eopf.admin.seeder import error_detail, http_get
 
     try:
-        code, _, data = _get(url.rstrip("/") + "/cache/status", timeout=30)
+        code, _, data = http_get(url.rstrip("/") + "/cache/status", timeout=30)
     except OSError as exc:
         raise CLIError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
     if code != 200:
-        raise CLIError(f"{url}/cache/status answered HTTP {code}: {_detail(data)}")
+        raise CLIError(f"{url}/cache/status answered HTTP {code}: {error_detail(data)}")
     return {"status": json.loads(data)}
 
 
@@ -249,7 +250,8 @@ def cmd_status(args) -> int:
     status = body["status"]
     metrics = status.get("metrics", {})
     lines = [
-        f"backend: {status.get('backend')}  enabled: {status.get('enabled')}  namespace: {status.get('namespace')}"
+        f"backend: {status.get('backend')}  enabled: {status.get('enabled')}"
+        f"  namespace: {status.get('namespace')}"
     ]
     if metrics:
         # Counters are per process: the server's with --url, else the admin process's own.
@@ -267,7 +269,8 @@ def cmd_keys(args) -> int:
         event["cursor"] = args.cursor
     body = call(args, event)
     rows = [
-        f"{k['key']}  {k.get('kind') or '-'}  {k.get('size') or '-'} B  ttl {k.get('ttl') or '-'}  {k.get('tile') or ''}".rstrip()
+        f"{k['key']}  {k.get('kind') or '-'}  {k.get('size') or '-'} B"
+        f"  ttl {k.get('ttl') or '-'}  {k.get('tile') or ''}".rstrip()
         for k in body["keys"]
     ]
     more = f"\nmore: --cursor {body['cursor']}" if body.get("cursor") not in (None, "0", 0) else ""
@@ -283,7 +286,8 @@ def _result_text(result: dict) -> str:
         text += "; deleted " + ", ".join(f"{store} {n}" for store, n in result["deleted"].items())
     if result.get("generation"):
         gen = result["generation"]
-        text += f"; generation of {gen['collection']}{'/' + gen['item'] if gen.get('item') else ''} is now {gen['generation']}"
+        scope = gen["collection"] + (f"/{gen['item']}" if gen.get("item") else "")
+        text += f"; generation of {scope} is now {gen['generation']}"
     if result.get("cursor"):
         text += f"; more: --cursor {result['cursor']}"
     return text

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from titiler_eopf.ops import seed
+from titiler_eopf.admin import seeder
+from titiler_eopf.admin.actions import BadRequest, SeedRequest, parse
 from titiler_eopf.ops.admin_client import (
     AdminError,
     LambdaAdmin,
@@ -32,7 +33,7 @@ class SeedCLIError(AdminError):
     pass
 
 
-def _state_path(args, job: seed.SeedJob) -> Path:
+def _state_path(args, job: seeder.SeedJob) -> Path:
     if args.state:
         return Path(args.state)
     root = Path(
@@ -46,7 +47,7 @@ def _state_path(args, job: seed.SeedJob) -> Path:
 class State:
     """Which requests of one job are done; written atomically."""
 
-    def __init__(self, path: Path, job: seed.SeedJob, restart: bool):
+    def __init__(self, path: Path, job: seeder.SeedJob, restart: bool):
         self.path = path
         self.signature = job.signature()
         self.done: set[int] = set()
@@ -129,7 +130,7 @@ def seed_command(args) -> int:
         args,
         base_url,
         presets,
-        lambda: seed.product_bounds(base_url, args.collection, args.item, presets[0]),
+        lambda: seeder.product_bounds(base_url, args.collection, args.item, presets[0]),
     )
     state = State(_state_path(args, job), job, args.restart)
     todo = [r for r in job.requests() if r[0] not in state.done]
@@ -139,11 +140,11 @@ def seed_command(args) -> int:
             file=sys.stderr,
         )
 
-    summary_counts = dict.fromkeys(seed.OUTCOMES, 0)
+    summary_counts = dict.fromkeys(seeder.OUTCOMES, 0)
     with _progress() as progress:
         task = progress.add_task("seed", total=job.count(), completed=len(state.done), counts="")
 
-        def on_result(outcome: seed.Outcome) -> None:
+        def on_result(outcome: seeder.Outcome) -> None:
             summary_counts[outcome.kind] += 1
             if outcome.kind != "failed":
                 state.done.add(outcome.index)
@@ -151,7 +152,7 @@ def seed_command(args) -> int:
             progress.update(task, advance=1, counts=_counts_text(summary_counts))
 
         try:
-            summary, _ = seed.run(job, todo, concurrency=args.concurrency, on_result=on_result)
+            summary, _ = seeder.run(job, todo, concurrency=args.concurrency, on_result=on_result)
         except KeyboardInterrupt:
             state.save(force=True)
             raise SeedCLIError(
@@ -161,18 +162,27 @@ def seed_command(args) -> int:
     return _finish(job.count(), summary.counts, summary.failures, summary.seconds, state)
 
 
-def _job(args, base_url: str, presets: tuple, bounds) -> seed.SeedJob:
+def _job(args, base_url: str, presets: tuple, bounds) -> seeder.SeedJob:
+    """The job of the command line (validated as the admin Lambda validates a seed event);
+    ``bounds()`` gives the product's bbox when the command has none."""
     try:
-        bbox = args.bbox or bounds()
-        job = seed.SeedJob(
-            base_url, args.collection, args.item, tuple(bbox), args.minzoom, args.maxzoom, presets
+        request = parse(
+            SeedRequest,
+            collection=args.collection,
+            item=args.item,
+            minzoom=args.minzoom,
+            maxzoom=args.maxzoom,
+            bbox=args.bbox,
+            presets=list(presets),
         )
-    except seed.SeedError as exc:
+        job = seeder.SeedJob.of(request, base_url, request.bbox or bounds())
+    except (BadRequest, seeder.SeedError) as exc:
         raise SeedCLIError(str(exc)) from None
     total = job.count()
     if total > args.max_tiles and not args.yes:
         raise SeedCLIError(
-            f"this job requests {total} tiles (z{args.minzoom}-{args.maxzoom} x {len(presets)} preset(s)), "
+            f"this job requests {total} tiles"
+            f" (z{args.minzoom}-{args.maxzoom} x {len(presets)} preset(s)), "
             f"more than --max-tiles {args.max_tiles}: pass --yes to go ahead"
         )
     return job
@@ -187,7 +197,8 @@ def _finish(total: int, counts: dict, failures: list, seconds: float, state: Sta
     if counts.get("failed"):
         state.save(force=True)
         print(
-            f"{counts['failed']} failed: run the same command again to retry them (state: {state.path})",
+            f"{counts['failed']} failed: run the same command again to retry them"
+            f" (state: {state.path})",
             file=sys.stderr,
         )
         return 1
@@ -217,7 +228,7 @@ def _seed_through_lambda(args, presets: tuple) -> int:
     )
     first["bbox"] = list(job.bbox)
     state = State(_state_path(args, job), job, args.restart)
-    counts = dict.fromkeys(seed.OUTCOMES, 0)
+    counts = dict.fromkeys(seeder.OUTCOMES, 0)
     failures: list = []
     started = time.monotonic()
     total = job.count()

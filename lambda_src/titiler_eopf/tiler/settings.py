@@ -1,13 +1,14 @@
 """Tiler settings (``TITILER_EOPF_*``), validated when the app is created.
 
-Nothing here is read at import time: ``create_app(settings)`` takes an explicit
-``TilerSettings`` (tests build one directly); only entry points (``make run``,
-the Lambda handler) call ``TilerSettings()`` to read the environment.
+Nothing here is read at import time: ``create_app(settings)`` takes explicit settings
+(tests build them directly); only entry points (``make run``, the Lambda handlers, the
+CLI) read the environment, through :func:`titiler_eopf.settings.load_settings`, which
+builds this section beside the others. The admin token is the cache section's.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from titiler_eopf.tiler.limits import LimitSettings
@@ -83,7 +84,6 @@ class TilerSettings(LimitSettings):
     mosaic_maxzoom: int = Field(18, ge=0, le=24)
 
     cors_origins: list[str] = ["*"]
-    admin_token: SecretStr | None = None
     # Base path the app is served under (API Gateway custom domain mapping);
     # named HTTP API stages are detected from the event without it.
     root_path: str = ""

@@ -2,7 +2,9 @@
 
 Tiles are requested over HTTP from a running server or the deployed API, so the
 entries stored are exactly those users hit (same route, same query, same cache
-key). Standard library only: the admin Lambda runs this too (``seed`` action).
+key). Standard library only (and the leaf modules ``paths`` and ``presets``): the
+admin Lambda's ``seed`` action and the CLI's ``cache seed`` both run it. A job is
+built from a validated :class:`~titiler_eopf.admin.actions.SeedRequest`.
 
 A job's requests are numbered in a fixed order (zoom, preset, row, column), so a
 run can stop anywhere and continue from the indices already done (the CLI keeps
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 import time
 import urllib.error
@@ -21,46 +22,20 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
+from titiler_eopf.paths import webmercator_tile_range
 from titiler_eopf.presets import get_preset, tile_url, tilejson_url
 
-MAX_ZOOM = 24
+if TYPE_CHECKING:
+    from titiler_eopf.admin.actions import SeedRequest
+
 USER_AGENT = "titiler-eopf-seed"
 OUTCOMES = ("rendered", "cached", "empty", "bypass", "failed")
 
 
 class SeedError(ValueError):
-    """A seeding job that cannot run (bad range, unreachable API, ...)."""
-
-
-def _tile_range(bbox: tuple[float, float, float, float], z: int) -> tuple[int, int, int, int]:
-    """Inclusive WebMercatorQuad x/y range of a lon/lat bbox at zoom z."""
-    minx, miny, maxx, maxy = bbox
-    n = 2**z
-    lat_max = 85.0511287798066
-
-    def tx(lon: float) -> int:
-        return min(n - 1, max(0, math.floor((lon + 180.0) / 360.0 * n)))
-
-    def ty(lat: float) -> int:
-        r = math.radians(max(-lat_max, min(lat_max, lat)))
-        return min(n - 1, max(0, math.floor((1 - math.asinh(math.tan(r)) / math.pi) / 2 * n)))
-
-    return tx(minx), ty(maxy), tx(maxx), ty(miny)
-
-
-def check_bbox(bbox) -> tuple[float, float, float, float]:
-    if bbox is None or len(bbox) != 4:
-        raise SeedError("bbox must be minlon,minlat,maxlon,maxlat (4 numbers)")
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise SeedError("bbox must be minlon,minlat,maxlon,maxlat (4 numbers)") from None
-    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
-        raise SeedError(
-            "bbox out of range: need -180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90"
-        )
-    return minx, miny, maxx, maxy
+    """A seeding job that cannot run (unreachable API, a product without bounds, ...)."""
 
 
 @dataclass(frozen=True)
@@ -73,21 +48,22 @@ class SeedJob:
     maxzoom: int
     presets: tuple[str, ...] = ("true-colour",)
 
-    def __post_init__(self):
-        if not (0 <= self.minzoom <= self.maxzoom <= MAX_ZOOM):
-            raise SeedError(f"zoom range must satisfy 0 <= minzoom <= maxzoom <= {MAX_ZOOM}")
-        if not self.presets:
-            raise SeedError("at least one preset is needed")
-        for name in self.presets:
-            try:
-                get_preset(name)
-            except ValueError as exc:
-                raise SeedError(str(exc)) from None
-        object.__setattr__(self, "bbox", check_bbox(self.bbox))
+    @classmethod
+    def of(cls, request: SeedRequest, base_url: str, bbox) -> SeedJob:
+        """The job of a validated request; ``bbox``: the request's, else the product's."""
+        return cls(
+            base_url,
+            request.collection,
+            request.item,
+            tuple(float(v) for v in bbox),
+            request.minzoom,
+            request.maxzoom,
+            tuple(request.presets),
+        )
 
     def _ranges(self) -> Iterator[tuple[int, tuple[int, int, int, int]]]:
         for z in range(self.minzoom, self.maxzoom + 1):
-            yield z, _tile_range(self.bbox, z)
+            yield z, webmercator_tile_range(self.bbox, z)
 
     def count(self) -> int:
         tiles = sum((x1 - x0 + 1) * (y1 - y0 + 1) for _, (x0, y0, x1, y1) in self._ranges())
@@ -143,7 +119,7 @@ class Summary:
         }
 
 
-def _get(url: str, timeout: float, headers: dict | None = None) -> tuple[int, dict, bytes]:
+def http_get(url: str, timeout: float, headers: dict | None = None) -> tuple[int, dict, bytes]:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - operator-given URL
@@ -156,7 +132,7 @@ def _get(url: str, timeout: float, headers: dict | None = None) -> tuple[int, di
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
-def _detail(body: bytes) -> str:
+def error_detail(body: bytes) -> str:
     try:
         return str(json.loads(body).get("detail", ""))[:300]
     except (ValueError, AttributeError):
@@ -165,7 +141,7 @@ def _detail(body: bytes) -> str:
 
 def fetch_tile(index: int, url: str, timeout: float = 60.0) -> Outcome:
     try:
-        status, headers, body = _get(url, timeout)
+        status, headers, body = http_get(url, timeout)
     except (OSError, urllib.error.URLError) as exc:
         reason = getattr(exc, "reason", exc)
         return Outcome(index, url, "failed", error=f"{type(exc).__name__}: {reason}")
@@ -173,7 +149,9 @@ def fetch_tile(index: int, url: str, timeout: float = 60.0) -> Outcome:
     if status == 204 or (status == 404 and headers.get("x-tile-empty")):
         return Outcome(index, url, "empty", status, x_cache)  # outside the product: nothing to draw
     if status != 200:
-        return Outcome(index, url, "failed", status, x_cache, f"HTTP {status}: {_detail(body)}")
+        return Outcome(
+            index, url, "failed", status, x_cache, f"HTTP {status}: {error_detail(body)}"
+        )
     kind = {"HIT": "cached", "MISS": "rendered"}.get((x_cache or "").upper(), "bypass")
     return Outcome(index, url, kind, status, x_cache)
 
@@ -184,11 +162,13 @@ def product_bounds(
     """The product's lon/lat bounds, from its TileJSON (default bbox of a job)."""
     url = tilejson_url(base_url, collection, item, get_preset(preset))
     try:
-        status, _, body = _get(url, timeout)
+        status, _, body = http_get(url, timeout)
     except (OSError, urllib.error.URLError) as exc:
         raise SeedError(f"cannot reach {base_url}: {getattr(exc, 'reason', exc)}") from None
     if status != 200:
-        raise SeedError(f"TileJSON of {collection}/{item} answered HTTP {status}: {_detail(body)}")
+        raise SeedError(
+            f"TileJSON of {collection}/{item} answered HTTP {status}: {error_detail(body)}"
+        )
     try:
         bounds = json.loads(body)["bounds"]
     except (ValueError, KeyError, TypeError):
