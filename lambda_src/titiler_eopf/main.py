@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
 from titiler_eopf.cache import load_settings as load_cache_settings
-from titiler_eopf.cache.core import unversioned
+from titiler_eopf.cache.core import no_chunk_stats, unversioned
 from titiler_eopf.tiler.limits import RequestGuard
 from titiler_eopf.tiler.settings import TilerSettings
 
@@ -70,14 +70,22 @@ def create_app(
     cache: TileCache | None = None,
 ):
     """The full ASGI app; pass settings explicitly (tests) or read them from env."""
+    from titiler_eopf.tiler import chunkcache  # light: no numpy, zarr or rasterio
     from titiler_eopf.tiler.versions import SourceVersions
 
     settings = settings or TilerSettings()
     versions = SourceVersions(settings)
     if cache is None:
-        cache = build_cache(cache_settings or CacheSettings(), source_version=versions)
-    elif cache.source_version is unversioned:
-        cache.source_version = versions
+        cache = build_cache(
+            cache_settings or CacheSettings(),
+            source_version=versions,
+            chunk_stats=chunkcache.stats,
+        )
+    else:
+        if cache.source_version is unversioned:
+            cache.source_version = versions
+        if cache.chunk_stats is no_chunk_stats:
+            cache.chunk_stats = chunkcache.stats
     cache.public_url = settings.public_url or ""
     if cache.admin_token is None:
         cache.admin_token = settings.admin_token
