@@ -1,22 +1,39 @@
 """Where the cache reads the time: one object, passed down to every part that needs it.
 
-Production uses the system clocks. Tests pass a clock they advance, so a breaker's reset
-or an entry's expiry is reached by moving the clock instead of sleeping past it.
+Production uses the system clocks. Tests pass a ``ManualClock`` and advance it, so a
+breaker's reset or an entry's expiry is reached by moving the clock instead of sleeping
+past it (and a loaded machine cannot reach it early).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
 class Clock:
-    # Seconds for intervals (circuit breakers): never jumps with the wall clock.
-    monotonic: Callable[[], float] = time.monotonic
-    # Epoch seconds (entry creation, freshness, expiry): stored in entries, shared by processes.
-    wall: Callable[[], float] = time.time
+    def monotonic(self) -> float:
+        """Seconds for intervals (circuit breakers): never jumps with the wall clock."""
+        return time.monotonic()
+
+    def wall(self) -> float:
+        """Epoch seconds (entry creation, freshness, expiry): shared by processes."""
+        return time.time()
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told to (both readings together)."""
+
+    def __init__(self, start: float | None = None):
+        self.now = time.time() if start is None else start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 SYSTEM_CLOCK = Clock()
