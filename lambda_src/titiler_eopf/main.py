@@ -16,7 +16,7 @@ URLs a cached TileJSON embeds.
 from __future__ import annotations
 
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
-from titiler_eopf.cache.core import unversioned
+from titiler_eopf.cache.core import no_chunk_stats, unversioned
 from titiler_eopf.settings import Settings, SettingsError, load_settings
 from titiler_eopf.tiler.limits import RequestGuard
 from titiler_eopf.tiler.settings import TilerSettings
@@ -46,6 +46,7 @@ def create_app(
     Nothing given is read from the environment. The admin routes are mounted when the
     cache's settings carry an admin token (``TITILER_EOPF_ADMIN_TOKEN``), and get it here.
     """
+    from titiler_eopf.tiler import chunkcache  # light: no numpy, zarr or rasterio
     from titiler_eopf.tiler.versions import SourceVersions
 
     if isinstance(settings, Settings):
@@ -53,9 +54,16 @@ def create_app(
     settings = settings or TilerSettings()
     versions = SourceVersions(settings)
     if cache is None:
-        cache = build_cache(cache_settings or CacheSettings(), source_version=versions)
-    elif cache.source_version is unversioned:
-        cache.source_version = versions
+        cache = build_cache(
+            cache_settings or CacheSettings(),
+            source_version=versions,
+            chunk_stats=chunkcache.stats,
+        )
+    else:
+        if cache.source_version is unversioned:
+            cache.source_version = versions
+        if cache.chunk_stats is no_chunk_stats:
+            cache.chunk_stats = chunkcache.stats
     cache.public_url = settings.public_url or ""
     admin_token = cache.settings.admin_token
 

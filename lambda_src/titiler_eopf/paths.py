@@ -23,8 +23,8 @@ ID_PATTERN = re.compile(rf"^{ID_REGEX}$")
 # the float arithmetic of tile bounds long before that).
 MAX_ZOOM = 30
 
-# Image formats of the tiler's image routes (titiler's ImageType, plus the extension-less form).
-IMAGE_FORMATS = ("png", "jpeg", "jpg", "webp", "tif", "npy", "jp2", "pngraw")
+# Image formats of the tiler's image routes: titiler's ImageType (the cache tests check it).
+IMAGE_FORMATS = ("png", "jpeg", "jpg", "webp", "tif", "tiff", "npy", "jp2", "pngraw")
 
 ITEM_PREFIX = "/collections/{collection_id}/items/{item_id}"
 COLLECTION_PREFIX = "/collections/{collection_id}"

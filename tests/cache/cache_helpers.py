@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import cache_standin as standin
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.testclient import TestClient
 
 from titiler_eopf.cache import CacheMiddleware
+from titiler_eopf.main import _compression  # the deployed compression (starlette-cramjam)
 
 RGB = (
     "variables=/measurements/reflectance:b04&variables=/measurements/reflectance:b03"
@@ -22,9 +22,9 @@ def tile_url(z=12, x=2138, y=1505, ext=".png", query=RGB, base=BASE):
 
 
 def cached_app(cache, *, compress_outer=True, compress_inner=False):
-    """``Compression -> CacheMiddleware -> stand-in``, the production order."""
+    """``Compression -> CacheMiddleware -> stand-in``: the production order and compression."""
     app = CacheMiddleware(standin.create_app(compress=compress_inner), cache=cache)
-    return GZipMiddleware(app, minimum_size=100) if compress_outer else app
+    return _compression(app) if compress_outer else app
 
 
 def client_for(cache, **kwargs) -> TestClient:

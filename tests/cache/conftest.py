@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cache_servers import BACKENDS, MotoProcess, RedisProcess, make_settings, s3_client  # noqa: E402
 
-from titiler_eopf.cache import build_cache  # noqa: E402
+from titiler_eopf.cache import CacheSettings, build_cache  # noqa: E402
+from titiler_eopf.cache.clock import SYSTEM_CLOCK  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -111,8 +112,11 @@ def backend_name(request):
 
 @pytest.fixture
 def cache_for(settings_for):
-    def factory(backend: str, **overrides):
-        return build_cache(settings_for(backend, **overrides))
+    """``cache_for(backend, clock=None, **overrides)``; ``clock``: a ``ManualClock`` to
+    move the cache's time (breakers, entry ages) without sleeping."""
+
+    def factory(backend: str, *, clock=None, **overrides):
+        return build_cache(settings_for(backend, **overrides), clock=clock or SYSTEM_CLOCK)
 
     return factory
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import cache_standin as standin
 import pytest
 from cache_helpers import BASE, RGB, client_for, tile_url
+
+from titiler_eopf.cache.clock import ManualClock
 
 
 @pytest.fixture
@@ -164,11 +164,14 @@ def test_per_kind_ttls_are_applied(cache_for, backend_name):
 
 
 def test_entries_expire_after_their_ttl(cache_for, backend_name):
-    cache = cache_for(backend_name, tile_ttl=1)
+    # The cache's clock moves, not time: the stores keep the entry (60 s) while it expires.
+    clock = ManualClock()
+    cache = cache_for(backend_name, tile_ttl=60, clock=clock)
     with client_for(cache) as client:
         assert client.get(tile_url()).headers["x-cache"] == "MISS"
+        clock.advance(59)
         assert client.get(tile_url()).headers["x-cache"] == "HIT"
-        time.sleep(1.1)
+        clock.advance(1)
         assert client.get(tile_url()).headers["x-cache"] == "MISS"
 
 
@@ -310,11 +313,12 @@ def _corrupted_entry_is_a_miss_and_repaired(client, cache, backend_name, s3):
 
 
 def test_stale_served_only_when_render_fails(cache_for, backend_name):
-    cache = cache_for(backend_name, tile_ttl=1, stale_if_error=60)
+    clock = ManualClock()
+    cache = cache_for(backend_name, tile_ttl=60, stale_if_error=60, clock=clock)
     with client_for(cache) as client:
         url = tile_url(z=11, x=1, y=1)
         good = client.get(url).content
-        time.sleep(1.1)
+        clock.advance(61)
         standin.CONTROL["fail"] = True
         try:
             stale = client.get(url)

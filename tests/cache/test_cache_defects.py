@@ -26,7 +26,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "lambda_src" / "titiler_eopf" / 
 def test_defect1_rgb_and_single_band_never_share_a_key(cache_for):
     cache = cache_for("memory")
     single = "variables=/measurements/reflectance:b04&rescale=0,1"
-    last_only = "variables=/measurements/reflectance:b02&rescale=0,1&color_formula=gamma rgb 1.3, sigmoidal rgb 6 0.1, saturation 1.2"
+    last_only = (
+        "variables=/measurements/reflectance:b02&rescale=0,1"
+        "&color_formula=gamma rgb 1.3, sigmoidal rgb 6 0.1, saturation 1.2"
+    )
     keys = {cache.key_for_url(tile_url(query=q)).id for q in (RGB, single, last_only)}
     assert len(keys) == 3
     with client_for(cache) as client:

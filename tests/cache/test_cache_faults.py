@@ -1,5 +1,8 @@
 """Fail-open: Redis or S3 stopped mid-test, or hanging. Each test runs its own
-server instance so it can kill it without disturbing the others."""
+server instance so it can kill it without disturbing the others.
+
+The breakers read a ``ManualClock``: a breaker stays open until the test moves the clock
+past ``breaker_reset``, so its states are asserted exactly, with no sleep and no margin."""
 
 from __future__ import annotations
 
@@ -12,18 +15,15 @@ from cache_helpers import client_for, tile_url
 from cache_servers import MotoProcess, RedisProcess, make_settings, s3_client
 
 from titiler_eopf.cache import build_cache
+from titiler_eopf.cache.clock import ManualClock
 
-FAST = {"breaker_failures": 2, "breaker_reset": 0.3}
+FAST = {"breaker_failures": 2, "breaker_reset": 5.0}
 
 
 def xcache(client, url):
     resp = client.get(url)
     assert resp.status_code == 200 and len(resp.content) == 2048
     return resp.headers["x-cache"]
-
-
-def wait_reset(settings):
-    time.sleep(settings.breaker_reset + 0.1)
 
 
 @pytest.mark.parametrize("backend", ["redis", "s3_redis"])
@@ -37,23 +37,27 @@ def test_redis_stopped_then_back(backend, cache_moto, bucket):
             bucket=bucket,
             redis_connect_timeout=0.2,
             redis_read_timeout=0.2,
-            **(FAST | {"breaker_reset": 2.0}),
-        )  # no half-open probe within the 5 requests
-        cache = build_cache(settings)
+            **FAST,
+        )
+        clock = ManualClock()
+        cache = build_cache(settings, clock=clock)
         with client_for(cache) as client:
             url = tile_url()
             assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]
             redis.stop()
             seen = [xcache(client, url) for _ in range(5)]
             assert seen[:2] == ["ERROR", "ERROR"] and seen[2:] == ["BYPASS"] * 3
-            # open (half-open once breaker_reset has passed on a slow machine)
-            assert cache.public_status()["circuits"]["redis"] in ("open", "half-open")
+            assert cache.public_status()["circuits"]["redis"] == "open"
             redis.start()
-            wait_reset(settings)
+            clock.advance(settings.breaker_reset - 0.01)
+            assert cache.public_status()["circuits"]["redis"] == "open"
+            assert xcache(client, url) == "BYPASS"  # still open: Redis is not even asked
+            clock.advance(0.01)
+            assert cache.public_status()["circuits"]["redis"] == "half-open"
             assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]
             assert cache.public_status()["circuits"]["redis"] == "closed"
             m = cache.metrics.snapshot()
-            assert m["bypasses"] == 3 and m["errors"] == 2
+            assert m["bypasses"] == 3 + 1 and m["errors"] == 2  # the 1: asked while still open
     finally:
         redis.stop()
 
@@ -74,20 +78,24 @@ def test_s3_down_then_back(backend, redis_client, cache_redis):
             redis_body_max_bytes=0,
             **FAST,
         )
-        cache = build_cache(settings)
+        clock = ManualClock()
+        cache = build_cache(settings, clock=clock)
         with client_for(cache) as client:
             url = tile_url()
             assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]
             moto.stop()
             seen = [xcache(client, url) for _ in range(5)]
             assert seen[:2] == ["ERROR", "ERROR"] and seen[2:] == ["BYPASS"] * 3
+            assert cache.public_status()["circuits"]["s3"] == "open"
             # a cold tile while S3 is down: rendered, the failed write does not fail it
             other = client.get(tile_url(z=3, x=1, y=1))
             assert other.status_code == 200 and len(other.content) == 2048
             moto.start()
             s3_client(moto.url).create_bucket(Bucket="faults")  # moto restarts empty
-            wait_reset(settings)
+            clock.advance(settings.breaker_reset)
+            assert cache.public_status()["circuits"]["s3"] == "half-open"
             assert [xcache(client, url), xcache(client, url)] == ["MISS", "HIT"]
+            assert cache.public_status()["circuits"]["s3"] == "closed"
     finally:
         moto.stop()
 
@@ -102,10 +110,9 @@ def test_hanging_redis_costs_one_timeout_then_nothing(cache_moto, bucket):
             redis_port=redis.port,
             redis_connect_timeout=0.3,
             redis_read_timeout=0.3,
-            breaker_failures=2,
-            breaker_reset=30,
+            **FAST,
         )
-        cache = build_cache(settings)
+        cache = build_cache(settings, clock=ManualClock())  # open until the clock moves
         with client_for(cache) as client:
             url = tile_url()
             assert xcache(client, url) == "MISS"
@@ -115,6 +122,7 @@ def test_hanging_redis_costs_one_timeout_then_nothing(cache_moto, bucket):
                 t0 = time.perf_counter()
                 timings.append((xcache(client, url), time.perf_counter() - t0))
             assert [t[0] for t in timings] == ["ERROR", "ERROR", "BYPASS", "BYPASS"]
+            assert cache.public_status()["circuits"]["redis"] == "open"
             slow = min(t[1] for t in timings[:2])
             assert slow >= settings.redis_read_timeout * 0.9
             # none of the timeout is paid once open (margin for a loaded machine's render time)

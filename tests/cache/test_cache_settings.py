@@ -123,13 +123,17 @@ from starlette.testclient import TestClient
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache
 def factory():
     raise SystemExit("the tiler was built on a HIT")
-settings = CacheSettings(backend="redis", redis_host="127.0.0.1", redis_port={cache_redis.port}, namespace="coldstart")
+settings = CacheSettings(
+    backend="redis", redis_host="127.0.0.1", redis_port={cache_redis.port}, namespace="coldstart"
+)
 # no lifespan (as Mangum with lifespan="off" on Lambda): a lifespan would build the app
 client = TestClient(CacheMiddleware(app_factory=factory, cache=build_cache(settings)))
 resp = client.get({tile_url()!r})
 assert resp.status_code == 200 and resp.headers["x-cache"] == "HIT", resp.headers
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in
-               {{"numpy", "rasterio", "xarray", "zarr", "titiler", "rio_tiler", "morecantile", "pyproj", "boto3"}})
+HEAVY = {{
+    "numpy", "rasterio", "xarray", "zarr", "titiler", "rio_tiler", "morecantile", "pyproj", "boto3"
+}}
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
 print("HEAVY", heavy)
 """
     out = subprocess.run(

@@ -12,9 +12,9 @@ eopf_sample = pytest.importorskip("eopf_sample", reason="sample generator not im
 
 import morecantile  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from starlette.middleware.gzip import GZipMiddleware  # noqa: E402
 
 from titiler_eopf.cache import CacheMiddleware  # noqa: E402
+from titiler_eopf.main import _compression  # noqa: E402 (the deployed compression)
 from titiler_eopf.tiler.settings import TilerSettings  # noqa: E402
 
 RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [
@@ -34,7 +34,7 @@ def client(request, sample_store, cache_for):
         return app_module.create_tiler_app(settings)
 
     cache = cache_for(request.param)
-    app = GZipMiddleware(CacheMiddleware(app_factory=factory, cache=cache), minimum_size=500)
+    app = _compression(CacheMiddleware(app_factory=factory, cache=cache))
     with TestClient(app) as c:
         c.built = built
         c.cache = cache

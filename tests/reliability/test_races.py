@@ -101,7 +101,11 @@ def test_no_pre_invalidation_etag_after_the_admin_call(
             threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
             for t in threads:
                 t.start()
-            time.sleep(0.3)
+            # Invalidate once entries of version 1 are stored, while the clients' next
+            # renders are under way (no fixed pause: a loaded machine renders slower).
+            deadline = time.monotonic() + 30
+            while cache.metrics.writes < len(threads) and time.monotonic() < deadline:
+                time.sleep(0.01)
             standin.CONTROL["version"] = 2  # the data changes...
             ACTIONS[action](cache)  # ...and the operator invalidates
             returned = time.monotonic()

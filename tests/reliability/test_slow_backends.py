@@ -2,6 +2,9 @@
 Redis, then of S3. A tile costs at most the configured timeout on top of its
 render, the circuit breaker opens (then a request pays nothing), and once the
 backend is fast again the breaker closes and the cache serves HITs again.
+
+The breakers read a ``ManualClock``: one stays open until the test moves the clock past
+``breaker_reset`` (no sleep, and a loaded machine cannot reach the half-open probe early).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from tests.reliability.conftest import cache_settings
 from tests.reliability.harness import DelayProxy
 from tests.reliability.test_defects import B04, tile_path
 from titiler_eopf.cache import build_cache
+from titiler_eopf.cache.clock import ManualClock
 from titiler_eopf.main import create_app
 from titiler_eopf.tiler.settings import TilerSettings
 
@@ -28,7 +32,7 @@ def timed(client, url, params):
     return resp, time.perf_counter() - t0
 
 
-def exercise(client, cache, proxy, breaker: str):
+def exercise(client, cache, clock, proxy, breaker: str):
     url = tile_path(z=12)
     first, _ = timed(client, url, B04)
     assert first.headers["x-cache"] == "MISS"
@@ -49,11 +53,13 @@ def exercise(client, cache, proxy, breaker: str):
     # (margins for a loaded machine; the delay they must stay under is 2 s)
     assert all(took < render + 3 * TIMEOUT + 0.8 for _, took in seen), seen
     assert seen[-1][0] == "BYPASS" and "open" in states, (seen, states)
+    assert states[-1] == "open", states
     bypass_times = [took for xc, took in seen if xc == "BYPASS"]
     assert max(bypass_times) < render + 0.8  # an open breaker costs nothing (no 2 s wait)
 
     proxy.delay = 0.0
-    time.sleep(RESET + 0.1)
+    clock.advance(RESET)
+    assert cache.public_status()["circuits"][breaker] == "half-open"
     back, _ = timed(client, url, B04)
     assert back.headers["x-cache"] == "HIT" and back.content == first.content
     assert cache.public_status()["circuits"][breaker] == "closed"
@@ -63,6 +69,7 @@ def exercise(client, cache, proxy, breaker: str):
 @pytest.mark.timeout(90)
 def test_slow_redis(sample_store, redis_db, redis_server):
     proxy = DelayProxy(redis_server.port).start()
+    clock = ManualClock()
     try:
         cache = build_cache(
             cache_settings(
@@ -72,12 +79,13 @@ def test_slow_redis(sample_store, redis_db, redis_server):
                 redis_connect_timeout=TIMEOUT,
                 breaker_failures=2,
                 breaker_reset=RESET,
-            )
+            ),
+            clock=clock,
         )
         with TestClient(
             create_app(TilerSettings(store_url=str(sample_store)), cache=cache)
         ) as client:
-            seen = exercise(client, cache, proxy, "redis")
+            seen = exercise(client, cache, clock, proxy, "redis")
         print("slow redis:", seen)
     finally:
         proxy.stop()
@@ -87,6 +95,7 @@ def test_slow_redis(sample_store, redis_db, redis_server):
 def test_slow_s3(sample_store, redis_db, redis_server, s3_server, bucket):
     """Bodies in S3 only (``redis_body_max_bytes=0``): every HIT reads S3."""
     proxy = DelayProxy(s3_server.port).start()
+    clock = ManualClock()
     try:
         cache = build_cache(
             cache_settings(
@@ -99,12 +108,13 @@ def test_slow_s3(sample_store, redis_db, redis_server, s3_server, bucket):
                 breaker_failures=2,
                 breaker_reset=RESET,
                 redis_body_max_bytes=0,
-            )
+            ),
+            clock=clock,
         )
         with TestClient(
             create_app(TilerSettings(store_url=str(sample_store)), cache=cache)
         ) as client:
-            seen = exercise(client, cache, proxy, "s3")
+            seen = exercise(client, cache, clock, proxy, "s3")
         print("slow s3:", seen)
     finally:
         proxy.stop()

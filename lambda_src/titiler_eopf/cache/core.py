@@ -13,6 +13,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from .backends import BROKEN, Backend, Lookup, make_backend
+from .clock import SYSTEM_CLOCK, Clock
 from .keys import CacheKey, build_key
 from .metrics import CacheMetrics
 from .routes import RouteMatch, match_path
@@ -31,19 +32,34 @@ def unversioned(collection: str, item: str, fresh: bool = False) -> str:
     return ""
 
 
+# ``chunk_stats() -> dict | None``: counters of a cache the renderer keeps (the tiler's
+# decoded chunks), shown under ``chunks`` in the status. The app passes the tiler's
+# (``titiler_eopf.tiler.chunkcache.stats``): the cache never imports the tiler.
+ChunkStats = Callable[[], dict | None]
+
+
+def no_chunk_stats() -> dict | None:
+    return None
+
+
 class TileCache:
     def __init__(
         self,
         settings: CacheSettings,
         backend: Backend | None = None,
         source_version: SourceVersion | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        chunk_stats: ChunkStats | None = None,
     ):
         self.settings = settings
-        self.backend = backend if backend is not None else make_backend(settings)
+        self.clock = clock
+        self.backend = backend if backend is not None else make_backend(settings, clock)
         self.metrics = CacheMetrics()
         self.excluded = frozenset(settings.excluded_params)
         self.started = time.time()
         self.source_version = source_version or unversioned
+        self.chunk_stats = chunk_stats or no_chunk_stats
         # The configured public base URL (``TITILER_EOPF_PUBLIC_URL``), for
         # ``key_for_url`` given a relative URL of a kind keyed by base URL.
         self.public_url = ""
@@ -128,13 +144,9 @@ class TileCache:
         schedule(0)
 
     # --- policy --------------------------------------------------------------
-    def ttl(self, kind: str, status: int) -> int | None:
-        """Freshness lifetime for a response, or None when it must not be stored."""
-        if status == 200:
-            return self.settings.ttl_for(kind)
-        if kind == "tile" and status in (204, 404) and self.settings.empty_ttl > 0:
-            return self.settings.empty_ttl
-        return None
+    def now(self) -> float:
+        """Epoch seconds, as entries record them."""
+        return self.clock.wall()
 
     def is_admin_bypass(self, value: str | None) -> bool:
         token = self.admin_token
@@ -152,7 +164,7 @@ class TileCache:
             "enabled": self.enabled,
             **self.settings.public_summary(),
             "metrics": self.metrics.snapshot(),
-            "chunks": chunk_cache_stats(),
+            "chunks": self.chunk_stats(),
         }
         if self.enabled:
             out["circuits"] = {b.name: b.state for b in self.backend.breakers()}
@@ -166,19 +178,21 @@ class TileCache:
         return out
 
 
-def chunk_cache_stats() -> dict | None:
-    """The tiler's decoded-chunk cache counters (None until the tiler has read pixels)."""
-    from titiler_eopf.tiler import chunkcache  # light module: no numpy, zarr or rasterio
-
-    return chunkcache.stats()
-
-
 def build_cache(
     settings: CacheSettings | None = None,
     *,
     backend: Backend | None = None,
     source_version: SourceVersion | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    chunk_stats: ChunkStats | None = None,
 ) -> TileCache:
     """Build the cache from settings (``CacheSettings()`` reads the environment).
-    Clients are created lazily at first use and reused."""
-    return TileCache(settings if settings is not None else load_settings(), backend, source_version)
+    Clients are created lazily at first use and reused; every backend client and its
+    circuit breaker read the time from ``clock``."""
+    return TileCache(
+        settings if settings is not None else load_settings(),
+        backend,
+        source_version,
+        clock=clock,
+        chunk_stats=chunk_stats,
+    )

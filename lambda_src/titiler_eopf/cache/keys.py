@@ -89,7 +89,8 @@ class CacheKey:
     def id(self) -> str:
         """``{tile|meta}/{namespace}/{collection}/{item}/{digest}``: the S3 key
         after the prefix, and the Redis key after ``cache:``."""
-        return f"{body_class(self.kind)}/{self.namespace}/{q(self.collection)}/{q(self.item)}/{self.digest}"
+        scope = f"{q(self.collection)}/{q(self.item)}"
+        return f"{body_class(self.kind)}/{self.namespace}/{scope}/{self.digest}"
 
     @property
     def scope(self) -> tuple[str, str]:

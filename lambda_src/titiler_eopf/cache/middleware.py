@@ -6,10 +6,19 @@ never stores a response carrying ``Content-Encoding``, so the cache holds
 identity bytes only and a gzip body can never reach a client that did not ask
 for it (defect 3).
 
+``__call__`` picks a responder, as Starlette's GZip middleware does: requests the
+cache does not handle go straight to the app; a cacheable one gets a
+``CacheResponder``, which serves its entry or renders it once per key (the
+stampede lock) through ``RenderCapture`` and stores it. What may be stored and for how
+long is decided by the pure functions of ``policy``.
+
 A body is buffered only when it is going to be stored; anything else streams
 through, and a body that grows past ``max_body_bytes`` stops being buffered.
 Any backend failure degrades to rendering uncached: the cache never fails a
 response and never serves bytes that do not match their recorded digest.
+
+Each request is counted once, where its outcome is known: a hit when an entry is
+served, a miss when the tiler renders, a bypass or an error when the cache is skipped.
 """
 
 from __future__ import annotations
@@ -17,69 +26,36 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
-from .backends.base import BROKEN, UNSTORED_HEADERS, EntryMeta, Lookup
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .backends.base import BROKEN, EntryMeta, Lookup
+from .capture import (
+    RenderCapture,
+    TaggedResponder,
+    send_entry,
+    send_render_failed,
+    stored_headers,
+)
 from .circuit import CacheError, CacheUnavailable
 from .core import TileCache
 from .keys import CacheKey
+from .policy import (
+    base_url,
+    cache_control,
+    client_no_cache,
+    etag_matches,
+    header,
+    render_headers,
+    storable_ttl,
+)
 from .routes import RouteMatch, match_path, route_path
+from .stampede import StampedeLock
 
 log = logging.getLogger("titiler_eopf.cache.middleware")
 
-# Set by the tiler on a 404 that means "the tile is outside the product" (a
-# cacheable answer), as opposed to an unknown collection or item.
-EMPTY_TILE_HEADER = b"x-tile-empty"
-
-# Request headers dropped when the response may be stored: the stored bytes
-# must be the full identity representation whatever the client sent.
-_STRIP_WHEN_STORING = {
-    b"accept-encoding",
-    b"if-none-match",
-    b"if-modified-since",
-    b"range",
-    b"if-range",
-}
-
-
-def _header(scope, name: bytes) -> str | None:
-    for k, v in scope.get("headers", ()):
-        if k.lower() == name:
-            return v.decode("latin-1")
-    return None
-
-
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    for tag in if_none_match.split(","):
-        tag = tag.strip()
-        if tag == "*":
-            return True
-        if tag.startswith("W/"):
-            tag = tag[2:]  # If-None-Match uses the weak comparison
-        if tag == etag:
-            return True
-    return False
-
-
-def base_url(scope) -> str:
-    """The public base URL a response built for this request embeds (scheme,
-    host, root path): what Starlette's ``request.base_url`` gives the tiler.
-    Forwarded headers count only where a trusted proxy rewrote the scope
-    before us (uvicorn's ``forwarded_allow_ips``, ``PublicURLMiddleware``)."""
-    host = _header(scope, b"host")
-    if not host:
-        server = scope.get("server")
-        host = f"{server[0]}:{server[1]}" if server else ""
-    return f"{scope.get('scheme', 'http')}://{host.lower()}{scope.get('root_path', '')}"
-
-
-def _no_cache(scope) -> bool:
-    cc = (_header(scope, b"cache-control") or "").lower()
-    tokens = {t.strip().split("=", 1)[0] for t in cc.split(",")}
-    return "no-cache" in tokens or (_header(scope, b"pragma") or "").lower().strip() == "no-cache"
+__all__ = ["CacheMiddleware", "CacheResponder"]
 
 
 class CacheMiddleware:
@@ -103,123 +79,83 @@ class CacheMiddleware:
                     self._app = self._factory()
         return self._app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = self._match(scope)
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        await CacheResponder(self.render, self.cache, match)(scope, receive, send)
+
+    def _match(self, scope: Scope) -> RouteMatch | None:
+        """The cacheable route of the request, or None when the cache stays out of it."""
         if (
             scope["type"] != "http"
             or not self.cache.enabled
             or scope.get("method") not in ("GET", "HEAD")
         ):
-            await self.app(scope, receive, send)
-            return
-        match = match_path(route_path(scope))
-        if match is None:
-            await self.app(scope, receive, send)
-            return
-        await _CachedRequest(self, scope, receive, send, match).handle()
+            return None
+        return match_path(route_path(scope))
+
+    async def render(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The inner app, looked up only when a response must be rendered."""
+        await self.app(scope, receive, send)
 
 
-class _CachedRequest:
-    """One cacheable request: lookup, serve, or render-and-store."""
+class CacheResponder:
+    """One cacheable request: serve its entry, or render it (once per key) and store it."""
 
-    def __init__(self, mw: CacheMiddleware, scope, receive, send, match: RouteMatch):
-        self.mw = mw
-        self.cache = mw.cache
-        self.backend = mw.cache.backend
-        self.settings = mw.cache.settings
-        self.metrics = mw.cache.metrics
-        self.scope = scope
-        self.receive = receive
-        self.send = send
+    def __init__(self, app: ASGIApp, cache: TileCache, match: RouteMatch):
+        self.app = app
+        self.cache = cache
+        self.settings = cache.settings
+        self.metrics = cache.metrics
         self.match = match
-        self.head = scope["method"] == "HEAD"
-        self.inm = _header(scope, b"if-none-match")
-        self.refresh = (
-            self.settings.honor_no_cache and _no_cache(scope)
-        ) or self.cache.is_admin_bypass(
-            _header(scope, self.settings.bypass_header.lower().encode())
-        )
+        self.scope: Scope = {}
+        self.receive: Receive | None = None
+        self.send: Send | None = None
+        self.head = False
+        self.if_none_match: str | None = None
+        self.refresh = False  # re-render whatever is stored (admin bypass, or no-cache)
         self.key: CacheKey | None = None
-        self.stale: Lookup | None = None
+        self.stale: Lookup | None = None  # an expired entry kept in case the render fails
 
-    def _log(self, level, msg, exc=None):
-        log.log(
-            level,
-            msg,
-            extra={
-                "key": self.key.id if self.key else None,
-                "backend": self.backend.name,
-                "error": repr(exc) if exc else None,
-            },
-        )
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope, self.receive, self.send = scope, receive, send
+        self.head = scope["method"] == "HEAD"
+        self.if_none_match = header(scope, b"if-none-match")
+        bypass = header(scope, self.settings.bypass_header.lower().encode())
+        self.refresh = (
+            self.settings.honor_no_cache and client_no_cache(scope)
+        ) or self.cache.is_admin_bypass(bypass)
 
-    # --- entry point -------------------------------------------------------------
-    async def handle(self):
-        want_body = not (self.head or self.inm or self.refresh)
+        want_body = not (self.head or self.if_none_match or self.refresh)
         try:
             self.key, found = await self._lookup(want_body)
         except CacheUnavailable:
             self.metrics.incr("bypasses")
-            return await self.passthrough("BYPASS")
+            await self._passthrough("BYPASS")
+            return
         except CacheError as exc:
             self.metrics.incr("errors")
-            self._log(logging.WARNING, "cache lookup failed; rendering uncached", exc)
-            return await self.passthrough("ERROR")
+            self._log("cache lookup failed; rendering uncached", exc)
+            await self._passthrough("ERROR")
+            return
+        if found is not None and not self.refresh and await self._serve(found):
+            return
+        await self._render_once(recheck=not (self.refresh or found is not None))
 
-        self.found_any = found is not None
-        if found is not None and not self.refresh:
-            if await self.try_serve(found):
-                return
-        await self.miss()
+    def _log(self, msg: str, exc: BaseException | None = None) -> None:
+        log.warning(
+            msg,
+            extra={
+                "key": self.key.id if self.key else None,
+                "backend": self.cache.backend.name,
+                "error": repr(exc) if exc else None,
+            },
+        )
 
-    async def try_serve(self, found: Lookup) -> bool:
-        """Serve a found entry if it is fresh and intact; False means miss."""
-        meta = found.meta
-        if meta is BROKEN:
-            await self.corrupt("unreadable metadata")
-            return False
-        now = time.time()
-        if not meta.fresh(now):
-            if now < meta.created + meta.ttl + self.settings.stale_if_error:
-                self.stale = found  # kept in case the re-render fails
-            return False
-        if _etag_matches(self.inm, meta.etag) and not self.head:
-            self.metrics.incr("hits")
-            self.metrics.incr("not_modified")
-            await self.respond(meta, b"", "HIT", status=304)
-            return True
-        body = found.body
-        if body is None and not self.head:
-            try:
-                _, again = await self._lookup(True)
-            except CacheError as exc:
-                self.metrics.incr("errors")
-                self._log(logging.WARNING, "cache body read failed; rendering uncached", exc)
-                await self.passthrough("BYPASS" if isinstance(exc, CacheUnavailable) else "ERROR")
-                return True
-            if again is None or again.meta.sha256 != meta.sha256:
-                return False  # replaced or gone meanwhile: a miss
-            body = again.body
-        if not self.head and (
-            body is None or len(body) != meta.size or self.cache.digest(body) != meta.sha256
-        ):
-            await self.corrupt("body missing" if body is None else "body digest mismatch")
-            return False
-        self.metrics.incr("hits")
-        self.metrics.incr("bytes_served", meta.size if not self.head else 0)
-        self.metrics.incr("render_ms_saved", meta.render_ms)
-        await self.respond(meta, body or b"", "HIT")
-        return True
-
-    async def corrupt(self, why: str):
-        self.metrics.incr("corrupt")
-        self._log(logging.WARNING, f"corrupt cache entry ({why}); treated as a miss and repaired")
-        try:
-            await self.cache.run(self.backend.discard, self.key)
-        except CacheError:
-            pass
-
-    # --- miss: stampede-safe render ------------------------------------------------
-    async def _lookup(self, want_body: bool):
+    # --- lookup and serving ------------------------------------------------------------------
+    async def _lookup(self, want_body: bool) -> tuple[CacheKey, Lookup | None]:
         base = base_url(self.scope) if self.match.embeds_base_url else ""
         return await self.cache.run(
             self.cache.key_and_lookup,
@@ -229,291 +165,201 @@ class _CachedRequest:
             base,
         )
 
-    async def miss(self):
-        self.metrics.incr("misses")
-        token = uuid.uuid4().hex
-        try:
-            locked = await self.cache.run(
-                self.backend.try_lock, self.key.id, token, self.settings.lock_ttl
-            )
-        except CacheError as exc:
-            # No lock store: render (and try to store) anyway rather than wait.
-            # Redis may have applied the SET before the error: release what may be ours.
-            self._log(logging.WARNING, "stampede lock unavailable", exc)
+    async def _serve(self, found: Lookup) -> bool:
+        """Answer from a found entry if it is fresh and intact; False means render.
+        (True also when reading the body failed and the request was passed through.)"""
+        meta = found.meta
+        if meta is BROKEN:
+            await self._discard("unreadable metadata")
+            return False
+        now = self.cache.now()
+        if not meta.fresh(now):
+            if now < meta.created + meta.ttl + self.settings.stale_if_error:
+                self.stale = found
+            return False
+        if etag_matches(self.if_none_match, meta.etag) and not self.head:
+            self.metrics.incr("hits")
+            self.metrics.incr("not_modified")
+            await self._send_entry(meta, b"", "HIT", status=304)
+            return True
+        body = found.body
+        if body is None and not self.head:
             try:
-                await self.render(store=True)
-            finally:
-                self.cache.release_later(self.key.id, token)
-            return
-        if locked:
-            return await self.render_locked(token, recheck=not (self.refresh or self.found_any))
-        await self.wait_for_other(token)
-
-    async def render_locked(self, token: str, recheck: bool):
-        """We hold the lock: render and store, then release it (compare-and-delete).
-        While the render runs the lock is renewed, so it never outlives us by
-        more than ``lock_ttl``."""
-        import anyio
-
-        async def heartbeat():
-            every = self.settings.lock_ttl / 3
-            while True:
-                await anyio.sleep(every)
-                try:
-                    if not await self.cache.run(
-                        self.backend.refresh_lock, self.key.id, token, self.settings.lock_ttl
-                    ):
-                        return  # lost it (expired during a fault): another worker may render too
-                except CacheError:
-                    return
-
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(heartbeat)
-                try:
-                    await self._render_holding_lock(recheck)
-                finally:
-                    tg.cancel_scope.cancel()
-        finally:
-            try:
-                await self.cache.run(self.backend.unlock, self.key.id, token)
+                _, again = await self._lookup(True)
             except CacheError as exc:
-                self._log(logging.WARNING, "lock release failed; retrying in the background", exc)
-                self.cache.release_later(self.key.id, token)
+                self.metrics.incr("errors")
+                self._log("cache body read failed; rendering uncached", exc)
+                await self._passthrough("BYPASS" if isinstance(exc, CacheUnavailable) else "ERROR")
+                return True
+            if again is None or again.meta.sha256 != meta.sha256:
+                return False  # replaced or gone meanwhile: a miss
+            body = again.body
+        if not self.head:
+            problem = self._integrity_problem(meta, body)
+            if problem:
+                await self._discard(problem)
+                return False
+        self.metrics.incr("hits")
+        self.metrics.incr("bytes_served", 0 if self.head else meta.size)
+        self.metrics.incr("render_ms_saved", meta.render_ms)
+        await self._send_entry(meta, body or b"", "HIT")
+        return True
 
-    async def _render_holding_lock(self, recheck: bool):
-        if recheck:
-            # Someone may have stored it between our lookup and our lock.
-            found = await self._quiet_lookup()
-            if found is not None and found.meta is not BROKEN and found.meta.fresh():
-                self.metrics.incr("misses", -1)
-                if await self.try_serve(found):
-                    return
-                self.metrics.incr("misses")
-        await self.render(store=True)
+    def _integrity_problem(self, meta: EntryMeta, body: bytes | None) -> str | None:
+        if body is None:
+            return "body missing"
+        if len(body) != meta.size or self.cache.digest(body) != meta.sha256:
+            return "body digest mismatch"
+        return None
 
-    async def _quiet_lookup(self):
+    async def _serve_if_stored(self) -> bool:
+        """Look again (another worker may have stored the entry meanwhile) and serve it."""
         try:
             key, found = await self._lookup(not self.head)
         except CacheError:
-            return None
+            return False
         self.key = key  # the generations seen now are the ones a store must meet
-        return found
+        if found is None or found.meta is BROKEN or not found.meta.fresh(self.cache.now()):
+            return False
+        return await self._serve(found)
 
-    async def wait_for_other(self, token: str):
-        """Another worker renders this key: poll for its result, take over if
-        its lock vanishes (released or expired) without a result, give up
-        after ``lock_wait``."""
-        import anyio
+    async def _discard(self, why: str) -> None:
+        self.metrics.incr("corrupt")
+        self._log(f"corrupt cache entry ({why}); treated as a miss and repaired")
+        try:
+            await self.cache.run(self.cache.backend.discard, self.key)
+        except CacheError:
+            pass
 
-        self.metrics.incr("lock_waits")
-        deadline = time.monotonic() + self.settings.lock_wait
-        delay = self.settings.lock_poll
-        while time.monotonic() < deadline:
-            await anyio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 1.5, 0.25)
-            found = await self._quiet_lookup()
-            if found is not None and found.meta is not BROKEN and found.meta.fresh():
-                self.metrics.incr("misses", -1)  # served from the cache after all
-                if await self.try_serve(found):
-                    return
-                self.metrics.incr("misses")
+    # --- miss: one render per key --------------------------------------------------------------
+    async def _render_once(self, recheck: bool) -> None:
+        """Render under the stampede lock; while another worker holds it, wait for its
+        entry (or take the lock over when it is released without one), for ``lock_wait``
+        at most, then render uncached."""
+        lock = StampedeLock(self.cache, self.key.id)
+        try:
+            acquired = await lock.acquire()
+        except CacheError as exc:
+            # No lock store: render (and try to store) anyway rather than wait.
+            # Redis may have applied the SET before the error: release what may be ours.
+            self._log("stampede lock unavailable", exc)
             try:
-                locked = await self.cache.run(
-                    self.backend.try_lock, self.key.id, token, self.settings.lock_ttl
-                )
+                await self._render(store=True)
+            finally:
+                lock.release_later()
+            return
+        if acquired:
+            await self._render_holding(lock, recheck)
+            return
+        self.metrics.incr("lock_waits")
+        async for _ in lock.waiting():
+            if await self._serve_if_stored():
+                return
+            try:
+                acquired = await lock.acquire()
             except CacheError:
                 break
-            if locked:
+            if acquired:
                 # The holder finished (or died) without us seeing its entry:
                 # re-check, since it may have stored it just before releasing.
-                return await self.render_locked(token, recheck=True)
+                await self._render_holding(lock, recheck=True)
+                return
         self.metrics.incr("lock_timeouts")
-        self._log(logging.WARNING, "stampede wait timed out; rendering uncached")
-        await self.render(store=False)
+        self._log("stampede wait timed out; rendering uncached")
+        await self._render(store=False)
 
-    # --- forwarding ------------------------------------------------------------------
-    async def passthrough(self, xcache: str):
+    async def _render_holding(self, lock: StampedeLock, recheck: bool) -> None:
+        async with lock.held():
+            # Someone may have stored it between our lookup and our lock.
+            if recheck and await self._serve_if_stored():
+                return
+            await self._render(store=True)
+
+    # --- rendering -------------------------------------------------------------------------------
+    async def _passthrough(self, xcache: str) -> None:
         """Forward unchanged (no store), tagging the response."""
-
         scope = self.scope
         if self.head:
-            # Tiler routes are GET-only: render the GET, answer the HEAD.
-            scope = {**scope, "method": "GET"}
+            scope = {**scope, "method": "GET"}  # tiler routes are GET-only: answer the HEAD
+        await TaggedResponder(self.app, xcache, self.head)(scope, self.receive, self.send)
 
-        async def tag(message):
-            if message["type"] == "http.response.start":
-                message = dict(message)
-                message["headers"] = [*message.get("headers", []), (b"x-cache", xcache.encode())]
-            elif message["type"] == "http.response.body" and self.head:
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await self.send(message)
+    def _storable(self, status: int, headers: list[tuple[str, str]]) -> int | None:
+        return storable_ttl(self.settings, self.match.kind, status, headers)
 
-        await self.mw.app(scope, self.receive, tag)
-
-    async def render(self, store: bool):
+    async def _render(self, store: bool) -> None:
         """Render through the inner app; store the response when allowed."""
-        scope = dict(self.scope)
-        if store or self.head:
-            scope["headers"] = [
-                (k, v)
-                for k, v in self.scope.get("headers", ())
-                if k.lower() not in _STRIP_WHEN_STORING
-            ]
+        self.metrics.incr("misses")
+        scope = {**self.scope, "headers": render_headers(self.scope, storing=store or self.head)}
         if self.head:
-            # Tiler routes are GET-only: render the GET, answer the HEAD.
-            scope["method"] = "GET"
-        max_bytes = self.settings.max_body_bytes
-        st = {"start": None, "chunks": [], "size": 0, "mode": "buffer", "done": False, "ttl": None}
-        client_send = self.send
-        head = self.head
-
-        async def stream_start(start):
-            headers = [*start.get("headers", []), (b"x-cache", b"MISS")]
-            await client_send({**start, "headers": headers})
-
-        async def send_body(message):
-            if head:
-                if not message.get("more_body", False):
-                    await client_send(
-                        {"type": "http.response.body", "body": b"", "more_body": False}
-                    )
-                return
-            await client_send(message)
-
-        async def capture(message):
-            if message["type"] == "http.response.start":
-                st["start"] = message
-                status = message["status"]
-                ttl = self._storable(message) if store else None
-                st["ttl"] = ttl
-                if ttl is None and not (self.stale is not None and status >= 500):
-                    st["mode"] = "stream"
-                    await stream_start(message)
-                return
-            if message["type"] != "http.response.body":
-                await client_send(message)
-                return
-            if st["mode"] == "stream":
-                await send_body(message)
-                return
-            body = message.get("body", b"")
-            st["chunks"].append(body)
-            st["size"] += len(body)
-            if st["size"] > max_bytes and st["ttl"] is not None:
-                # Too big to store: stop buffering, flush what we have, stream on.
-                st["mode"] = "stream"
-                await stream_start(st["start"])
-                await send_body(
-                    {
-                        "type": "http.response.body",
-                        "body": b"".join(st["chunks"]),
-                        "more_body": message.get("more_body", False),
-                    }
-                )
-                st["chunks"] = []
-                return
-            if not message.get("more_body", False):
-                st["done"] = True
-
+            scope["method"] = "GET"  # tiler routes are GET-only: render the GET, answer the HEAD
+        capture = RenderCapture(
+            self.app,
+            storable=self._storable if store else lambda status, headers: None,
+            hold_errors=self.stale is not None,
+            max_body_bytes=self.settings.max_body_bytes,
+            head=self.head,
+        )
         t0 = time.perf_counter()
         try:
-            await self.mw.app(scope, self.receive, capture)
+            await capture(scope, self.receive, self.send)
         except Exception:
-            if self.stale is not None and st["start"] is None:
-                self._log(logging.WARNING, "render raised; serving stale entry")
-                return await self.serve_stale()
+            if self.stale is not None and capture.start is None:
+                self._log("render raised; serving stale entry")
+                await self._serve_stale()
+                return
             raise
         render_ms = (time.perf_counter() - t0) * 1000
-        if st["mode"] == "stream" or st["start"] is None:
+        if capture.streamed or capture.start is None:
             return
-        start = st["start"]
-        body = b"".join(st["chunks"])
-        if st["ttl"] is None:
-            # Buffered only because a stale entry could replace a 5xx.
-            if self.stale is not None and start["status"] >= 500:
-                return await self.serve_stale()
-            await stream_start(start)
-            await send_body({"type": "http.response.body", "body": body, "more_body": False})
+        if capture.ttl is None:  # held back only because a stale entry could replace a 5xx
+            if self.stale is not None and capture.status >= 500:
+                await self._serve_stale()
+            else:
+                await capture.flush()
             return
-        meta = self._meta(start, body, st["ttl"], render_ms)
-        if store:
-            await self.store(meta, body)
-        if _etag_matches(self.inm, meta.etag) and not self.head:
-            return await self.respond(meta, b"", "MISS", status=304, age=0)
-        await self.respond(meta, body, "MISS", age=0)
+        body = capture.body
+        meta = self._entry_meta(capture, body, render_ms)
+        await self._store(meta, body)
+        if etag_matches(self.if_none_match, meta.etag) and not self.head:
+            await self._send_entry(meta, b"", "MISS", status=304, age=0)
+        else:
+            await self._send_entry(meta, body, "MISS", age=0)
 
-    def _storable(self, start) -> int | None:
-        status = start["status"]
-        ttl = self.cache.ttl(self.match.kind, status)
-        if ttl is None:
-            return None
-        headers = {}
-        for k, v in start.get("headers", []):
-            headers.setdefault(k.lower(), []).append(v.decode("latin-1").lower())
-        if b"content-encoding" in headers or b"set-cookie" in headers:
-            return None
-        if status == 404 and EMPTY_TILE_HEADER not in headers:
-            # Only "no data here" is worth remembering; a 404 for an unknown
-            # collection or item must not let anonymous requests fill the cache.
-            return None
-        cc = ",".join(headers.get(b"cache-control", []))
-        if "no-store" in cc or "private" in cc:
-            return None
-        vary = {v.strip() for item in headers.get(b"vary", []) for v in item.split(",")} - {
-            "accept-encoding",
-            "",
-        }
-        if vary:
-            return None  # the key does not cover those request headers
-        length = headers.get(b"content-length")
-        if length and length[0].isdigit() and int(length[0]) > self.settings.max_body_bytes:
-            return None
-        return ttl
-
-    def _meta(self, start, body: bytes, ttl: int, render_ms: float) -> EntryMeta:
-        ctype = ""
-        kept = []
-        for k, v in start.get("headers", []):
-            name = k.decode("latin-1").lower()
-            if name == "content-type":
-                ctype = v.decode("latin-1")
-            elif name not in UNSTORED_HEADERS:
-                kept.append([name, v.decode("latin-1")])
+    def _entry_meta(self, capture: RenderCapture, body: bytes, render_ms: float) -> EntryMeta:
+        content_type, headers = stored_headers(capture.start)
         tile = self.match.tile
         return EntryMeta(
-            status=start["status"],
-            content_type=ctype,
+            status=capture.status,
+            content_type=content_type,
             size=len(body),
             sha256=self.cache.digest(body),
-            created=time.time(),
-            ttl=ttl,
+            created=self.cache.now(),
+            ttl=capture.ttl,
             kind=self.match.kind,
-            headers=kept,
+            headers=headers,
             render_ms=round(render_ms, 2),
             tile="/".join(map(str, tile)) if tile else "",
             src=self.key.source,
         )
 
-    async def store(self, meta: EntryMeta, body: bytes):
+    async def _store(self, meta: EntryMeta, body: bytes) -> None:
         expire = meta.ttl + self.settings.stale_if_error
         try:
-            stored = await self.cache.run(self.backend.put, self.key, meta, body, expire)
-            if stored is False:
-                # The scope was invalidated while we rendered: these bytes may
-                # predate it, so they are not stored (this response is the last
-                # to carry them).
-                self.metrics.incr("unstored")
-                return
-            self.metrics.incr("writes")
+            stored = await self.cache.run(self.cache.backend.put, self.key, meta, body, expire)
         except CacheError as exc:
             # A failed write never fails the response.
             self.metrics.incr("write_errors")
-            self._log(logging.WARNING, "cache write failed", exc)
+            self._log("cache write failed", exc)
+            return
+        if stored is False:
+            # The scope was invalidated while we rendered: these bytes may
+            # predate it, so they are not stored (this response is the last
+            # to carry them).
+            self.metrics.incr("unstored")
+        else:
+            self.metrics.incr("writes")
 
-    async def serve_stale(self):
+    async def _serve_stale(self) -> None:
         found = self.stale
         body = found.body
         if body is None and not self.head:
@@ -523,46 +369,26 @@ class _CachedRequest:
             except CacheError:
                 body = None
         if not self.head and (body is None or self.cache.digest(body) != found.meta.sha256):
-            await self.respond_error()
+            await send_render_failed(self.send, self.head)
             return
         self.metrics.incr("stale")
-        await self.respond(found.meta, body or b"", "STALE")
+        await self._send_entry(found.meta, body or b"", "STALE")
 
-    async def respond_error(self):
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": 502,
-                "headers": [(b"content-type", b"text/plain"), (b"x-cache", b"ERROR")],
-            }
-        )
-        await self.send(
-            {"type": "http.response.body", "body": b"" if self.head else b"render failed"}
-        )
-
-    # --- responses -------------------------------------------------------------------
-    async def respond(
+    async def _send_entry(
         self,
         meta: EntryMeta,
         body: bytes,
         xcache: str,
         status: int | None = None,
         age: int | None = None,
-    ):
-        status = status or meta.status
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in meta.headers]
-        if meta.content_type and status != 304:
-            headers.append((b"content-type", meta.content_type.encode("latin-1")))
-        if status not in (204, 304):
-            headers.append((b"content-length", str(meta.size).encode()))
-        cc = self.settings.cache_control_for(self.match.kind, empty=meta.status != 200)
-        if cc:
-            headers.append((b"cache-control", cc.encode("latin-1")))
-        headers += [
-            (b"etag", meta.etag.encode()),
-            (b"age", str(meta.age() if age is None else age).encode()),
-            (b"x-cache", xcache.encode()),
-        ]
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        send_body = b"" if (self.head or status in (204, 304)) else body
-        await self.send({"type": "http.response.body", "body": send_body, "more_body": False})
+    ) -> None:
+        await send_entry(
+            self.send,
+            meta,
+            body,
+            xcache=xcache,
+            cache_control=cache_control(self.settings, self.match.kind, meta.status),
+            age=meta.age(self.cache.now()) if age is None else age,
+            status=status,
+            head=self.head,
+        )

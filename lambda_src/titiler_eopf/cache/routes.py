@@ -1,13 +1,16 @@
-"""Which requests are cacheable, matched on the real tiler paths.
+"""Which requests are cacheable, matched on the tiler's own route templates.
 
-Each route is an anchored regex (the public cache matched substrings that no
-longer existed in the paths, so ``/info`` and ``/bbox`` were never cached:
-defect 4). Matching runs on the path relative to ``root_path`` so an API
+Each cacheable route is a template of ``titiler_eopf.paths`` (the ones the tiler
+registers its routes with) turned into an anchored regex by ``template_regex``: a
+route whose template changes changes what the cache recognises with it (a previous,
+hand-written copy of these paths drifted, so ``/info`` and ``/bbox`` were never
+cached: defect 4; ``tests/cache/test_cache_routes.py`` checks every template against
+the real app's routes). Matching runs on the path relative to ``root_path`` so an API
 Gateway stage prefix does not break it.
 
 Matching also canonicalises: numbers in the path are written without leading
 zeros (``013/04358/3029`` is the same tile as ``13/4358/3029``), and ids that
-the tiler would reject (``ID_PATTERN``) are not cacheable at all, so an
+the tiler would reject (``ID_REGEX``) are not cacheable at all, so an
 anonymous request for a made-up id never reaches the cache's storage.
 """
 
@@ -16,51 +19,67 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-FORMATS = "png|jpeg|jpg|webp|tif|npy|jp2|pngraw"
-_NUM = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-_PREFIX = r"^/collections/(?P<collection>[^/]+)/items/(?P<item>[^/]+)"
-# The tile path after an item's or a collection's prefix.
-_TILE = (
-    r"/tiles/(?P<tms>[^/]+)/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)"
-    rf"(?:@(?P<scale>\d+)x)?(?:\.(?P<format>{FORMATS}))?$"
+from titiler_eopf.paths import (
+    BBOX,
+    COLLECTION_PREFIX,
+    INFO,
+    INFO_GEOJSON,
+    ITEM_PREFIX,
+    MOSAIC_ITEM,
+    PREVIEW,
+    STATISTICS,
+    TILE,
+    TILEJSON,
+    template_regex,
 )
 
-ROUTES: list[tuple[str, re.Pattern[str]]] = [
-    ("tile", re.compile(_PREFIX + _TILE)),
-    ("tilejson", re.compile(_PREFIX + r"/(?P<tms>[^/]+)/tilejson\.json$")),
-    ("info", re.compile(_PREFIX + r"/info(?:\.(?P<format>geojson))?$")),
-    ("statistics", re.compile(_PREFIX + r"/statistics$")),
-    (
-        "preview",
-        re.compile(
-            _PREFIX + rf"/preview(?:/(?P<width>\d+)x(?P<height>\d+))?(?:\.(?P<format>{FORMATS}))?$"
-        ),
-    ),
-    (
-        "bbox",
-        re.compile(
-            _PREFIX + rf"/bbox/(?P<minx>{_NUM}),(?P<miny>{_NUM}),(?P<maxx>{_NUM}),(?P<maxy>{_NUM})"
-            rf"(?:/(?P<width>\d+)x(?P<height>\d+))?\.(?P<format>{FORMATS})$"
-        ),
-    ),
-]
+__all__ = ["MOSAIC_ITEM", "ROUTES", "CachedRoute", "RouteMatch", "match_path", "route_path"]
 
-# Collection mosaics (``tiler/mosaic.py``): one scope per collection, its item part the reserved
-# MOSAIC_ITEM (no real id starts with "_"), so a collection bump invalidates them and their
-# keys hold every search parameter (datetime, filter, sortby, ids, max_items, pixel_selection).
-MOSAIC_ITEM = "_mosaic"
-_COLLECTION = r"^/collections/(?P<collection>[^/]+)"
-ROUTES += [
-    ("mosaic_tile", re.compile(_COLLECTION + _TILE)),
-    ("mosaic_tilejson", re.compile(_COLLECTION + r"/(?P<tms>[^/]+)/tilejson\.json$")),
-    ("mosaic_info", re.compile(_COLLECTION + r"/info$")),
-]
+
+@dataclass(frozen=True)
+class CachedRoute:
+    """A cacheable route: its kind (TTL class, key layout) and the tiler's template."""
+
+    kind: str
+    template: str
+    # Suffixes that may be absent (``template_regex``'s default when None).
+    optional: tuple[str, ...] | None = None
+    # Path parameters the route implies: ``/info.geojson`` is the ``info`` kind in its
+    # ``geojson`` format (keys record it as they did before the templates were shared).
+    implied: tuple[tuple[str, str], ...] = ()
+
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        kwargs = {} if self.optional is None else {"optional": self.optional}
+        object.__setattr__(self, "regex", re.compile(template_regex(self.template, **kwargs)))
+
+
+ROUTES: tuple[CachedRoute, ...] = (
+    CachedRoute("tile", ITEM_PREFIX + TILE),
+    CachedRoute("tilejson", ITEM_PREFIX + TILEJSON),
+    CachedRoute("info", ITEM_PREFIX + INFO, implied=(("format", ""),)),
+    CachedRoute("info", ITEM_PREFIX + INFO_GEOJSON, implied=(("format", "geojson"),)),
+    CachedRoute("statistics", ITEM_PREFIX + STATISTICS),
+    CachedRoute("preview", ITEM_PREFIX + PREVIEW),
+    # a bbox image always names its format
+    CachedRoute("bbox", ITEM_PREFIX + BBOX, optional=("/{width}x{height}",)),
+    # Collection mosaics: one scope per collection, its item part the reserved MOSAIC_ITEM
+    # (no real id starts with "_"), so a collection bump invalidates them and their keys
+    # hold every search parameter (datetime, filter, sortby, ids, max_items, ...).
+    CachedRoute("mosaic_tile", COLLECTION_PREFIX + TILE),
+    CachedRoute("mosaic_tilejson", COLLECTION_PREFIX + TILEJSON),
+    CachedRoute("mosaic_info", COLLECTION_PREFIX + INFO),
+)
 TILE_KINDS = frozenset({"tile", "mosaic_tile"})
-
-KINDS = tuple(kind for kind, _ in ROUTES)
+KINDS = tuple(dict.fromkeys(route.kind for route in ROUTES))
 # Kinds whose body embeds absolute URLs built from the request (TileJSON's
 # ``tiles``): keyed by the public base URL too.
 EMBEDS_BASE_URL = frozenset({"tilejson", "mosaic_tilejson"})
+
+# Cache-key names of the path parameters whose tiler name differs (entries written
+# before the cache used the tiler's templates keep their keys).
+_KEY_NAMES = {"collection_id": "collection", "item_id": "item", "tileMatrixSetId": "tms"}
 # Path parameters that are numbers: canonical form without leading zeros.
 _INTEGER_PARAMS = ("z", "x", "y", "scale", "width", "height")
 
@@ -100,21 +119,16 @@ def match_path(path: str) -> RouteMatch | None:
     """The cacheable route of ``path``, or None (not cacheable: passed through)."""
     if not path.startswith("/collections/") or len(path) > 2048:
         return None
-    from titiler_eopf.tiler.store import ID_PATTERN  # light: no numpy, zarr or rasterio
-
-    for kind, regex in ROUTES:
-        m = regex.match(path)
-        if m:
-            groups = m.groupdict()
-            collection = groups.pop("collection")
-            item = groups.pop("item", None) or MOSAIC_ITEM
-            if not (
-                ID_PATTERN.match(collection) and (item == MOSAIC_ITEM or ID_PATTERN.match(item))
-            ):
-                return None
-            params = {k: (v if v is not None else "") for k, v in groups.items()}
-            for name in _INTEGER_PARAMS:
-                if params.get(name):
-                    params[name] = str(int(params[name]))
-            return RouteMatch(kind, collection, item, params)
+    for route in ROUTES:
+        m = route.regex.match(path)
+        if m is None:
+            continue
+        params = {_KEY_NAMES.get(k, k): v or "" for k, v in m.groupdict().items()}
+        params.update(route.implied)
+        collection = params.pop("collection")
+        item = params.pop("item", MOSAIC_ITEM)
+        for name in _INTEGER_PARAMS:
+            if params.get(name):
+                params[name] = str(int(params[name]))
+        return RouteMatch(route.kind, collection, item, params)
     return None

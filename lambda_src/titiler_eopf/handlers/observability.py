@@ -31,10 +31,8 @@ COUNTERS = {
 
 def counters_snapshot(cache) -> dict:
     """The tile cache's counters plus the chunk cache's, prefixed ``chunk_``."""
-    from titiler_eopf.cache.core import chunk_cache_stats
-
     snapshot = dict(cache.metrics.snapshot())
-    for key, value in (chunk_cache_stats() or {}).items():
+    for key, value in (cache.chunk_stats() or {}).items():
         snapshot[f"chunk_{key}"] = value
     return snapshot
 

@@ -8,10 +8,10 @@ does grows this process without bound.
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..keys import CacheKey, parse_id
 from .base import (
     NO_GENERATION,
@@ -32,8 +32,9 @@ class MemoryBackend(Backend):
     name = "memory"
     blocking = False  # dict operations: no thread hop needed
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, clock: Clock = SYSTEM_CLOCK):
         self.max_bytes = max_bytes
+        self.clock = clock
         self.bytes = 0
         self._entries: OrderedDict[str, tuple[EntryMeta, bytes, float]] = OrderedDict()
         self._gens: OrderedDict[tuple, str] = OrderedDict()
@@ -77,7 +78,7 @@ class MemoryBackend(Backend):
         rec = self._entries.get(key_id)
         if rec is None:
             return None
-        if time.time() >= rec[2]:
+        if self.clock.wall() >= rec[2]:
             self._remove(key_id)
             return None
         self._entries.move_to_end(key_id)
@@ -111,7 +112,7 @@ class MemoryBackend(Backend):
                 gens.append(cur)
             meta.gens = "/".join(gens)
             self._remove(key.id)
-            self._entries[key.id] = (meta, bytes(body), time.time() + expire)
+            self._entries[key.id] = (meta, bytes(body), self.clock.wall() + expire)
             self.bytes += len(body)
             self._index.setdefault(key.scope, {})[key.id] = meta.tile
             while self.bytes > self.max_bytes and self._entries:

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 from ..circuit import CircuitBreaker
+from ..clock import SYSTEM_CLOCK, Clock
 from ..keys import CacheKey, parse_id, q
 from .base import BROKEN, NO_GENERATION, Backend, EntryMeta, IndexedEntry, Lookup, new_generation
 
@@ -55,16 +56,24 @@ META_FIELDS = (
 BATCH = 500
 
 # Compare-and-delete: release the lock only if we still hold it.
-_UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
+_UNLOCK = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1])"
+    " else return 0 end"
+)
 # Compare-and-extend: the lock holder's heartbeat.
-_REFRESH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end"
+_REFRESH = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2])"
+    " else return 0 end"
+)
 # Create the scope's missing generations, if they (and the purge token) are still those
 # seen. KEYS: gen_c, gen_i, purge_c. ARGV: seen gen_c, seen gen_i, new token c, new token i,
 # generation TTL (s), seen purge_c.
 # A generation "matches" when equal, or when the render saw none and the current one was
 # created by another first write (prefix "w"), not by an invalidation.
 _SAME = """
-local function same(cur, seen) return cur == seen or (seen == '0' and string.sub(cur, 1, 1) == 'w') end
+local function same(cur, seen)
+  return cur == seen or (seen == '0' and string.sub(cur, 1, 1) == 'w')
+end
 """
 _CLAIM = (
     _SAME
@@ -133,9 +142,11 @@ def _secret_password(arn: str, region: str | None) -> str:
 class RedisConnection:
     """Lazily created, reused client behind a circuit breaker."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, clock: Clock = SYSTEM_CLOCK):
         self.settings = settings
-        self.breaker = CircuitBreaker("redis", settings.breaker_failures, settings.breaker_reset)
+        self.breaker = CircuitBreaker(
+            "redis", settings.breaker_failures, settings.breaker_reset, clock=clock.monotonic
+        )
         self._client = None
         self._init_lock = threading.Lock()
         self._unlock_script = None
@@ -198,10 +209,13 @@ class RedisBackend(Backend):
     name = "redis"
     cross_process_lock = True
 
-    def __init__(self, settings, conn: RedisConnection | None = None):
+    def __init__(
+        self, settings, conn: RedisConnection | None = None, *, clock: Clock = SYSTEM_CLOCK
+    ):
         self.settings = settings
         self.ns = settings.namespace
-        self.conn = conn or RedisConnection(settings)
+        self.clock = clock
+        self.conn = conn or RedisConnection(settings, clock)
 
     # --- keys -------------------------------------------------------------
     def _gen_keys(self, collection, item):
@@ -260,7 +274,7 @@ class RedisBackend(Backend):
             return pipe.execute()
 
         gens, vals = self.conn.call(op)
-        return self._gens(gens), {f: v for f, v in zip(fields, vals) if v is not None}
+        return self._gens(gens), {f: v for f, v in zip(fields, vals, strict=True) if v is not None}
 
     def lookup(self, key: CacheKey, want_body: bool):
         fields = META_FIELDS + (("body",) if want_body else ())
@@ -358,7 +372,7 @@ class RedisBackend(Backend):
             ik = self._idx_key(collection, it)
             cursor = 0
             while True:
-                cursor, batch = self.conn.call(lambda r, c=cursor: r.hscan(ik, c, count=1000))
+                cursor, batch = self.conn.call(lambda r, c=cursor, k=ik: r.hscan(k, c, count=1000))
                 for kid, tile in batch.items():
                     yield IndexedEntry(kid.decode(), tile.decode())
                 if cursor == 0:
@@ -395,7 +409,7 @@ class RedisBackend(Backend):
                     pipe.exists(_ekey(kid))
                 return pipe.execute()
 
-            out += [kid for kid, n in zip(chunk, self.conn.call(op)) if n]
+            out += [kid for kid, n in zip(chunk, self.conn.call(op), strict=True) if n]
         return out
 
     def scan(self, pattern, cursor, limit):
@@ -403,10 +417,8 @@ class RedisBackend(Backend):
         cur = int(cursor or 0)
         out: list[str] = []
         for _ in range(10_000):  # bounded even on a huge keyspace
-            want = max(limit - len(out), 1)
-            nxt, batch = self.conn.call(
-                lambda r, c=cur: r.scan(c, match=match, count=max(want, 100))
-            )
+            count = max(limit - len(out), 100)
+            nxt, batch = self.conn.call(lambda r, c=cur, n=count: r.scan(c, match=match, count=n))
             ids = [k.decode()[len("cache:") :] for k in batch]
             ids = [i for i in ids if parse_id(i) is not None]  # entries only, not gen/idx/lock
             if len(out) + len(ids) > limit:
@@ -423,7 +435,7 @@ class RedisBackend(Backend):
 
     def describe(self, key_id):
         vals = self.conn.call(lambda r: r.hmget(_ekey(key_id), META_FIELDS))
-        rec = {f: v for f, v in zip(META_FIELDS, vals) if v is not None}
+        rec = {f: v for f, v in zip(META_FIELDS, vals, strict=True) if v is not None}
         return EntryMeta.from_record(rec) if rec else None
 
     # --- lock ---------------------------------------------------------------

@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator
 
 from ..circuit import CacheRejected, CircuitBreaker
+from ..clock import SYSTEM_CLOCK, Clock
 from ..keys import CacheKey, parse_id, q
 from .base import (
     NO_GENERATION,
@@ -52,11 +53,13 @@ _REJECTED_PREFIX = "4"
 
 
 class S3Connection:
-    def __init__(self, settings):
+    def __init__(self, settings, clock: Clock = SYSTEM_CLOCK):
         self.settings = settings
         self.bucket = settings.s3_bucket
         self.prefix = settings.s3_prefix
-        self.breaker = CircuitBreaker("s3", settings.breaker_failures, settings.breaker_reset)
+        self.breaker = CircuitBreaker(
+            "s3", settings.breaker_failures, settings.breaker_reset, clock=clock.monotonic
+        )
         self._client = None
         self._init_lock = threading.Lock()
 
@@ -234,10 +237,10 @@ class S3Connection:
 class S3Backend(Backend):
     name = "s3"
 
-    def __init__(self, settings, conn: S3Connection | None = None):
+    def __init__(self, settings, conn: S3Connection | None = None, *, clock: Clock = SYSTEM_CLOCK):
         self.settings = settings
         self.ns = settings.namespace
-        self.s3 = conn or S3Connection(settings)
+        self.s3 = conn or S3Connection(settings, clock)
         # Per-process memo of generations read from S3, bounded (LRU).
         from cachetools import LRUCache
 
@@ -334,7 +337,9 @@ class S3Backend(Backend):
             self._read_gen(key.collection, fresh=True),
             self._read_gen(key.collection, key.item, fresh=True),
         )
-        if not all(same_generation(c, s) for c, s in zip(current, key.generations[:2])):
+        if not all(
+            same_generation(c, s) for c, s in zip(current, key.generations[:2], strict=True)
+        ):
             return False
         gc = current[0] if current[0] != NO_GENERATION else self._claim(key.collection)
         gi = current[1] if current[1] != NO_GENERATION else self._claim(key.collection, key.item)

@@ -15,11 +15,11 @@ and if they are still current it is served and Redis is re-warmed from it.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 from ..circuit import CacheError, CacheRejected
+from ..clock import SYSTEM_CLOCK, Clock
 from ..keys import CacheKey
 from .base import NO_GENERATION, EntryMeta, IndexedEntry, Lookup
 from .redis import RedisBackend, RedisConnection
@@ -37,9 +37,11 @@ class S3RedisBackend(RedisBackend):
         settings,
         redis_conn: RedisConnection | None = None,
         s3_conn: S3Connection | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ):
-        super().__init__(settings, redis_conn)
-        self.s3 = s3_conn or S3Connection(settings)
+        super().__init__(settings, redis_conn, clock=clock)
+        self.s3 = s3_conn or S3Connection(settings, clock)
 
     def _body(self, key: CacheKey, meta: EntryMeta) -> bytes | None:
         got = self.s3.get(key.id)
@@ -78,7 +80,7 @@ class S3RedisBackend(RedisBackend):
             or len(body) != meta.size
         ):
             return None  # an older generation's object: overwritten by the next write
-        remaining = int(meta.created + meta.ttl + self.settings.stale_if_error - time.time())
+        remaining = int(meta.created + meta.ttl + self.settings.stale_if_error - self.clock.wall())
         if remaining > 0:
             try:
                 self._write_meta(

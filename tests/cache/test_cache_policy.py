@@ -1,0 +1,76 @@
+"""The cache's policy functions on their own: what is stored, for how long, what clients get."""
+
+from __future__ import annotations
+
+import pytest
+
+from titiler_eopf.cache import CacheSettings
+from titiler_eopf.cache.policy import (
+    cache_control,
+    client_no_cache,
+    etag_matches,
+    render_headers,
+    storable_ttl,
+    ttl_for,
+)
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return CacheSettings(
+        _env_file=None,
+        tile_ttl=100,
+        default_ttl=50,
+        mosaic_ttl=30,
+        empty_ttl=10,
+        max_body_bytes=1000,
+    )
+
+
+def test_ttl_per_route_kind_and_status(settings):
+    assert ttl_for(settings, "tile", 200) == 100
+    assert ttl_for(settings, "info", 200) == ttl_for(settings, "bbox", 200) == 50
+    assert ttl_for(settings, "mosaic_tile", 200) == 30
+    assert ttl_for(settings, "tile", 204) == ttl_for(settings, "tile", 404) == 10
+    assert ttl_for(settings, "mosaic_tile", 404) is None  # only item tiles keep "no data"
+    assert ttl_for(settings, "tile", 500) is None and ttl_for(settings, "info", 404) is None
+    assert ttl_for(settings.model_copy(update={"empty_ttl": 0}), "tile", 204) is None
+
+
+@pytest.mark.parametrize(
+    "status,headers,stored",
+    [
+        (200, [("content-type", "image/png")], True),
+        (200, [("content-encoding", "gzip")], False),
+        (200, [("set-cookie", "a=b")], False),
+        (200, [("cache-control", "no-store")], False),
+        (200, [("cache-control", "Private, max-age=3")], False),
+        (200, [("vary", "Accept-Encoding")], True),
+        (200, [("vary", "accept-encoding, Origin")], False),
+        (200, [("content-length", "1000")], True),
+        (200, [("content-length", "1001")], False),
+        (404, [], False),  # an unknown item: anonymous requests must not fill the cache
+        (404, [("x-tile-empty", "1")], True),
+        (204, [], True),
+    ],
+)
+def test_storable(settings, status, headers, stored):
+    ttl = storable_ttl(settings, "tile", status, headers)
+    assert (ttl is not None) == stored
+
+
+def test_cache_control_by_stored_status(settings):
+    assert cache_control(settings, "tile", 200) == settings.cache_control_tile
+    assert cache_control(settings, "info", 200) == settings.cache_control_metadata
+    assert cache_control(settings, "tile", 204) == settings.cache_control_empty
+
+
+def test_etag_and_no_cache_and_stripped_headers():
+    assert etag_matches('W/"abc", "x"', '"abc"') and etag_matches("*", '"abc"')
+    assert not etag_matches('"abd"', '"abc"') and not etag_matches(None, '"abc"')
+    assert client_no_cache({"headers": [(b"cache-control", b"max-age=0, No-Cache")]})
+    assert client_no_cache({"headers": [(b"pragma", b"no-cache")]})
+    assert not client_no_cache({"headers": [(b"cache-control", b"no-cache-please")]})
+    scope = {"headers": [(b"accept-encoding", b"gzip"), (b"range", b"0-1"), (b"x-a", b"1")]}
+    assert render_headers(scope, storing=True) == [(b"x-a", b"1")]
+    assert render_headers(scope, storing=False) == scope["headers"]
