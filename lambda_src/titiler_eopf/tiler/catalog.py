@@ -13,7 +13,8 @@ import threading
 
 from cachetools import LRUCache
 
-from titiler_eopf.tiler.budget import configure_reads
+from titiler_eopf.tiler import chunkcache
+from titiler_eopf.tiler.budget import ReadLimits
 from titiler_eopf.tiler.errors import EOPFError, ItemNotFoundError, StoreError, StoreTimeoutError
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.settings import TilerSettings
@@ -44,18 +45,17 @@ class Catalog:
         if self._enabled:
             with self._lock:
                 product = self._cache.get(key)
-            if product is not None and getattr(product, "source_version", None) == version:
+            if product is not None and product.source_version == version:
                 return product
             if product is not None:
                 logger.info(
                     "%s/%s changed in the store (%s -> %s): reopening",
                     collection_id,
                     item_id,
-                    getattr(product, "source_version", None),
+                    product.source_version,
                     version,
                 )
-        product = self._open(location or locate(self.settings, collection_id, item_id))
-        product.source_version = version
+        product = self._open(location or locate(self.settings, collection_id, item_id), version)
         if self._enabled:
             with self._lock:
                 self._cache[key] = product
@@ -65,14 +65,22 @@ class Catalog:
         with self._lock:
             self._cache.clear()
 
-    def _open(self, location: ItemLocation) -> Product:
+    def _open(self, location: ItemLocation, version: str) -> Product:
         import zarr
 
         store = open_zarr_store(self.settings, location)
+        settings = self.settings
         try:
-            product = Product(location, store, zarr.open_group(store=store, mode="r"))
-            configure_reads(product, self.settings)
-            return product
+            return Product(
+                location,
+                store,
+                zarr.open_group(store=store, mode="r"),
+                source_version=version,
+                read_limits=ReadLimits.from_settings(settings),
+                chunk_cache=chunkcache.process_cache(settings.chunk_cache_bytes)
+                if settings.chunk_cache_bytes
+                else None,
+            )
         except EOPFError:
             raise
         except (FileNotFoundError, KeyError) as exc:

@@ -10,38 +10,28 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-import jinja2
 from attrs import define, field
 from fastapi import Depends, Path, Query
 from fastapi.routing import APIRoute, APIRouter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.templating import Jinja2Templates
 from titiler.core.dependencies import DefaultDependency
 from titiler.core.factory import TilerFactory
 from titiler.core.resources.responses import JSONResponse
 
+from titiler_eopf.paths import ID_PATTERN, ITEM_PREFIX
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.colormaps import colormap_dependency
 from titiler_eopf.tiler.errors import ParameterError
+from titiler_eopf.tiler.html import templates
 from titiler_eopf.tiler.limits import LimitSettings
 from titiler_eopf.tiler.params import BoundedRouter, bounded_dependencies
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.reader import EOPFReader
 
-ITEM_PREFIX = "/collections/{collection_id}/items/{item_id}"
-ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 MAX_SCALE = 4
-
-templates = Jinja2Templates(
-    env=jinja2.Environment(
-        autoescape=jinja2.select_autoescape(["html"]),
-        loader=jinja2.FileSystemLoader(str(FilePath(__file__).parent / "templates")),
-    )
-)
 
 
 @dataclass
@@ -75,9 +65,9 @@ def item_dependency(catalog: Catalog):
 
     def item(
         collection_id: Annotated[
-            str, Path(pattern=ID_REGEX, description="Collection id, e.g. sentinel-2-l2a")
+            str, Path(pattern=ID_PATTERN.pattern, description="Collection id, e.g. sentinel-2-l2a")
         ],
-        item_id: Annotated[str, Path(pattern=ID_REGEX, description="Item (product) id")],
+        item_id: Annotated[str, Path(pattern=ID_PATTERN.pattern, description="Item (product) id")],
     ) -> Product:
         return catalog.open(collection_id, item_id)
 

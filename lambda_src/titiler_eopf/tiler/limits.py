@@ -17,10 +17,6 @@ from urllib.parse import unquote_to_bytes
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Zoom levels beyond this exist in no tile matrix set morecantile ships (and 2**z overflows
-# the float arithmetic of tile bounds long before z = 1180591620717411303424).
-MAX_ZOOM = 30
-
 
 class LimitSettings(BaseSettings):
     """What one request may ask for; defaults fit the tile Lambda (3 GB, 6 MB responses)."""

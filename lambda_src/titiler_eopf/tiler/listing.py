@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from titiler_eopf.tiler.factory import ID_REGEX
+from titiler_eopf.paths import ID_PATTERN
 from titiler_eopf.tiler.settings import TilerSettings
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,7 @@ class Listing:
 
 
 def _valid(name: str) -> bool:
-    import re
-
-    return re.match(ID_REGEX, name) is not None
+    return ID_PATTERN.match(name) is not None
 
 
 def _items(names, limit: int) -> tuple[list[str], bool]:

@@ -33,15 +33,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from titiler.core.resources.enums import ImageType
 
+from titiler_eopf.paths import COLLECTION_PREFIX, ID_PATTERN, MAX_ZOOM
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.errors import ItemNotFoundError, ParameterError, StoreError, VariableError
 from titiler_eopf.tiler.reader import EOPFReader
 from titiler_eopf.tiler.stac import SearchParams, StacClient, item_href
-from titiler_eopf.tiler.store import ID_PATTERN, ItemLocation, locate
+from titiler_eopf.tiler.store import ItemLocation, locate
 
 logger = logging.getLogger(__name__)
 
-COLLECTION_PREFIX = "/collections/{collection_id}"
 SELECTIONS = ("first", "highest", "lowest", "mean", "median", "latest")
 TILE_SIZE = 256
 
@@ -205,7 +205,7 @@ class MosaicRoutes:
         def tile(
             collection_id: Annotated[str, PathParam(pattern=ID_PATTERN.pattern)],
             tileMatrixSetId: Annotated[Literal[tms_ids], PathParam()],
-            z: Annotated[int, PathParam(ge=0, le=30)],
+            z: Annotated[int, PathParam(ge=0, le=MAX_ZOOM)],
             x: Annotated[int, PathParam(ge=0)],
             y: Annotated[int, PathParam(ge=0)],
             scale: int = 1,
@@ -257,8 +257,8 @@ class MosaicRoutes:
             tileMatrixSetId: Annotated[Literal[tms_ids], PathParam()],
             tile_format: Annotated[ImageType | None, Query()] = None,
             tile_scale: Annotated[int, Query(ge=1, le=4)] = 1,
-            minzoom: Annotated[int | None, Query(ge=0, le=30)] = None,
-            maxzoom: Annotated[int | None, Query(ge=0, le=30)] = None,
+            minzoom: Annotated[int | None, Query(ge=0, le=MAX_ZOOM)] = None,
+            maxzoom: Annotated[int | None, Query(ge=0, le=MAX_ZOOM)] = None,
             query=Depends(self.query),
             reader_params=Depends(f.reader_dependency),
         ):
@@ -381,7 +381,7 @@ class MosaicRoutes:
             reader_params=Depends(f.reader_dependency),
         ):
             """A map of the mosaic (query parameters go to the tiles)."""
-            from titiler_eopf.tiler.factory import templates
+            from titiler_eopf.tiler.html import templates
 
             _require_variables(reader_params)
             self.stac.collection(collection_id)  # 404 for an unknown collection

@@ -27,6 +27,7 @@ from fastapi import HTTPException, Path, Query
 from fastapi.routing import APIRouter
 from pydantic import Field
 
+from titiler_eopf.paths import MAX_ZOOM
 from titiler_eopf.tiler import budget
 from titiler_eopf.tiler.errors import (
     EOPFError,
@@ -36,7 +37,7 @@ from titiler_eopf.tiler.errors import (
     classify_read_error,
     status_of,
 )
-from titiler_eopf.tiler.limits import MAX_ZOOM, LimitSettings, env_name
+from titiler_eopf.tiler.limits import LimitSettings, env_name
 
 logger = logging.getLogger(__name__)
 

@@ -39,6 +39,8 @@ from typing import Any
 import numpy
 from rasterio.crs import CRS
 
+from titiler_eopf.tiler import chunkcache
+from titiler_eopf.tiler.budget import ReadLimits
 from titiler_eopf.tiler.errors import StoreError, VariableError
 
 logger = logging.getLogger(__name__)
@@ -158,13 +160,25 @@ def _crs_from_attrs(*attr_sets: dict) -> CRS | None:
     return None
 
 
+@dataclass(eq=False)
 class Product:
-    """The structure of one item, shared by every request that reads it."""
+    """The structure of one item, shared by every request that reads it.
 
-    def __init__(self, location, zarr_store, root_group):
-        self.location = location
-        self.store = zarr_store
-        self.root = root_group
+    Besides the zarr hierarchy it carries what the catalog decided when it opened the item:
+    the source version it was opened at, the read budget of its requests and its place in
+    the process's chunk cache.
+    """
+
+    location: Any  # ItemLocation
+    store: Any  # the zarr store
+    root: Any  # the root zarr group
+    source_version: str | None = None  # see titiler_eopf.tiler.versions
+    read_limits: ReadLimits = field(default_factory=ReadLimits)
+    chunk_token: int = field(default_factory=chunkcache.new_token)  # its chunks' cache key
+    chunk_cache: Any = None  # chunkcache.ChunkCache shared by the process, or None
+
+    def __post_init__(self):
+        root_group = self.root
         self.attrs: dict = dict(root_group.attrs.asdict())
         self._groups: dict[str, Any] = {"": root_group}
         self._arrays: dict[str, dict[str, Any]] = {}  # group path -> {name: array}

@@ -90,7 +90,7 @@ class EOPFReader(BaseReader):
 
     @property
     def _limits(self) -> budget.ReadLimits:
-        return getattr(self.input, "read_limits", budget.ReadLimits())
+        return self.input.read_limits
 
     def _tile_cost(
         self, z: int, lonlat: tuple[float, float] | None = None, worst_case: bool = False

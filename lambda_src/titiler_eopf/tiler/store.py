@@ -6,17 +6,18 @@ retry budget, so a slow or dead store turns into an error, never a hang.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+from titiler_eopf.paths import ID_PATTERN
 from titiler_eopf.tiler.errors import ItemNotFoundError, StoreError
 from titiler_eopf.tiler.settings import TilerSettings
 
-# Collection and item ids are path segments: no separators, no "..".
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+# Re-exported for the cache room (cache/routes.py, cache/invalidation.py), which imports it
+# from here until it moves to ``titiler_eopf.paths``.
+__all__ = ["ID_PATTERN", "ItemLocation", "locate", "open_zarr_store", "root_version"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from titiler_eopf.presets import DEFAULT_PRESET, PRESETS, TMS
 from titiler_eopf.tiler.errors import VariableError
-from titiler_eopf.tiler.pages import vendor_url
+from titiler_eopf.tiler.html import vendor_url
 
 COLORMAPS = ("rdylgn", "viridis", "greens", "rdbu", "spectral", "cfastie")
 CUSTOM = "custom"
