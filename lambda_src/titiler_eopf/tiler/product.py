@@ -41,7 +41,7 @@ from rasterio.crs import CRS
 
 from titiler_eopf.tiler import chunkcache
 from titiler_eopf.tiler.budget import ReadLimits
-from titiler_eopf.tiler.errors import StoreError, VariableError
+from titiler_eopf.tiler.errors import StoreError, VariableError, reading
 
 logger = logging.getLogger(__name__)
 
@@ -328,9 +328,13 @@ class Product:
         parent_attrs = dict(self._groups[group_path].attrs.asdict())
         # each level reads its x/y coordinates: side by side (6 levels, 12 requests in GeoZarr)
         with ThreadPoolExecutor(max_workers=min(8, len(level_paths))) as pool:
-            levels = list(pool.map(lambda path: self._build_level(path, parent_attrs), level_paths))
+            levels = list(pool.map(lambda path: self._read_level(path, parent_attrs), level_paths))
         levels.sort(key=lambda lv: lv.resolution)
         return Pyramid(group_path, levels)
+
+    def _read_level(self, path: str, parent_attrs: dict) -> Level:
+        with reading(self.location, path):  # reads the level's x/y coordinates
+            return self._build_level(path, parent_attrs)
 
     def _build_level(self, path: str, parent_attrs: dict) -> Level:
         arrays = self._arrays[path]
@@ -399,7 +403,8 @@ class Product:
         if level._dataset is None:
             with self._lock:
                 if level._dataset is None:
-                    level._dataset = self._open_dataset(level)
+                    with reading(self.location, level.path):
+                        level._dataset = self._open_dataset(level)
         return level._dataset
 
     def _open_dataset(self, level: Level):

@@ -51,7 +51,8 @@ def viewer_context(
         initial = preset or (DEFAULT_PRESET if DEFAULT_PRESET in names else names[0])
         if initial not in names:
             raise VariableError(
-                f"preset {initial!r} needs bands this product lacks; usable here: {', '.join(names)}"
+                f"preset {initial!r} needs bands this product lacks; usable here: "
+                f"{', '.join(names)}"
             )
     return {
         "title": product.location.label,
