@@ -109,6 +109,12 @@ class DatasetParams(xarray_dependencies.DatasetParams):
         ),
     ] = None
 
+    def __post_init__(self):
+        try:
+            super().__post_init__()
+        except (ValueError, OverflowError):
+            raise ParameterError(f"Invalid nodata {self.nodata!r}: a number, or nan") from None
+
 
 def bounded_dependencies(limits: LimitSettings) -> dict[str, Any]:
     """The dependency classes of an item factory whose requests stay within ``limits``
