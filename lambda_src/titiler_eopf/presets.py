@@ -79,4 +79,5 @@ def tile_url(
 
 
 def tilejson_url(base_url: str, collection: str, item: str, preset: Preset) -> str:
-    return f"{base_url.rstrip('/')}/collections/{collection}/items/{item}/{TMS}/tilejson.json?{preset.query()}"
+    item_url = f"{base_url.rstrip('/')}/collections/{collection}/items/{item}"
+    return f"{item_url}/{TMS}/tilejson.json?{preset.query()}"

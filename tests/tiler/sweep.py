@@ -97,7 +97,7 @@ def sweep_product(client, collection: str, item: str, extra: dict | None = None)
     for variable in result.variables:
         params = {"variables": variable, **((extra or {}).get(variable, {}))}
 
-        def ask(kind, path, **more):
+        def ask(kind, path, variable=variable, params=params, **more):
             response = client.get(f"{base}{path}", params={**params, **more})
             answer = Answer(
                 variable,

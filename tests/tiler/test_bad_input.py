@@ -490,8 +490,7 @@ def test_read_errors_in_their_class(sample_store, caplog):
     I/O failure a 502 that does not show the store's path. The exceptions are raised inside
     the reader's real error boundary (no other part of the stack can raise them on demand)."""
     from titiler_eopf.tiler.catalog import Catalog
-    from titiler_eopf.tiler.errors import InternalError, StoreError
-    from titiler_eopf.tiler.reader import _store_errors
+    from titiler_eopf.tiler.errors import InternalError, StoreError, reading
     from titiler_eopf.tiler.settings import TilerSettings
 
     catalog = Catalog(TilerSettings(store_url=str(sample_store)))
@@ -505,7 +504,7 @@ def test_read_errors_in_their_class(sample_store, caplog):
     for raised, expected, fragment in cases:
         caplog.clear()
         with caplog.at_level(logging.ERROR), pytest.raises(expected) as info:
-            with _store_errors(product, level):
+            with reading(product.location, level.path):
                 raise raised
         message = str(info.value)
         assert fragment in message and product.location.label in message and "/r10m" in message

@@ -67,7 +67,10 @@ def test_map_viewer_errors(client):
         "unknown preset 'infrared'; expected one of: true-colour, false-colour, ndvi"
         in response.json()["detail"]
     )
-    s1 = "/collections/sentinel-1-l1-grd/items/S1A_IW_GRDH_1SDV_20241124T180254_20241124T180319_056700_06F516_BA27/map"
+    s1 = (
+        "/collections/sentinel-1-l1-grd/items/"
+        "S1A_IW_GRDH_1SDV_20241124T180254_20241124T180319_056700_06F516_BA27/map"
+    )
     response = client.get(s1)
     assert (
         response.status_code == 400

@@ -240,7 +240,8 @@ def test_a_tile_reads_only_the_chunks_under_it(sample_store, tmp_path):
     response = client.get(path, params=variables_query() + [("rescale", "0,1")])
     assert response.status_code == 200, response.text
     point = client.get(
-        f"{item_path(COLLECTION_NATIVE)}/point/{WEB_MERCATOR.ul(tile).x + 0.0001},{WEB_MERCATOR.ul(tile).y - 0.0001}",
+        f"{item_path(COLLECTION_NATIVE)}/point/"
+        f"{WEB_MERCATOR.ul(tile).x + 0.0001},{WEB_MERCATOR.ul(tile).y - 0.0001}",
         params=variables_query(),
     )
     assert point.status_code == 200, point.text

@@ -131,7 +131,7 @@ def test_class_codes_are_never_averaged_at_any_zoom(client, collection):
         # away): nearest picks one of them; averaging gives values in between.
         reach = res + 60
 
-        def code_at(ddx, ddy):
+        def code_at(ddx, ddy, dx=dx, dy=dy):
             rows = numpy.clip((dy + ddy) // es.BLOCK_M, 0, 4).astype(int)
             cols = numpy.clip((dx + ddx) // es.BLOCK_M, 0, 4).astype(int)
             codes = (es.GRID * rows + cols) % 12

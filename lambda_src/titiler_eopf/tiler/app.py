@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
-from rio_tiler.errors import TileOutsideBounds
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from titiler.core.errors import add_exception_handlers
+from fastapi import Depends, FastAPI
 from titiler.core.factory import AlgorithmFactory, ColorMapFactory, TMSFactory
 
 from titiler_eopf import __version__
 from titiler_eopf.tiler.catalog import Catalog
+from titiler_eopf.tiler.checks import colormap_image_check
 from titiler_eopf.tiler.colormaps import eopf_colormaps
-from titiler_eopf.tiler.errors import EOPFError, status_of
 from titiler_eopf.tiler.factory import EOPFTilerFactory
+from titiler_eopf.tiler.http_errors import add_exception_handlers
 from titiler_eopf.tiler.pages import add_docs, build_pages_router
-from titiler_eopf.tiler.params import BoundedRouter, rio_tiler_status_codes
 from titiler_eopf.tiler.settings import TilerSettings
 
 logger = logging.getLogger("titiler_eopf")
@@ -58,7 +54,13 @@ def create_tiler_app(
     app.include_router(AlgorithmFactory().router, tags=["Algorithms"])  # `algorithm` of tiles
     app.include_router(
         ColorMapFactory(
-            supported_colormaps=eopf_colormaps(), router=BoundedRouter(limits=settings)
+            supported_colormaps=eopf_colormaps(),
+            route_dependencies=[
+                (
+                    [{"path": "/colorMaps/viridis", "method": "GET"}],
+                    [Depends(colormap_image_check(settings))],
+                )
+            ],
         ).router,
         tags=["Color maps"],
     )
@@ -71,25 +73,5 @@ def create_tiler_app(
         """Liveness: the app is up (does not touch the store)."""
         return {"status": "ok", "version": __version__}
 
-    add_exception_handlers(app, rio_tiler_status_codes())
-    _add_eopf_handlers(app)
-
-    @app.exception_handler(TileOutsideBounds)
-    def outside(request: Request, exc: TileOutsideBounds) -> JSONResponse:
-        # "No data here" is an answer the tile cache may keep (briefly); the
-        # header tells it apart from a 404 for an unknown collection or item.
-        return JSONResponse(
-            {"detail": str(exc)}, status_code=404, headers={"X-Tile-Empty": "outside-bounds"}
-        )
-
+    add_exception_handlers(app)
     return app
-
-
-def _add_eopf_handlers(app: FastAPI) -> None:
-    def handler(request: Request, exc: Exception) -> JSONResponse:
-        code = status_of(exc)
-        if code >= 500:  # the route logged the item and variables; this names the request
-            logger.error("%s %s failed (%d): %s", request.method, request.url.path, code, exc)
-        return JSONResponse({"detail": str(exc)}, status_code=code)
-
-    app.add_exception_handler(EOPFError, handler)

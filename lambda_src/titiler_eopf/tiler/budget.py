@@ -91,14 +91,3 @@ def check_output(bands: int, height: int, width: int, max_output_pixels: int) ->
             f"over this server's limit of {max_output_pixels:,} pixels "
             f"({env_name('max_output_pixels')}): ask for a smaller size or fewer bands"
         )
-
-
-def configure_reads(product, settings) -> None:
-    """Give an opened product its read budget and its place in the process's chunk cache."""
-    from titiler_eopf.tiler import chunkcache
-
-    product.read_limits = ReadLimits.from_settings(settings)
-    product.chunk_token = chunkcache.new_token()
-    product.chunk_cache = (
-        chunkcache.process_cache(settings.chunk_cache_bytes) if settings.chunk_cache_bytes else None
-    )

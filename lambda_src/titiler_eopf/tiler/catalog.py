@@ -13,8 +13,9 @@ import threading
 
 from cachetools import LRUCache
 
-from titiler_eopf.tiler.budget import configure_reads
-from titiler_eopf.tiler.errors import EOPFError, ItemNotFoundError, StoreError, StoreTimeoutError
+from titiler_eopf.tiler import chunkcache
+from titiler_eopf.tiler.budget import ReadLimits
+from titiler_eopf.tiler.errors import not_found, reading
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.settings import TilerSettings
 from titiler_eopf.tiler.store import ItemLocation, configure_zarr, locate, open_zarr_store
@@ -38,24 +39,23 @@ class Catalog:
         self, collection_id: str, item_id: str, location: ItemLocation | None = None
     ) -> Product:
         """``location``: where the product is when not at the store's convention (a STAC
-        asset href, see ``mosaic.item_location``)."""
+        asset href, see ``mosaic_backend.item_location``)."""
         key = (collection_id, item_id)
         version = self.versions(collection_id, item_id)
         if self._enabled:
             with self._lock:
                 product = self._cache.get(key)
-            if product is not None and getattr(product, "source_version", None) == version:
+            if product is not None and product.source_version == version:
                 return product
             if product is not None:
                 logger.info(
                     "%s/%s changed in the store (%s -> %s): reopening",
                     collection_id,
                     item_id,
-                    getattr(product, "source_version", None),
+                    product.source_version,
                     version,
                 )
-        product = self._open(location or locate(self.settings, collection_id, item_id))
-        product.source_version = version
+        product = self._open(location or locate(self.settings, collection_id, item_id), version)
         if self._enabled:
             with self._lock:
                 self._cache[key] = product
@@ -65,49 +65,24 @@ class Catalog:
         with self._lock:
             self._cache.clear()
 
-    def _open(self, location: ItemLocation) -> Product:
+    def _open(self, location: ItemLocation, version: str) -> Product:
         import zarr
 
-        store = open_zarr_store(self.settings, location)
-        try:
-            product = Product(location, store, zarr.open_group(store=store, mode="r"))
-            configure_reads(product, self.settings)
-            return product
-        except EOPFError:
-            raise
-        except (FileNotFoundError, KeyError) as exc:
-            logger.info("item %s not found at %s", location.label, location.url)
-            raise _not_found(location) from exc
-        except BaseException as exc:  # noqa: BLE001 - obstore panics are BaseExceptions
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise translate_store_error(exc, location) from exc
-
-
-def _not_found(location: ItemLocation) -> ItemNotFoundError:
-    # The store's path or URL stays in the log: clients see ids only.
-    return ItemNotFoundError(
-        f"Item '{location.item_id}' not found in collection '{location.collection_id}'"
-    )
-
-
-def translate_store_error(exc: BaseException, location: ItemLocation) -> StoreError:
-    """Turn what zarr/obstore raise into an error that names the item (not the store).
-
-    The client's message names the item and the kind of failure; the store's path or URL and
-    the library's own message (which quotes them) are logged.
-    """
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
-    if "NotFound" in name:  # zarr GroupNotFoundError, obstore NotFoundError
-        logger.info("item %s not found at %s: %s", location.label, location.url, text)
-        return _not_found(location)
-    # Only a real timeout is a 504 (obstore messages mention "retry_timeout" on any error).
-    if "timed out" in text.lower() or isinstance(exc, TimeoutError) or "Timeout" in name:
-        error: StoreError = StoreTimeoutError(
-            f"Timed out reading {location.label} from the product store"
-        )
-    else:
-        error = StoreError(f"Cannot read {location.label} from the product store ({name})")
-    logger.error("store error for %s (%s): %s: %s", location.label, location.url, name, text)
-    return error
+        settings = self.settings
+        with reading(location):
+            store = open_zarr_store(settings, location)
+            try:
+                root = zarr.open_group(store=store, mode="r")
+            except KeyError as exc:  # metadata that names a node the store lacks
+                logger.info("item %s not found at %s", location.label, location.url)
+                raise not_found(location) from exc
+            return Product(
+                location,
+                store,
+                root,
+                source_version=version,
+                read_limits=ReadLimits.from_settings(settings),
+                chunk_cache=chunkcache.process_cache(settings.chunk_cache_bytes)
+                if settings.chunk_cache_bytes
+                else None,
+            )

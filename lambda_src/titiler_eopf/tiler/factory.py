@@ -1,73 +1,59 @@
 """Route factory: titiler's TilerFactory, fed by EOPF items and ``variables``.
 
-Every route lives under ``/collections/{collection_id}/items/{item_id}``; the
-path dependency opens the item (404 if it does not exist), the reader
-dependency carries the repeated ``variables``.
+Every route lives under ``/collections/{collection_id}/items/{item_id}``; the path dependency
+opens the item (404 if it does not exist), the reader dependency carries the repeated
+``variables``. The options are the dependency classes of :mod:`titiler_eopf.tiler.dependencies`
+(bounded by the server's limits), the whole-request checks the route dependencies of
+:mod:`titiler_eopf.tiler.checks`; the router's route class puts failures in their class
+(:mod:`titiler_eopf.tiler.http_errors`). Besides titiler's routes: ``@{scale}x`` tiles, an
+``/info`` that lists the product, and the ``/map`` viewer.
 """
 
-from __future__ import annotations
+import json
+from typing import Annotated, Any, Literal
 
-import functools
-import inspect
-from dataclasses import dataclass
-from pathlib import Path as FilePath
-from typing import Annotated, Any
-
-import jinja2
 from attrs import define, field
 from fastapi import Depends, Path, Query
-from fastapi.routing import APIRoute, APIRouter
+from fastapi.routing import APIRouter
+from rio_tiler.utils import CRS_to_uri
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.templating import Jinja2Templates
-from titiler.core.dependencies import DefaultDependency
-from titiler.core.factory import TilerFactory
+from starlette.responses import HTMLResponse, Response
+from titiler.core.factory import TilerFactory, img_endpoint_params
+from titiler.core.resources.enums import ImageType, OptionalHeader
 from titiler.core.resources.responses import JSONResponse
+from titiler.core.utils import render_image
 
+from titiler_eopf.paths import ID_PATTERN, ITEM_PREFIX, MAX_ZOOM
+from titiler_eopf.tiler import budget, checks
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.colormaps import colormap_dependency
+from titiler_eopf.tiler.dependencies import (
+    algorithm_dependency,
+    bounded_dependencies,
+    safe_render,
+)
+from titiler_eopf.tiler.dependencies import colormap_dependency as bounded_colormap
 from titiler_eopf.tiler.errors import ParameterError
+from titiler_eopf.tiler.html import templates
+from titiler_eopf.tiler.http_errors import ClassifiedRoute
 from titiler_eopf.tiler.limits import LimitSettings
-from titiler_eopf.tiler.params import BoundedRouter, bounded_dependencies
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.reader import EOPFReader
 
-ITEM_PREFIX = "/collections/{collection_id}/items/{item_id}"
-ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
-MAX_SCALE = 4
-
-templates = Jinja2Templates(
-    env=jinja2.Environment(
-        autoescape=jinja2.select_autoescape(["html"]),
-        loader=jinja2.FileSystemLoader(str(FilePath(__file__).parent / "templates")),
-    )
-)
+TILE = "/tiles/{tileMatrixSetId}/{z}/{x}/{y}"
 
 
-@dataclass
-class VariablesParams(DefaultDependency):
-    """Bands of the request, in order."""
-
-    variables: Annotated[
-        list[str] | None,
-        Query(
-            description=(
-                "Variables as `{group}:{variable}`, repeated, in band order; e.g. "
-                "`/measurements/reflectance:b04`. The group may be a multiscale group "
-                "(level chosen per request) or one of its levels (`.../r20m:b05`)."
-            ),
-        ),
-    ] = None
-    sel: Annotated[
-        list[str] | None,
-        Query(
-            description=(
-                "One value of each dimension besides y/x (titiler.xarray's syntax), repeated: "
-                "`{dimension}={value}` or `{dimension}={method}::{value}`, e.g. "
-                "`time=2022-01-01`, `time=nearest::2022-01-03`. `/info` lists the values."
-            ),
-        ),
-    ] = None
+def image_response(image, rendered: tuple[bytes, str], headers=None, projjson=False) -> Response:
+    """A rendered image with the headers of titiler's tile endpoint (bounds and CRS)."""
+    content, media_type = rendered
+    headers = dict(headers or {})
+    if image.bounds is not None:
+        headers["Content-Bbox"] = ",".join(map(str, image.bounds))
+    if uri := CRS_to_uri(image.crs):
+        headers["Content-Crs"] = f"<{uri}>"
+    if projjson:
+        headers["Content-Crs-JSON"] = json.dumps(image.crs.to_dict(projjson=True))
+    return Response(content, media_type=media_type, headers=headers)
 
 
 def item_dependency(catalog: Catalog):
@@ -75,35 +61,57 @@ def item_dependency(catalog: Catalog):
 
     def item(
         collection_id: Annotated[
-            str, Path(pattern=ID_REGEX, description="Collection id, e.g. sentinel-2-l2a")
+            str, Path(pattern=ID_PATTERN.pattern, description="Collection id, e.g. sentinel-2-l2a")
         ],
-        item_id: Annotated[str, Path(pattern=ID_REGEX, description="Item (product) id")],
+        item_id: Annotated[str, Path(pattern=ID_PATTERN.pattern, description="Item (product) id")],
     ) -> Product:
         return catalog.open(collection_id, item_id)
 
     return item
 
 
-def _with_scale(endpoint):
-    """The tile endpoint with a ``scale`` path parameter instead of ``tilesize``.
+def scope(path: str, method: str = "GET") -> dict:
+    return {"path": path, "method": method}
 
-    ``/tiles/{tms}/{z}/{x}/{y}@2x.png`` is a 512 px tile of a 256 px matrix.
-    """
-    signature = inspect.signature(endpoint)
-    params = [p for p in signature.parameters.values() if p.name != "tilesize"]
-    scale = inspect.Parameter(
-        "scale",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[int, Path(ge=1, le=MAX_SCALE, description="Tile scale (1-4)")],
-    )
 
-    @functools.wraps(endpoint)
-    def scaled(*args: Any, scale: int, **kwargs: Any):
-        # 256 px is the matrix tile size of every TMS morecantile ships.
-        return endpoint(*args, tilesize=256 * scale, **kwargs)
+def item_route_checks(factory, limits: LimitSettings) -> list:
+    """``route_dependencies`` of an item factory: which check guards which of titiler's routes
+    (scopes are sample requests, relative to the router)."""
+    tile = Depends(checks.tile_check(factory, limits))
+    preview = Depends(checks.image_output_check(factory, limits, factory.img_preview_dependency))
+    part = Depends(checks.image_output_check(factory, limits, factory.img_part_dependency))
+    geojson = Depends(checks.geojson_check(limits))
+    zooms = Depends(checks.zoom_range_check)
+    return [
+        ([scope("/tiles/WebMercatorQuad/0/0/0.png")], [tile]),  # with and without a format
+        ([scope("/WebMercatorQuad/tilejson.json")], [Depends(checks.tile_size_check(limits))]),
+        ([scope("/WebMercatorQuad/tilejson.json"), scope("/tiles/WebMercatorQuad")], [zooms]),
+        (
+            [scope("/bbox/0,0,1,1.png"), scope("/bbox/0,0,1,1/1x1.png")],
+            [Depends(checks.bbox_check), part],
+        ),
+        ([scope("/point/0,0")], [Depends(checks.point_check)]),
+        ([scope("/preview"), scope("/preview.png"), scope("/preview/1x1.png")], [preview]),
+        ([scope("/statistics")], [preview]),
+        (
+            [
+                scope("/feature", "POST"),
+                scope("/feature.png", "POST"),
+                scope("/feature/1x1.png", "POST"),
+            ],
+            [geojson, part],
+        ),
+        ([scope("/statistics", "POST")], [geojson, part]),
+    ]
 
-    scaled.__signature__ = signature.replace(parameters=params + [scale])  # type: ignore[attr-defined]
-    return scaled
+
+def _options(factory, limits: LimitSettings) -> dict:
+    return {
+        **bounded_dependencies(limits),
+        "colormap_dependency": bounded_colormap(colormap_dependency(), limits),  # + EOPF's (scl)
+        "process_dependency": algorithm_dependency(factory.process_dependency),
+        "render_func": safe_render(render_image),
+    }
 
 
 @define(kw_only=True)
@@ -112,48 +120,89 @@ class EOPFTilerFactory(TilerFactory):
 
     catalog: Catalog = field()
     reader: type[EOPFReader] = EOPFReader
-    reader_dependency: type[DefaultDependency] = VariablesParams
-    colormap_dependency: Any = field(factory=colormap_dependency)  # + EOPF colormaps (scl)
-    # Every size-like parameter bounded (see titiler_eopf.tiler.params); TilerSettings is one.
+    # Every size-like option bounded by these limits (TilerSettings is one).
     limits: LimitSettings = field(factory=LimitSettings.model_construct)
     path_dependency: Any = field(default=None)
+    router: APIRouter = field(factory=lambda: APIRouter(route_class=ClassifiedRoute))
     router_prefix: str = ITEM_PREFIX
     add_viewer: bool = False
 
     def __attrs_post_init__(self):
         self.path_dependency = item_dependency(self.catalog)
-        for name, dependency in bounded_dependencies(self, self.limits).items():
-            setattr(self, name, dependency)
-        if type(self.router) is APIRouter:  # endpoints bounded as they are registered
-            self.router = BoundedRouter(limits=self.limits)
+        for name, value in _options(self, self.limits).items():
+            setattr(self, name, value)
+        self.route_dependencies = [*item_route_checks(self, self.limits), *self.route_dependencies]
         super().__attrs_post_init__()
 
     def register_routes(self):
         super().register_routes()
-        self._add_scale_routes()
         self.map_viewer()
 
-    def _add_scale_routes(self):
-        """Register `{y}@{scale}x` forms *before* `{y}.{format}` so they match first."""
-        routes = self.router.routes
-        for route in list(routes):
-            if not isinstance(route, APIRoute) or route.name != "tile":
-                continue
-            if not route.path.startswith("/tiles/"):
-                continue
-            base, _, suffix = route.path.partition("{y}")
-            new_path = f"{base}{{y}}@{{scale}}x{suffix}"
-            self.router.add_api_route(
-                new_path,
-                _with_scale(route.endpoint),
-                methods=list(route.methods),
-                response_class=route.response_class,
-                responses=route.responses,
-                operation_id=f"{route.operation_id}Scaled",
-                name="tile_scaled",
+    def tile(self):
+        # `{y}@{scale}x` first: titiler's `{y}.{format}` would take `3@2x.png` for y="3@2x"
+        self.scaled_tile()
+        super().tile()
+
+    def scaled_tile(self):
+        """`/tiles/{tms}/{z}/{x}/{y}@{scale}x[.{format}]`: a 256 x scale px tile."""
+
+        @self.router.get(
+            f"{TILE}@{{scale}}x",
+            operation_id=f"{self.operation_prefix}getTileScaled",
+            dependencies=[Depends(checks.tile_check(self, self.limits))],
+            **img_endpoint_params,
+        )
+        @self.router.get(
+            f"{TILE}@{{scale}}x.{{format}}",
+            operation_id=f"{self.operation_prefix}getTileWithFormatScaled",
+            dependencies=[Depends(checks.tile_check(self, self.limits))],
+            **img_endpoint_params,
+        )
+        def tile_scaled(
+            z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="Zoom level of the matrix set.")],
+            x: Annotated[int, Path(ge=0, le=2 ** (MAX_ZOOM + 1), description="Column (from 0).")],
+            y: Annotated[int, Path(ge=0, le=2 ** (MAX_ZOOM + 1), description="Row (from 0).")],
+            tileMatrixSetId: Annotated[
+                Literal[tuple(self.supported_tms.list())],
+                Path(description="Identifier selecting one of the TileMatrixSetId supported."),
+            ],
+            scale: Annotated[
+                int, Path(ge=1, le=checks.MAX_SCALE, description="Tile scale (1-4): 256 px x scale")
+            ],
+            format: ImageType | None = None,
+            src_path=Depends(self.path_dependency),
+            reader_params=Depends(self.reader_dependency),
+            tile_params=Depends(self.tile_dependency),
+            layer_params=Depends(self.layer_dependency),
+            dataset_params=Depends(self.dataset_dependency),
+            post_process=Depends(self.process_dependency),
+            colormap=Depends(self.colormap_dependency),
+            render_params=Depends(self.render_dependency),
+        ):
+            """A tile of `256 x scale` pixels (titiler's tile with the `@{scale}x` suffix)."""
+            tms = self.supported_tms.get(tileMatrixSetId)
+            tilesize = checks.DEFAULT_TILE_SIZE * scale
+            bands = checks.output_bands(reader_params, layer_params)
+            budget.check_output(bands, tilesize, tilesize, self.limits.max_output_pixels)
+            with self.reader(src_path, tms=tms, **reader_params.as_dict()) as src:
+                image = src.tile(
+                    x,
+                    y,
+                    z,
+                    tilesize=tilesize,
+                    **tile_params.as_dict(),
+                    **layer_params.as_dict(),
+                    **dataset_params.as_dict(),
+                )
+            if post_process:
+                image = post_process(image)
+            return image_response(
+                image,
+                self.render_func(
+                    image, output_format=format, colormap=colormap, **render_params.as_dict()
+                ),
+                projjson=OptionalHeader.projjson_crs in self.optional_headers,
             )
-            new_route = routes.pop()
-            routes.insert(routes.index(route), new_route)
 
     def info(self):
         """`/info`: the variables asked for, or the whole product without `variables`."""
@@ -189,7 +238,7 @@ class EOPFTilerFactory(TilerFactory):
             product=Depends(self.path_dependency),
             reader_params=Depends(self.reader_dependency),
         ):
-            """The info of the variables asked for, as a Feature whose geometry is their footprint."""
+            """The info of the variables asked for, as a Feature of their footprint."""
             from rio_tiler.constants import WGS84_CRS
 
             with self.reader(product, **reader_params.as_dict()) as src:
@@ -219,7 +268,8 @@ class EOPFTilerFactory(TilerFactory):
             preset: Annotated[
                 str | None,
                 Query(
-                    description="Rendering to open with: true-colour, false-colour or ndvi (default true-colour)"
+                    description="Rendering to open with: true-colour (default), false-colour "
+                    "or ndvi"
                 ),
             ] = None,
             tileMatrixSetId: Annotated[
@@ -233,12 +283,13 @@ class EOPFTilerFactory(TilerFactory):
             """A map of the item (MapLibre GL served by the app): presets, rescale and colour
             formula controls, the footprint, and tiles counted by X-Cache. With `variables`,
             the query parameters are the rendering it opens with."""
-            from titiler_eopf.tiler.viewer import viewer_context
+            from titiler_eopf.tiler.viewer import viewer_context  # presets: only for /map
 
             if tileMatrixSetId != "WebMercatorQuad":
                 raise ParameterError(
-                    f"Unknown tileMatrixSetId '{tileMatrixSetId}' for the map viewer: MapLibre draws "
-                    "WebMercatorQuad tiles (other matrix sets: /tiles/{tileMatrixSetId}/... and TileJSON)"
+                    f"Unknown tileMatrixSetId '{tileMatrixSetId}' for the map viewer: MapLibre "
+                    "draws WebMercatorQuad tiles (other matrix sets: /tiles/{tileMatrixSetId}/... "
+                    "and TileJSON)"
                 )
             tilejson = self.url_for(request, "tilejson", tileMatrixSetId="WebMercatorQuad")
             item_url = tilejson.rsplit("/WebMercatorQuad/tilejson.json", 1)[0]

@@ -6,7 +6,8 @@ over a limit, the answer is a 422 that names the parameter, the limit and the se
 
 This module is light (pydantic and starlette only): ``main.py`` imports it at start-up, for the
 settings and for :class:`RequestGuard`, which answers before the cache and the tiler are reached.
-The parameter dependencies that apply the other limits live in :mod:`titiler_eopf.tiler.params`.
+The dependencies that apply the other limits live in :mod:`titiler_eopf.tiler.dependencies`
+and :mod:`titiler_eopf.tiler.checks`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ from urllib.parse import unquote_to_bytes
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-# Zoom levels beyond this exist in no tile matrix set morecantile ships (and 2**z overflows
-# the float arithmetic of tile bounds long before z = 1180591620717411303424).
-MAX_ZOOM = 30
 
 
 class LimitSettings(BaseSettings):

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from titiler_eopf.tiler.factory import ID_REGEX
+from titiler_eopf.paths import ID_PATTERN
+from titiler_eopf.tiler.errors import native_panics
 from titiler_eopf.tiler.settings import TilerSettings
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,7 @@ class Listing:
 
 
 def _valid(name: str) -> bool:
-    import re
-
-    return re.match(ID_REGEX, name) is not None
+    return ID_PATTERN.match(name) is not None
 
 
 def _items(names, limit: int) -> tuple[list[str], bool]:
@@ -94,13 +93,12 @@ def list_store(settings: TilerSettings) -> Listing:
     url = settings.store_url
     parsed = urlparse(url)
     try:
-        if "://" not in url or parsed.scheme == "file":
-            return _list_local(Path(parsed.path if parsed.scheme else url).resolve())
-        if parsed.scheme == "s3":
-            return _list_s3(settings, parsed.netloc, parsed.path)
-    except BaseException as exc:  # noqa: BLE001 - obstore panics are BaseExceptions
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
+        with native_panics():
+            if "://" not in url or parsed.scheme == "file":
+                return _list_local(Path(parsed.path if parsed.scheme else url).resolve())
+            if parsed.scheme == "s3":
+                return _list_s3(settings, parsed.netloc, parsed.path)
+    except Exception as exc:  # noqa: BLE001 - the page says why instead of failing
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("cannot list the store %s: %s", url, text)
         return Listing(note=f"the store could not be listed: {type(exc).__name__}: {text[:300]}")

@@ -5,7 +5,6 @@ without internet access sees everything.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path
@@ -16,19 +15,14 @@ from starlette.responses import HTMLResponse, Response
 from titiler_eopf import __version__
 from titiler_eopf.presets import DEFAULT_PRESET, PRESETS, TMS
 from titiler_eopf.tiler import assets
+from titiler_eopf.tiler.html import templates, vendor_url
 from titiler_eopf.tiler.listing import StoreListing
 from titiler_eopf.tiler.settings import TilerSettings
 
 ASSET_MAX_AGE = 86400  # assets change only with a new deployment
 
 
-def vendor_url(request: Request, package: str, name: str) -> str:
-    return str(request.url_for("vendor_asset", package=package, name=name))
-
-
 def build_pages_router(settings: TilerSettings) -> APIRouter:
-    from titiler_eopf.tiler.factory import templates
-
     router = APIRouter()
     listing = StoreListing(settings)
 
@@ -91,9 +85,3 @@ def add_docs(app: FastAPI) -> None:
             swagger_css_url=vendor_url(request, "swagger-ui-dist", "swagger-ui.css"),
             swagger_favicon_url=vendor_url(request, "swagger-ui-dist", "favicon-32x32.png"),
         )
-
-
-def presets_json() -> str:
-    return json.dumps(
-        [{"name": p.name, "title": p.title, "params": list(p.params)} for p in PRESETS.values()]
-    )

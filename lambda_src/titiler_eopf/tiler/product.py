@@ -39,7 +39,9 @@ from typing import Any
 import numpy
 from rasterio.crs import CRS
 
-from titiler_eopf.tiler.errors import StoreError, VariableError
+from titiler_eopf.tiler import chunkcache
+from titiler_eopf.tiler.budget import ReadLimits
+from titiler_eopf.tiler.errors import StoreError, VariableError, reading
 
 logger = logging.getLogger(__name__)
 
@@ -158,13 +160,25 @@ def _crs_from_attrs(*attr_sets: dict) -> CRS | None:
     return None
 
 
+@dataclass(eq=False)
 class Product:
-    """The structure of one item, shared by every request that reads it."""
+    """The structure of one item, shared by every request that reads it.
 
-    def __init__(self, location, zarr_store, root_group):
-        self.location = location
-        self.store = zarr_store
-        self.root = root_group
+    Besides the zarr hierarchy it carries what the catalog decided when it opened the item:
+    the source version it was opened at, the read budget of its requests and its place in
+    the process's chunk cache.
+    """
+
+    location: Any  # ItemLocation
+    store: Any  # the zarr store
+    root: Any  # the root zarr group
+    source_version: str | None = None  # see titiler_eopf.tiler.versions
+    read_limits: ReadLimits = field(default_factory=ReadLimits)
+    chunk_token: int = field(default_factory=chunkcache.new_token)  # its chunks' cache key
+    chunk_cache: Any = None  # chunkcache.ChunkCache shared by the process, or None
+
+    def __post_init__(self):
+        root_group = self.root
         self.attrs: dict = dict(root_group.attrs.asdict())
         self._groups: dict[str, Any] = {"": root_group}
         self._arrays: dict[str, dict[str, Any]] = {}  # group path -> {name: array}
@@ -314,9 +328,13 @@ class Product:
         parent_attrs = dict(self._groups[group_path].attrs.asdict())
         # each level reads its x/y coordinates: side by side (6 levels, 12 requests in GeoZarr)
         with ThreadPoolExecutor(max_workers=min(8, len(level_paths))) as pool:
-            levels = list(pool.map(lambda path: self._build_level(path, parent_attrs), level_paths))
+            levels = list(pool.map(lambda path: self._read_level(path, parent_attrs), level_paths))
         levels.sort(key=lambda lv: lv.resolution)
         return Pyramid(group_path, levels)
+
+    def _read_level(self, path: str, parent_attrs: dict) -> Level:
+        with reading(self.location, path):  # reads the level's x/y coordinates
+            return self._build_level(path, parent_attrs)
 
     def _build_level(self, path: str, parent_attrs: dict) -> Level:
         arrays = self._arrays[path]
@@ -385,7 +403,8 @@ class Product:
         if level._dataset is None:
             with self._lock:
                 if level._dataset is None:
-                    level._dataset = self._open_dataset(level)
+                    with reading(self.location, level.path):
+                        level._dataset = self._open_dataset(level)
         return level._dataset
 
     def _open_dataset(self, level: Level):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from contextlib import contextmanager
 from typing import Any
 
 import attr
@@ -28,7 +27,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform as transform_coords
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WEB_MERCATOR_TMS, WGS84_CRS
-from rio_tiler.errors import PointOutsideBounds, RioTilerError, TileOutsideBounds
+from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
 from rio_tiler.io.base import BaseReader
 from rio_tiler.io.xarray import XarrayReader
 from rio_tiler.models import BandStatistics, ImageData, Info, PointData
@@ -36,8 +35,7 @@ from rio_tiler.types import BBox, Indexes
 
 from titiler_eopf.tiler import budget, windowed
 from titiler_eopf.tiler.bands import MAX_BANDS, Band, output_dtype, output_nodata, resolve_bands
-from titiler_eopf.tiler.catalog import translate_store_error
-from titiler_eopf.tiler.errors import EOPFError, InternalError, ParameterError, classify_read_error
+from titiler_eopf.tiler.errors import ParameterError, reading
 from titiler_eopf.tiler.product import BAND_DIM, Level, Product, Pyramid
 
 logger = logging.getLogger(__name__)
@@ -90,7 +88,7 @@ class EOPFReader(BaseReader):
 
     @property
     def _limits(self) -> budget.ReadLimits:
-        return getattr(self.input, "read_limits", budget.ReadLimits())
+        return self.input.read_limits
 
     def _tile_cost(
         self, z: int, lonlat: tuple[float, float] | None = None, worst_case: bool = False
@@ -221,11 +219,26 @@ class EOPFReader(BaseReader):
 
     def _options(self, kwargs: dict) -> dict:
         options = _reader_options(kwargs)
+        if options.get("nodata") is not None and not self._float_output:
+            self._check_nodata(options["nodata"])
         if any(b.categorical for b in self.bands):
             # class codes are never averaged, whatever was asked for
             options["reproject_method"] = "nearest"
             options["resampling_method"] = "nearest"
         return options
+
+    def _check_nodata(self, nodata) -> None:
+        """A client's nodata must be a value of the integer data it masks (400 before reading)."""
+        dtype = output_dtype(self.bands)
+        if dtype.kind not in "iub":
+            return
+        info = numpy.iinfo(dtype) if dtype.kind != "b" else numpy.iinfo(numpy.uint8)
+        value = float(nodata)
+        if not (math.isfinite(value) and value.is_integer() and info.min <= value <= info.max):
+            raise ParameterError(
+                f"The nodata value does not fit the data of {self.input.location.label}: "
+                f"{nodata} is not a {dtype} value"
+            )
 
     def _read(
         self,
@@ -243,7 +256,7 @@ class EOPFReader(BaseReader):
         cost = self._cost(plan, reads, window, target_resolution)
         budget.check(cost, self._limits, "This request")
         for key, (level, band_indexes) in plan.items():
-            with _store_errors(self.input, level):
+            with reading(self.input.location, level.path):
                 if reads[key] is not None:  # chunk by chunk, reduced as it goes
                     array = windowed.read_level(
                         self.input,
@@ -284,7 +297,8 @@ class EOPFReader(BaseReader):
         try:
             return self._tile_read(bounds, width, height, target, indexes, expression, kwargs)
         except budget.ReadBudgetError as error:
-            raise budget.ReadBudgetError(f"{error}. {self._zoom_advice(tile_x, tile_y, tile_z)}")
+            advice = self._zoom_advice(tile_x, tile_y, tile_z)
+            raise budget.ReadBudgetError(f"{error}. {advice}") from None
 
     def _zoom_advice(self, tile_x: int, tile_y: int, tile_z: int) -> str:
         """Name the smallest zoom at which tiles here (and over the product's centre) fit."""
@@ -389,7 +403,7 @@ class EOPFReader(BaseReader):
             # a window of a few pixels around the point: only that is read
             pad = 2 * level.resolution
             window = ((x - pad, y - pad, x + pad, y + pad), self.crs)
-            with _store_errors(self.input, level):
+            with reading(self.input.location, level.path):
                 array = self._data_array(level, band_indexes, *window)
                 with XarrayReader(array, tms=self.tms) as src:
                     point = src.point(lon, lat, coord_crs=coord_crs, **kwargs)
@@ -504,33 +518,6 @@ class EOPFReader(BaseReader):
         width = max(1, math.ceil(abs(bounds[2] - bounds[0]) / resolution))
         height = max(1, math.ceil(abs(bounds[3] - bounds[1]) / resolution))
         return height, width
-
-
-@contextmanager
-def _store_errors(product: Product, level: Level):
-    """Read failures in their class (see :mod:`titiler_eopf.tiler.errors`).
-
-    Store failures (I/O, HTTP, timeouts, bytes that do not decode) become a StoreError naming
-    the item and group (502/504); an area without data a NoDataError (404); a shape the tiler
-    cannot draw an UnsupportedDataError (400); anything else is a bug (500, logged here with
-    the item and group, then with the variables by the route). Request errors of rio-tiler
-    (bad expression, out of bounds, ...) pass through unchanged.
-    """
-    try:
-        yield
-    except (EOPFError, RioTilerError):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - obstore raises pyo3 PanicExceptions
-        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
-            raise
-        where = f"{product.location.label} (group /{level.path})"
-        error = classify_read_error(exc, where)
-        if error is None:
-            error = translate_store_error(exc, product.location)
-            error.args = (f"{error.args[0]} (group /{level.path})",)
-        elif isinstance(error, InternalError):
-            logger.error("internal error reading %s", where, exc_info=exc)
-        raise error from exc
 
 
 def _reader_options(kwargs: dict) -> dict:

@@ -106,7 +106,8 @@ class TilerSettings(LimitSettings):
         ):
             raise ValueError(
                 "TITILER_EOPF_PUBLIC_URL must be an absolute http(s) URL without query or fragment,"
-                f" e.g. https://tiles.example.com or https://abc.execute-api.eu-west-1.amazonaws.com; got {value!r}"
+                " e.g. https://tiles.example.com or"
+                f" https://abc.execute-api.eu-west-1.amazonaws.com; got {value!r}"
             )
         return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
@@ -125,7 +126,8 @@ class TilerSettings(LimitSettings):
             or parts.fragment
         ):
             raise ValueError(
-                "TITILER_EOPF_STAC_API_URL must be the http(s) URL of a STAC API (its landing page),"
+                "TITILER_EOPF_STAC_API_URL must be the http(s) URL of a STAC API"
+                " (its landing page),"
                 f" e.g. https://stac.core.eopf.eodc.eu; got {value!r}"
             )
         return value.strip().rstrip("/")

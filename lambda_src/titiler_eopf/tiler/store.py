@@ -6,17 +6,18 @@ retry budget, so a slow or dead store turns into an error, never a hang.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from titiler_eopf.tiler.errors import ItemNotFoundError, StoreError
+from titiler_eopf.paths import ID_PATTERN
+from titiler_eopf.tiler.errors import ItemNotFoundError, reading
 from titiler_eopf.tiler.settings import TilerSettings
 
-# Collection and item ids are path segments: no separators, no "..".
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+# Re-exported for the cache room (cache/routes.py, cache/invalidation.py), which imports it
+# from here until it moves to ``titiler_eopf.paths``.
+__all__ = ["ID_PATTERN", "ItemLocation", "locate", "open_zarr_store", "root_version"]
 
 
 @dataclass(frozen=True)
@@ -84,22 +85,12 @@ def object_store(settings: TilerSettings, location: ItemLocation):
     """The obstore store rooted at the item (local, S3 or HTTP)."""
     url = location.url
     parsed = urlparse(url)
-    try:
+    with reading(location):  # obstore's configuration errors are pyo3 panics
         if parsed.scheme in ("", "file"):
-            obj = _local_store(location, Path(parsed.path if parsed.scheme else url))
-        elif parsed.scheme == "s3":
-            obj = _s3_store(settings, parsed.netloc, parsed.path.lstrip("/"))
-        else:  # http(s)
-            obj = _http_store(settings, url)
-    except (ItemNotFoundError, StoreError):
-        raise
-    except BaseException as exc:  # obstore config errors are pyo3 PanicExceptions
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise StoreError(
-            f"Cannot configure the store for {location.label} at {url}: {exc}"
-        ) from exc
-    return obj
+            return _local_store(location, Path(parsed.path if parsed.scheme else url))
+        if parsed.scheme == "s3":
+            return _s3_store(settings, parsed.netloc, parsed.path.lstrip("/"))
+        return _http_store(settings, url)  # http(s)
 
 
 def _local_store(location: ItemLocation, path: Path):

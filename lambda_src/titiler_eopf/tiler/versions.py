@@ -18,8 +18,9 @@ import time
 
 from cachetools import LRUCache
 
+from titiler_eopf.paths import ID_PATTERN
 from titiler_eopf.tiler.settings import TilerSettings
-from titiler_eopf.tiler.store import ID_PATTERN, locate, root_version
+from titiler_eopf.tiler.store import locate, root_version
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from titiler_eopf.presets import DEFAULT_PRESET, PRESETS, TMS
 from titiler_eopf.tiler.errors import VariableError
-from titiler_eopf.tiler.pages import vendor_url
+from titiler_eopf.tiler.html import vendor_url
 
 COLORMAPS = ("rdylgn", "viridis", "greens", "rdbu", "spectral", "cfastie")
 CUSTOM = "custom"
@@ -51,7 +51,8 @@ def viewer_context(
         initial = preset or (DEFAULT_PRESET if DEFAULT_PRESET in names else names[0])
         if initial not in names:
             raise VariableError(
-                f"preset {initial!r} needs bands this product lacks; usable here: {', '.join(names)}"
+                f"preset {initial!r} needs bands this product lacks; usable here: "
+                f"{', '.join(names)}"
             )
     return {
         "title": product.location.label,

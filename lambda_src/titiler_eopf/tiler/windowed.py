@@ -124,18 +124,15 @@ def plan_band(
     lazy read decodes (whole chunks of the window, every value of the leading dimensions except
     those ``selected``, of which one chunk).
     """
-    array = product.array(level, name) if hasattr(product, "array") else None
-    if array is None:
-        arrays = getattr(product, "_arrays", {}).get(level.path, {})
-        array = arrays.get(name)
+    array = product.array(level, name)
     if array is None or len(array.shape) < 2:
         return None
-    plain = len(array.shape) == 2 and getattr(level, "square", True)
+    plain = len(array.shape) == 2 and level.square
     if not plain and not cost_only:
         return None
     depth = 1
     if len(array.shape) > 2:
-        dims = product.dims(level, name) if hasattr(product, "dims") else ()
+        dims = product.dims(level, name)
         for axis, size in enumerate(array.shape[:-2]):
             chunk = array.chunks[axis]
             if axis < len(dims) and dims[axis] in selected:
@@ -373,9 +370,7 @@ def read_level(
 
     ``raw`` bands (classes, masks) are not CF-decoded: their values stay as they are.
     """
-    reader = WindowReader(
-        getattr(product, "chunk_token", id(product)), getattr(product, "chunk_cache", None)
-    )
+    reader = WindowReader(product.chunk_token, product.chunk_cache)
     if len(plans) == 1:
         samples = [reader.read(plans[0])]
     else:  # bands fetched and decoded side by side (I/O and blosc release the GIL)
