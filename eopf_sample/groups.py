@@ -90,7 +90,9 @@ def sample_node(node: dict, radar: bool) -> dict:
             config = codec["configuration"]
             inner = _scale_chunks(config["chunk_shape"], grid["chunk_shape"], outer)
             # inner chunks must tile the shard
-            config["chunk_shape"] = [i if o % i == 0 else o for i, o in zip(inner, outer)]
+            config["chunk_shape"] = [
+                i if o % i == 0 else o for i, o in zip(inner, outer, strict=True)
+            ]
     grid["chunk_shape"] = outer
     return node
 

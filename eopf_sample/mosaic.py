@@ -10,10 +10,10 @@
   are): its west edge overlaps B's east edge by ~1.5 km, at an angle (grid convergence).
 
 Each product holds only ``measurements/reflectance`` (every level, every band) with one value per
-product (:data:`MOSAIC_DN`: reflectance 0.1, 0.3, 0.5, 0.7 for A, B, C, D), except its south-east block
-(:data:`scene.NODATA_BLOCK`), which is nodata: so a mosaic's pixel tells which product it came
-from, and selection methods (first, highest, mean...) give predictable values where products
-overlap. :func:`expected_items` says which products hold data at a point.
+product (:data:`MOSAIC_DN`: reflectance 0.1, 0.3, 0.5, 0.7 for A, B, C, D), except its
+south-east block (:data:`scene.NODATA_BLOCK`), which is nodata: so a mosaic's pixel tells which
+product it came from, and selection methods (first, highest, mean...) give predictable values
+where products overlap. :func:`expected_items` says which products hold data at a point.
 
 The STAC collection and items (``stac/collection.json``, ``stac/items.ndjson``) carry the
 footprints, datetimes, an ``eo:cloud_cover`` (for filter tests) and the Zarr asset ``product``

@@ -74,7 +74,8 @@ CENTRAL_WAVELENGTH = {
 
 
 def long_name(band: str) -> str:
-    return f"BOA reflectance from MSI acquisition at spectral band {band} {CENTRAL_WAVELENGTH[band]} nm"
+    wavelength = CENTRAL_WAVELENGTH[band]
+    return f"BOA reflectance from MSI acquisition at spectral band {band} {wavelength} nm"
 
 
 def _proj_transform(level: str) -> list[float]:

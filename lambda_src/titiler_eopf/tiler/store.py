@@ -11,13 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from titiler_eopf.paths import ID_PATTERN
 from titiler_eopf.tiler.errors import ItemNotFoundError, reading
 from titiler_eopf.tiler.settings import TilerSettings
 
-# Re-exported for the cache room (cache/routes.py, cache/invalidation.py), which imports it
-# from here until it moves to ``titiler_eopf.paths``.
-__all__ = ["ID_PATTERN", "ItemLocation", "locate", "open_zarr_store", "root_version"]
+__all__ = ["ItemLocation", "locate", "open_zarr_store", "root_version"]
 
 
 @dataclass(frozen=True)
