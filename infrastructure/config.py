@@ -3,8 +3,7 @@
 Every key can be given as CDK context (``-c key=value`` on the command line, or in the
 ``context`` of ``cdk.json``) or as an environment variable ``TITILER_EOPF_STACK_<KEY>``
 (upper case). Context wins over the environment, the environment over the defaults.
-Values given as strings (``-c`` always gives strings) are parsed: integers, booleans
-(``true/false/1/0/yes/no``), lists (a JSON list or a comma-separated string).
+How each key is parsed and checked is in config_keys.py.
 
 An invalid value raises :class:`ConfigError`, whose message names the key, the value,
 and what is allowed.
@@ -21,47 +20,17 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlparse
 
-ENV_PREFIX = "TITILER_EOPF_STACK_"
-
-# HTTP API integrations time out after 30 s (a hard limit): the function must finish first.
-HTTP_API_TIMEOUT_SECONDS = 30
-LAMBDA_MAX_MEMORY = 10240
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
+from .config_keys import (
+    DEFAULT_ENGINE_VERSION,
+    ENGINE_FAMILIES,
+    ENV_PREFIX,
+    KEYS,
+    LOG_RETENTION_DAYS,
+    PROD_STAGES,
+    ConfigError,
+    key_help,
+    parse_bool,
 )
-ARCHITECTURES = ("x86_64", "arm64")
-REMOVAL_POLICIES = ("destroy", "retain")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-PROD_STAGES = ("prod", "production")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid."""
-
-
-def _key_help(key: str) -> str:
-    return f"context key {key!r} (-c {key}=...) / env {ENV_PREFIX}{key.upper()}"
 
 
 @dataclass(frozen=True)
@@ -81,16 +50,21 @@ class StackConfig:
     log_level: str = "INFO"
     log_retention_days: int = 30
     # Network
-    nat_gateways: int = 1
+    nat_gateways: int = -1  # default: 2 (one per AZ) for prod stages, else 1
     # Data
     store_url: str = "https://objects.eodc.eu"
     store_region: str | None = None  # default: the stack's region
     # STAC API of the collection mosaics (unset: no mosaic routes); reached through the NAT
     stac_api_url: str | None = None
     # Cache
+    cache_mode: str = "node"
+    cache_engine: str = "valkey"
+    cache_engine_version: str = ""  # default: DEFAULT_ENGINE_VERSION[cache_engine]
     cache_node_type: str = "cache.t4g.micro"
     cache_replicas: int = 0
-    cache_engine_version: str = "7.1"
+    cache_shards: int = 2
+    cache_max_storage_gb: int = 10
+    cache_max_ecpu_per_second: int = 100_000
     cache_prefix: str = "cache/"
     tile_ttl: int = 86400
     metadata_ttl: int = 3600
@@ -100,6 +74,9 @@ class StackConfig:
     throttle_rate: int = 100
     throttle_burst: int = 200
     cloudfront: bool = False
+    # Tile Lambda start-up and scaling
+    snapstart: bool = False
+    reserved_concurrency: int | None = None
     # Lifecycle / operations
     removal_policy: str = ""  # default: retain for prod stages, destroy otherwise
     alarm_topic_arn: str | None = None
@@ -109,6 +86,41 @@ class StackConfig:
     @property
     def is_prod(self) -> bool:
         return self.stage in PROD_STAGES
+
+    @property
+    def cache_clustered(self) -> bool:
+        """Keys spread over shards: the app must use a cluster client."""
+        return self.cache_mode in ("cluster", "serverless")
+
+    @property
+    def cache_parameter_family(self) -> str:
+        return ENGINE_FAMILIES[self.cache_engine][self.cache_engine_version]
+
+    @property
+    def cache_major_version(self) -> str:
+        return self.cache_engine_version.split(".")[0]
+
+    @property
+    def cache_burstable(self) -> bool:
+        """t-class nodes run on CPU credits and a low baseline network bandwidth."""
+        return self.cache_mode != "serverless" and bool(
+            re.fullmatch(r"cache\.t\d+[a-z]*\..*", self.cache_node_type)
+        )
+
+    @property
+    def cache_timeouts(self) -> tuple[float, float]:
+        """(connect, read) seconds for the app's Redis client.
+
+        A read carries up to 256 KiB (an inline tile body). A t-class node's baseline
+        network (e.g. ~64 Mbit/s for t4g.micro) moves that in ~35 ms, several concurrent
+        reads queue behind each other, and a node out of CPU credits runs at its baseline
+        share: 0.5 s keeps a HIT far below a render (>= 1 s) without tripping the breaker.
+        Larger nodes (>= 0.75 Gbit/s baseline) and serverless answer in milliseconds:
+        0.25 s. The TLS handshake is paid once per cold start.
+        """
+        if self.cache_burstable:
+            return 0.5, 0.5
+        return (0.5 if self.cache_mode == "serverless" else 0.3), 0.25
 
     @property
     def retain(self) -> bool:
@@ -189,11 +201,14 @@ class StackConfig:
                 values[name] = spec.parse(value)
             except (ValueError, TypeError) as exc:
                 raise ConfigError(
-                    f"{_key_help(name)}: invalid value {value!r}: {exc}; allowed: {spec.allowed}"
+                    f"{key_help(name)}: invalid value {value!r}: {exc}; allowed: {spec.allowed}"
                 ) from None
         stage = values.get("stage", cls.stage)
         values.setdefault("stack_name", f"TitilerEopf-{stage}")
         values.setdefault("removal_policy", "retain" if stage in PROD_STAGES else "destroy")
+        values.setdefault("nat_gateways", 2 if stage in PROD_STAGES else 1)
+        engine = values.get("cache_engine", cls.cache_engine)
+        values.setdefault("cache_engine_version", DEFAULT_ENGINE_VERSION.get(engine, ""))
         config = cls(**values)
         config.validate()
         return config
@@ -206,372 +221,46 @@ class StackConfig:
             problem = spec.check(value) if spec.check else None
             if problem:
                 raise ConfigError(
-                    f"{_key_help(spec.name)}: invalid value {value!r}: {problem}; "
+                    f"{key_help(spec.name)}: invalid value {value!r}: {problem}; "
                     f"allowed: {spec.allowed}"
                 )
         # Cross-field rules
         if self.nat_gateways == 0 and not self.store_is_s3:
             raise ConfigError(
-                f"{_key_help('nat_gateways')}: 0 leaves the Lambdas without internet access, "
+                f"{key_help('nat_gateways')}: 0 leaves the Lambdas without internet access, "
                 f"but store_url {self.store_url!r} is served from outside AWS; allowed: 1 or 2, "
                 "or 0 only with an s3:// store_url in the stack's region"
             )
+        if self.nat_gateways == 0 and self.cloudfront:
+            raise ConfigError(
+                f"{key_help('nat_gateways')}: 0 with cloudfront=true: the admin Lambda "
+                "invalidates the CDN through the CloudFront API, which has no VPC endpoint; "
+                "allowed: 1 or 2 with cloudfront=true"
+            )
+        self._validate_engine_version()
         if self.throttle_burst < 1 or self.throttle_rate < 1:
             raise ConfigError("throttle_rate and throttle_burst must be >= 1")
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
             raise ConfigError(
-                f"{_key_help('cors_origins')}: '*' cannot be combined with explicit origins"
+                f"{key_help('cors_origins')}: '*' cannot be combined with explicit origins"
             )
+
+    def _validate_engine_version(self) -> None:
+        versions = ENGINE_FAMILIES[self.cache_engine]
+        if self.cache_engine_version in versions:
+            return
+        why = ""
+        if self.cache_major_version.isdigit() and int(self.cache_major_version) < 7:
+            why = "the cache's Lua scripts need version 7 or newer (EXPIRE ... GT/NX); "
+        raise ConfigError(
+            f"{key_help('cache_engine_version')}: invalid value "
+            f"{self.cache_engine_version!r} for cache_engine={self.cache_engine}: {why}"
+            f"allowed for {self.cache_engine}: {', '.join(versions)}"
+        )
 
     def describe(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-
-# ---------------------------------------------------------------------- key specs
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected an integer, got a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise ValueError("expected an integer")
-    return int(text)
-
-
-def parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ValueError("expected a boolean")
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("expected a string")
-    return value.strip()
-
-
-def _list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            value = json.loads(text)
-        else:
-            value = [v for v in (p.strip() for p in text.split(",")) if v]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ValueError("expected a list of strings")
-    return tuple(v.strip() for v in value)
-
-
-def _range(lo: int, hi: int, why: str = "") -> Callable[[int], str | None]:
-    return lambda v: None if lo <= v <= hi else f"out of range{(' (' + why + ')') if why else ''}"
-
-
-def _choice(options: tuple) -> Callable[[Any], str | None]:
-    return lambda v: None if v in options else "not one of the allowed values"
-
-
-def _check_stage(v: str) -> str | None:
-    return (
-        None
-        if re.fullmatch(r"[a-z][a-z0-9-]{0,19}", v)
-        else "must be lower-case letters, digits and '-', start with a letter, <= 20 chars"
-    )
-
-
-def _check_stack_name(v: str) -> str | None:
-    return (
-        None
-        if re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", v)
-        else "not a valid CloudFormation stack name"
-    )
-
-
-def _check_store_url(v: str) -> str | None:
-    parsed = urlparse(v)
-    if parsed.scheme not in ("s3", "https", "http"):
-        return "the Lambdas read the store over the network: use s3://bucket[/prefix] or https://host[/prefix]"
-    if not parsed.netloc:
-        return "missing bucket or host"
-    if parsed.scheme == "s3" and not re.fullmatch(
-        r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", parsed.netloc
-    ):
-        return "not a valid S3 bucket name"
-    return None
-
-
-def _check_stac_api_url(v: str) -> str | None:
-    parsed = urlparse(v)
-    if (
-        parsed.scheme not in ("https", "http")
-        or not parsed.netloc
-        or parsed.query
-        or parsed.fragment
-    ):
-        return "must be the http(s) URL of a STAC API, e.g. https://stac.core.eopf.eodc.eu"
-    return None
-
-
-def _check_region(v: str) -> str | None:
-    return None if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", v) else "not an AWS region name"
-
-
-def _check_prefix(v: str) -> str | None:
-    return (
-        None
-        if re.fullmatch(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/", v)
-        else "must be a key prefix ending in '/', e.g. cache/"
-    )
-
-
-def _check_origins(v: tuple[str, ...]) -> str | None:
-    if not v:
-        return "at least one origin"
-    for origin in v:
-        if origin == "*":
-            continue
-        parsed = urlparse(origin)
-        if (
-            parsed.scheme not in ("http", "https")
-            or not parsed.netloc
-            or parsed.path not in ("", "/")
-        ):
-            return f"{origin!r} is not an origin like https://example.com"
-    return None
-
-
-def _check_ttl(v: int) -> str | None:
-    return None if 60 <= v <= 365 * 86400 else "out of range"
-
-
-def _check_topic(v: str) -> str | None:
-    return (
-        None
-        if re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+", v)
-        else "not an SNS topic ARN"
-    )
-
-
-@dataclass(frozen=True)
-class KeySpec:
-    name: str
-    parse: Callable[[Any], Any]
-    allowed: str
-    doc: str
-    check: Callable[[Any], str | None] | None = None
-    optional: bool = False
-
-
-KEYS: dict[str, KeySpec] = {
-    s.name: s
-    for s in [
-        KeySpec(
-            "stage",
-            _str,
-            "lower-case letters, digits, '-' (<= 20 chars)",
-            "stage name: names the stack, the cache namespace and the resources",
-            _check_stage,
-        ),
-        KeySpec(
-            "stack_name",
-            _str,
-            "a CloudFormation stack name",
-            "default TitilerEopf-<stage>",
-            _check_stack_name,
-        ),
-        KeySpec(
-            "account",
-            _str,
-            "12-digit account id",
-            "pin the stack to an account (default: environment-agnostic)",
-            lambda v: None if re.fullmatch(r"\d{12}", v) else "not an account id",
-            True,
-        ),
-        KeySpec(
-            "region",
-            _str,
-            "an AWS region",
-            "pin the stack to a region (default: environment-agnostic, the CLI's region)",
-            _check_region,
-            True,
-        ),
-        KeySpec(
-            "memory",
-            _int,
-            f"128..{LAMBDA_MAX_MEMORY} (MB)",
-            "tile Lambda memory",
-            _range(128, LAMBDA_MAX_MEMORY),
-        ),
-        KeySpec(
-            "timeout",
-            _int,
-            f"1..{HTTP_API_TIMEOUT_SECONDS - 1} (s)",
-            "tile Lambda timeout; must stay under the HTTP API's 30 s integration limit",
-            _range(1, HTTP_API_TIMEOUT_SECONDS - 1, "the HTTP API gives up after 30 s"),
-        ),
-        KeySpec(
-            "architecture",
-            _str,
-            " | ".join(ARCHITECTURES),
-            "Lambda architecture (the bundle is built for it)",
-            _choice(ARCHITECTURES),
-        ),
-        KeySpec(
-            "admin_memory",
-            _int,
-            f"128..{LAMBDA_MAX_MEMORY} (MB)",
-            "admin Lambda memory",
-            _range(128, LAMBDA_MAX_MEMORY),
-        ),
-        KeySpec(
-            "admin_timeout",
-            _int,
-            "1..900 (s)",
-            "admin Lambda timeout (invoked directly, not through the API)",
-            _range(1, 900),
-        ),
-        KeySpec(
-            "log_level",
-            lambda v: _str(v).upper(),
-            " | ".join(LOG_LEVELS),
-            "POWERTOOLS_LOG_LEVEL of both functions",
-            _choice(LOG_LEVELS),
-        ),
-        KeySpec(
-            "log_retention_days",
-            _int,
-            ", ".join(map(str, LOG_RETENTION_DAYS)),
-            "CloudWatch Logs retention",
-            _choice(LOG_RETENTION_DAYS),
-        ),
-        KeySpec(
-            "nat_gateways",
-            _int,
-            "0..2 (0 only with an s3:// store)",
-            "NAT gateways (EOPF data is served over HTTPS from outside AWS)",
-            _range(0, 2),
-        ),
-        KeySpec(
-            "store_url",
-            _str,
-            "s3://bucket[/prefix] or http(s)://host[/prefix]",
-            "root of the EOPF product store",
-            _check_store_url,
-        ),
-        KeySpec(
-            "store_region",
-            _str,
-            "an AWS region",
-            "region of an s3:// store (default: the stack's region)",
-            _check_region,
-            True,
-        ),
-        KeySpec(
-            "stac_api_url",
-            _str,
-            "an http(s) URL",
-            "STAC API of the collection mosaics (default: no mosaic routes)",
-            _check_stac_api_url,
-            True,
-        ),
-        KeySpec(
-            "cache_node_type",
-            _str,
-            "an ElastiCache node type, cache.*",
-            "Redis node type",
-            lambda v: (
-                None
-                if re.fullmatch(r"cache\.[a-z0-9]+\.[a-z0-9]+", v)
-                else "must look like cache.t4g.micro"
-            ),
-        ),
-        KeySpec(
-            "cache_replicas",
-            _int,
-            "0..5",
-            "Redis read replicas; >= 1 enables automatic failover and multi-AZ",
-            _range(0, 5),
-        ),
-        KeySpec(
-            "cache_engine_version",
-            _str,
-            "a Redis engine version, e.g. 7.1",
-            "ElastiCache Redis engine version",
-            lambda v: None if re.fullmatch(r"\d+(\.\d+)?", v) else "must look like 7.1",
-        ),
-        KeySpec(
-            "cache_prefix",
-            _str,
-            "a key prefix ending in '/'",
-            "S3 prefix of the cache (tile bodies under <prefix>tile/, others under <prefix>meta/)",
-            _check_prefix,
-        ),
-        KeySpec(
-            "tile_ttl",
-            _int,
-            "60..31536000 (s)",
-            "tile TTL; the S3 lifecycle expires <prefix>tile/ after ceil(ttl/86400) days",
-            _check_ttl,
-        ),
-        KeySpec(
-            "metadata_ttl", _int, "60..31536000 (s)", "metadata (info, bounds, ...) TTL", _check_ttl
-        ),
-        KeySpec("preview_ttl", _int, "60..31536000 (s)", "preview/part TTL", _check_ttl),
-        KeySpec(
-            "cors_origins",
-            _list,
-            "'*' or a list of origins (JSON list or comma-separated)",
-            "CORS allowed origins (API and app)",
-            _check_origins,
-        ),
-        KeySpec(
-            "throttle_rate",
-            _int,
-            "1..10000 (requests/s)",
-            "HTTP API stage steady-state rate limit",
-            _range(1, 10000),
-        ),
-        KeySpec(
-            "throttle_burst",
-            _int,
-            "1..5000 (requests)",
-            "HTTP API stage burst limit",
-            _range(1, 5000),
-        ),
-        KeySpec(
-            "cloudfront",
-            parse_bool,
-            "true | false",
-            "put a CloudFront distribution in front of the API",
-            None,
-        ),
-        KeySpec(
-            "removal_policy",
-            lambda v: _str(v).lower(),
-            " | ".join(REMOVAL_POLICIES),
-            "what happens to the bucket and logs when the stack is deleted "
-            "(default retain for prod, destroy otherwise)",
-            _choice(REMOVAL_POLICIES),
-        ),
-        KeySpec(
-            "alarm_topic_arn",
-            _str,
-            "an SNS topic ARN",
-            "alarm notifications (default: alarms without actions)",
-            _check_topic,
-            True,
-        ),
-    ]
-}
 
 # Defaults, as shown in the docs table.
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(StackConfig) if f.name in KEYS}
@@ -579,6 +268,8 @@ DEFAULTS.update(
     {
         "stack_name": "TitilerEopf-<stage>",
         "removal_policy": "retain for prod, destroy otherwise",
+        "nat_gateways": "2 for prod, 1 otherwise",
+        "cache_engine_version": "valkey 8.1 / redis 7.1",
         "store_region": "the stack's region",
     }
 )
@@ -596,4 +287,12 @@ def docs_table() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["ConfigError", "StackConfig", "KEYS", "ENV_PREFIX", "docs_table"]
+__all__ = [
+    "ConfigError",
+    "StackConfig",
+    "KEYS",
+    "ENV_PREFIX",
+    "LOG_RETENTION_DAYS",
+    "docs_table",
+    "parse_bool",
+]

@@ -6,8 +6,14 @@ least privilege:
 * tile: ``s3:GetObject`` + ``s3:PutObject`` on ``<bucket>/<prefix>*`` only;
 * admin: ``s3:ListBucket`` on the bucket with an ``s3:prefix`` condition ``<prefix>*``,
   ``s3:GetObject`` + ``s3:DeleteObject`` on ``<bucket>/<prefix>*``;
-* both: ``secretsmanager:GetSecretValue`` on the Redis AUTH secret only; read access to
-  the data bucket only when the store is ``s3://``.
+* both: ``secretsmanager:GetSecretValue`` on the cache's secret only (and, behind a CDN,
+  on the origin-verify secret only); read access to the data bucket only when the store
+  is ``s3://``;
+* admin behind a CDN: ``cloudfront:CreateInvalidation`` + ``GetInvalidation`` on that
+  distribution only.
+
+With ``snapstart`` the tile function is published (SnapStart on published versions) and
+the HTTP API invokes its ``live`` alias (``tile_target``); ``reserved_concurrency`` caps it.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ import json
 from dataclasses import dataclass, field
 
 from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from .cache_bucket import CacheBucket
@@ -29,6 +37,11 @@ from .config import StackConfig
 TILE_HANDLER = "titiler_eopf.handlers.tile.handler"
 ADMIN_HANDLER = "titiler_eopf.handlers.admin.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+TILE_ALIAS = "live"
+# The EMF metrics the app publishes (POWERTOOLS_METRICS_NAMESPACE, service dimension).
+METRICS_NAMESPACE = "TitilerEopf"
+TILE_SERVICE = "titiler-eopf"
+ADMIN_SERVICE = "titiler-eopf-admin"
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,9 @@ def lambda_environment(
 ) -> dict[str, str]:
     """The environment the app reads (names fixed by the app's settings)."""
     env = {"TITILER_EOPF_STAC_API_URL": config.stac_api_url} if config.stac_api_url else {}
+    if cache.username:
+        env["TITILER_EOPF_CACHE_REDIS_USERNAME"] = cache.username
+    connect_timeout, read_timeout = config.cache_timeouts
     return env | {
         "TITILER_EOPF_STORE_URL": config.store_url,
         "TITILER_EOPF_STORE_REGION": config.store_region or Aws.REGION,
@@ -57,10 +73,12 @@ def lambda_environment(
         "TITILER_EOPF_CACHE_REDIS_HOST": cache.host,
         "TITILER_EOPF_CACHE_REDIS_PORT": cache.port_string,
         "TITILER_EOPF_CACHE_REDIS_TLS": "true",
-        # A TLS handshake to ElastiCache needs more than the 50 ms default; it is
-        # paid once per cold start (the connection is reused), reads stay tight.
-        "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT": "0.25",
-        "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": "0.1",
+        # Keys spread over shards (cluster mode, serverless): a cluster client.
+        "TITILER_EOPF_CACHE_REDIS_CLUSTER": "true" if cache.clustered else "false",
+        # Sized for the node (see StackConfig.cache_timeouts): a TLS handshake needs more
+        # than the app's 50 ms default, and so does a 256 KiB body on a burstable node.
+        "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT": str(connect_timeout),
+        "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": str(read_timeout),
         "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN": cache.auth_secret.secret_arn,
         "TITILER_EOPF_CACHE_S3_BUCKET": bucket.bucket.bucket_name,
         "TITILER_EOPF_CACHE_S3_PREFIX": bucket.prefix,
@@ -72,7 +90,7 @@ def lambda_environment(
         "TITILER_EOPF_CACHE_HONOR_NO_CACHE": "false",
         "TITILER_EOPF_CORS_ORIGINS": json.dumps(list(config.cors_origins)),
         "POWERTOOLS_SERVICE_NAME": service,
-        "POWERTOOLS_METRICS_NAMESPACE": "TitilerEopf",
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": config.log_level,
     }
 
@@ -113,12 +131,27 @@ class Functions(Construct):
             timeout=Duration.seconds(config.timeout),
             security_groups=[self.tile_security_group],
             environment={
-                **lambda_environment(config, props.cache, props.bucket, "titiler-eopf"),
+                **lambda_environment(config, props.cache, props.bucket, TILE_SERVICE),
                 **props.extra_environment,
             },
             log_group=self.tile_log_group,
+            reserved_concurrent_executions=config.reserved_concurrency,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if config.snapstart else None,
             **common,
         )
+        # What the HTTP API invokes: with SnapStart, the alias of the published version
+        # (the snapshot exists only for published versions), else $LATEST.
+        self.tile_alias: lambda_.Alias | None = None
+        self.tile_target: lambda_.IFunction = self.tile_function
+        if config.snapstart:
+            self.tile_alias = lambda_.Alias(
+                self,
+                "TileAlias",
+                alias_name=TILE_ALIAS,
+                version=self.tile_function.current_version,
+                description="The published version the HTTP API invokes (SnapStart)",
+            )
+            self.tile_target = self.tile_alias
 
         self.admin_log_group = logs.LogGroup(
             self, "AdminLogs", retention=props.log_retention, removal_policy=props.removal_policy
@@ -135,7 +168,7 @@ class Functions(Construct):
             timeout=Duration.seconds(config.admin_timeout),
             security_groups=[self.admin_security_group],
             environment={
-                **lambda_environment(config, props.cache, props.bucket, "titiler-eopf-admin"),
+                **lambda_environment(config, props.cache, props.bucket, ADMIN_SERVICE),
                 **props.extra_environment,
             },
             log_group=self.admin_log_group,
@@ -176,6 +209,32 @@ class Functions(Construct):
             )
             if config.store_is_s3:
                 self._grant_store_read(function, config)
+
+    def lock_origin(self, secret: secretsmanager.ISecret) -> None:
+        """Behind a CDN: both functions read the origin-verify secret (the tile function
+        checks the header, the admin's seeder sends it), and only that secret."""
+        for function in (self.tile_function, self.admin_function):
+            function.add_environment("TITILER_EOPF_ORIGIN_VERIFY_SECRET_ARN", secret.secret_arn)
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="OriginVerifySecret",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[secret.secret_arn],
+                )
+            )
+
+    def allow_invalidation(self, distribution: cloudfront.Distribution) -> None:
+        """The admin Lambda invalidates what it invalidates in the cache on this CDN too."""
+        self.admin_function.add_environment(
+            "TITILER_EOPF_CDN_DISTRIBUTION_ID", distribution.distribution_id
+        )
+        self.admin_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="CdnInvalidation",
+                actions=["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+                resources=[distribution.distribution_arn],
+            )
+        )
 
     def _security_group(
         self, construct_id: str, props: FunctionsProps, what: str

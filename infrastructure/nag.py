@@ -17,10 +17,16 @@ PREFIX = "AwsSolutions::"
 
 REASONS = {
     "SMG4": (
-        "ElastiCache AUTH token: automatic rotation needs a rotation Lambda that calls "
-        "ModifyReplicationGroup (AuthTokenUpdateStrategy ROTATE, then SET), which is not "
-        "provided. The secret is readable only by the two tiler roles and Redis is reachable "
-        "only from their security groups; rotate by hand when needed."
+        "ElastiCache AUTH token (or the serverless app user's password): automatic rotation "
+        "needs a rotation Lambda that calls ModifyReplicationGroup (AuthTokenUpdateStrategy "
+        "ROTATE, then SET) or ModifyUser, which is not provided. The secret is readable "
+        "only by the two tiler roles and the cache is reachable only from their security "
+        "groups; rotate by hand when needed."
+    ),
+    "SMG4-origin": (
+        "CloudFront origin-verify value: CloudFront holds it in the distribution's origin "
+        "custom header, resolved from this secret at deploy time, so a rotation must redeploy "
+        "the distribution (rotate with a stack update); readable only by the two tiler roles."
     ),
     "AEC4": (
         "cache_replicas=0: the Redis index is a disposable accelerator (bodies stay in S3, a "
@@ -92,9 +98,10 @@ def _ref(stack: Stack, construct: IConstruct, attribute: str = "Arn") -> str:
 def acknowledge_findings(stack: TitilerEopfStack) -> None:
     config = stack.config
     _ack(stack.cache.auth_secret, "SMG4")
-    if config.cache_replicas == 0:
-        _ack(stack.cache.replication_group, "AEC4")
-    _ack(stack.cache.replication_group, "AEC5")
+    if stack.cache.replication_group is not None:
+        if config.cache_replicas == 0:
+            _ack(stack.cache.replication_group, "AEC4")
+        _ack(stack.cache.replication_group, "AEC5")
     _ack(stack.bucket.bucket, "S1")
 
     cache_objects = f"Resource::{_ref(stack, stack.bucket.bucket)}/{config.cache_prefix}*"
@@ -116,6 +123,7 @@ def acknowledge_findings(stack: TitilerEopfStack) -> None:
     if stack.api.distribution is not None:
         for rule in ("CFR1", "CFR2", "CFR3", "CFR4"):
             _ack(stack.api.distribution, rule)
+        _ack(stack.api.origin_secret, "SMG4", "SMG4-origin")
 
 
 def add_nag(app: App, stack: TitilerEopfStack) -> None:

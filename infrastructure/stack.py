@@ -75,9 +75,17 @@ class TitilerEopfStack(Stack):
                 vpc=self.network.vpc,
                 subnets=self.network.cache_subnets,
                 namespace=config.stage,
+                mode=config.cache_mode,
+                engine=config.cache_engine,
+                engine_version=config.cache_engine_version,
+                parameter_family=(
+                    config.cache_parameter_family if config.cache_mode != "serverless" else ""
+                ),
                 node_type=config.cache_node_type,
                 replicas=config.cache_replicas,
-                engine_version=config.cache_engine_version,
+                shards=config.cache_shards,
+                max_storage_gb=config.cache_max_storage_gb,
+                max_ecpu_per_second=config.cache_max_ecpu_per_second,
             ),
         )
         self.bucket = CacheBucket(
@@ -111,7 +119,7 @@ class TitilerEopfStack(Stack):
             self,
             "Api",
             TileApiProps(
-                function=self.functions.tile_function,
+                function=self.functions.tile_target,
                 stage=config.stage,
                 cors_origins=config.cors_origins,
                 throttle_rate=config.throttle_rate,
@@ -134,15 +142,18 @@ class TitilerEopfStack(Stack):
         # The admin Lambda's "seed" action requests tiles through the API, so what it
         # stores is exactly what users hit (outbound HTTPS through the NAT).
         self.functions.admin_function.add_environment("TITILER_EOPF_SEED_API_URL", self.api.url)
+        if self.api.distribution is not None:
+            self.functions.lock_origin(self.api.origin_secret)
+            self.functions.allow_invalidation(self.api.distribution)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             MonitoringProps(
-                stage=config.stage,
+                config=config,
                 http_api=self.api.http_api,
                 tile_function=self.functions.tile_function,
                 admin_function=self.functions.admin_function,
-                alarm_topic_arn=config.alarm_topic_arn,
+                cache=self.cache,
             ),
         )
 
@@ -163,7 +174,10 @@ class TitilerEopfStack(Stack):
             self,
             "RedisEndpoint",
             value=self.cache.host,
-            description="ElastiCache Redis primary endpoint (TLS, AUTH)",
+            description=(
+                f"ElastiCache {config.cache_engine} endpoint ({config.cache_mode} mode, TLS, "
+                "AUTH); in cluster and serverless modes a cluster client's seed"
+            ),
         )
         CfnOutput(self, "RedisPort", value=self.cache.port_string)
         if self.api.distribution is not None:

@@ -14,7 +14,7 @@ The bundle is a directory that AWS Lambda unpacks in ``/var/task``:
 
 What it must satisfy is in :mod:`.recipe`; the build cache (``~/.cache/titiler-eopf``,
 ``TITILER_EOPF_BUILD_CACHE``), errors and the subprocess runner in :mod:`.common`. The CDK
-glue (``ILocalBundling``, Docker fallback) is :mod:`.cdk`, imported only by the stack, so
+glue (``ILocalBundling``, Docker only when asked for) is :mod:`.cdk`, imported only by the stack, so
 building a bundle needs no CDK. Command line: ``scripts/build_bundle.py --help``.
 """
 

@@ -1,5 +1,7 @@
 """The CDK side: ``lambda.Code`` for both functions, bundled on the host through
-``ILocalBundling`` (:func:`build_bundle`), with Docker and the same recipe as a fallback."""
+``ILocalBundling`` (:func:`build_bundle`); Docker runs the same recipe only when asked for
+(``TITILER_EOPF_BUNDLE_DOCKER=1``): a host that cannot build locally gets a
+:class:`BundleError` naming what is missing, never a silent switch to Docker."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ from aws_cdk import aws_lambda as lambda_
 
 from . import recipe
 from .assemble import build_bundle
-from .common import ToolchainUnavailable, log
+from .common import BundleError, ToolchainUnavailable, log
 from .recipe import ASSET_EXCLUDES, EXPAT_SONAME, RUNTIME_PROVIDED, SOURCE_DIR
 from .vendor import vendor_versions
 
+DOCKER_ENV = "TITILER_EOPF_BUNDLE_DOCKER"
+
 
 def docker_command(arch: str) -> list[str]:
-    """The same recipe for the Docker fallback (Lambda build image, Amazon Linux 2023).
+    """The same recipe for a Docker build (``TITILER_EOPF_BUNDLE_DOCKER=1``; the Lambda build
+    image, Amazon Linux 2023).
 
     The same script for both architectures: ``BundlingOptions.platform`` picks the image.
     """
@@ -51,25 +56,30 @@ def docker_command(arch: str) -> list[str]:
 
 @jsii.implements(ILocalBundling)
 class LocalBundler:
-    """Builds the bundle on the host; returns False (Docker fallback) if it cannot."""
+    """Builds the bundle on the host; returns False (Docker) only when Docker is asked for."""
 
     def __init__(self, arch: str, source_dir: str) -> None:
         self.arch = arch
         self.source_dir = source_dir
 
     def try_bundle(self, output_dir, options=None, *args, **kwargs) -> bool:  # noqa: ARG002
-        if os.environ.get("TITILER_EOPF_BUNDLE_DOCKER") == "1":
+        if os.environ.get(DOCKER_ENV) == "1":
+            log(f"{DOCKER_ENV}=1: building the bundle in Docker")
             return False
         try:
             build_bundle(output_dir, arch=self.arch, source_dir=self.source_dir)
         except ToolchainUnavailable as exc:
-            log(f"local bundling unavailable ({exc}); falling back to Docker")
-            return False
+            # Never a silent switch to Docker: the Docker recipe is another build (another
+            # libexpat, no ELF checks); it runs only when asked for.
+            raise BundleError(
+                f"local bundling for {self.arch} is not possible on this host: {exc}. "
+                f"Install what is missing, or set {DOCKER_ENV}=1 to build in Docker"
+            ) from None
         return True
 
 
 def lambda_code(arch: str = "x86_64", source_dir: Path | str = SOURCE_DIR) -> lambda_.Code:
-    """``lambda.Code`` for both functions: local bundling first, Docker as a fallback."""
+    """``lambda.Code`` for both functions: local bundling, or Docker when asked for."""
     return lambda_.Code.from_asset(
         str(source_dir),
         exclude=ASSET_EXCLUDES,

@@ -20,7 +20,7 @@ class BundleError(RuntimeError):
 
 
 class ToolchainUnavailable(BundleError):
-    """A tool the local build needs is missing (CDK then falls back to Docker)."""
+    """A tool the local build needs is missing; the message names it and how to get it."""
 
 
 def log(message: str) -> None:

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from .common import BundleError, ToolchainUnavailable, log, run
+from .expat_tarball import ENV as TARBALL_ENV
 
 DEB_SRC_SOURCES = """\
 Types: deb-src
@@ -53,14 +54,20 @@ def debian_version_key(version: str) -> list:
 
 
 def fetch_expat_source(work: Path, prefer: str | None = None) -> tuple[str, Path]:
-    """Download and unpack Debian's newest available ``expat`` source; returns (version, dir).
+    """Download and unpack Debian's newest available ``expat`` source; returns (version, the
+    CMake source directory).
 
     ``prefer`` (a Debian version, e.g. the one already built for the other architecture)
     is tried first so both bundles ship the same libexpat.
     """
-    for tool in ("apt-get", "apt-cache", "dpkg-source"):
-        if not shutil.which(tool):
-            raise ToolchainUnavailable(f"{tool} not found: cannot fetch Debian's expat source")
+    missing = [t for t in ("apt-get", "apt-cache", "dpkg-source") if not shutil.which(t)]
+    if missing:
+        raise ToolchainUnavailable(
+            f"{', '.join(missing)} not found: cannot fetch Debian's expat source for "
+            f"libexpat.so.1 (rasterio's GDAL needs it; the Lambda runtime lacks it). On a "
+            f"host without Debian's apt tools set {TARBALL_ENV}=/path/to/expat-X.Y.Z.tar.xz "
+            "(expat's release tarball, or any archive holding its source tree)"
+        )
     opts = _apt_options(work)
     run(["apt-get", *opts, "update"])
     showsrc = run(["apt-cache", *opts, "showsrc", "expat"]).stdout
@@ -86,6 +93,6 @@ def fetch_expat_source(work: Path, prefer: str | None = None) -> tuple[str, Path
         if result.returncode == 0 and dsc:
             run(["dpkg-source", "--no-check", "-x", str(dsc[0]), "expat"], cwd=download)
             log(f"expat source {version}")
-            return version, download / "expat"
+            return version, download / "expat" / "expat"
         errors.append(f"{version}: {result.stderr.strip().splitlines()[-1:]}")
     raise BundleError(f"no expat source could be downloaded: {errors}")

@@ -1,4 +1,5 @@
-"""``libexpat.so.1`` for the Lambda runtime, built from Debian's ``expat`` source.
+"""``libexpat.so.1`` for the Lambda runtime, built from Debian's ``expat`` source (or, on a
+host without Debian's apt tools, from the tarball ``TITILER_EOPF_EXPAT_SOURCE`` names).
 
 The rasterio wheel's GDAL needs libexpat, which the Lambda python3.12 runtime (Amazon Linux
 2023, glibc 2.34) does not ship; Debian's copy needs GLIBC_2.36 (arc4random_buf), so it is
@@ -22,6 +23,8 @@ from pathlib import Path
 from .common import BundleError, ToolchainUnavailable, cache_root, log, publish, run
 from .debian_source import fetch_expat_source
 from .elf import elf_info, format_version, version_tuple
+from .expat_tarball import ENV as TARBALL_ENV
+from .expat_tarball import unpack_expat_tarball
 from .recipe import ELF_MACHINE, EXPAT_SONAME, GNU_TRIPLET, MAX_GLIBC
 from .toolchain import ensure_cross_compiler, host_arch, qemu_for, strip
 
@@ -67,6 +70,8 @@ def _patch_config_header(expat_dir: Path) -> None:
     # CMake's config header defines XML_DTD/XML_NS without a value, but Debian's
     # security patches test "#if XML_DTD == 1" (they build with autotools).
     header = expat_dir / "expat_config.h.cmake"
+    if not header.is_file():  # not in every release's tree
+        return
     header.write_text(
         re.sub(
             r"^#cmakedefine (XML_DTD|XML_NS)$",
@@ -83,9 +88,14 @@ def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
     cached = _cached(arch, root)
     if cached:
         return cached
-    for tool in ("cmake", "make"):
-        if not shutil.which(tool):
-            raise ToolchainUnavailable(f"{tool} not found: cannot build libexpat")
+    missing = [tool for tool in ("cmake", "make") if not shutil.which(tool)]
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        missing.append("a C compiler (cc or gcc)")
+    if missing:
+        raise ToolchainUnavailable(
+            f"{', '.join(missing)} not found: cannot build libexpat.so.1 (rasterio's GDAL needs "
+            "it; the Lambda runtime lacks it). cmake also installs from PyPI (pip install cmake)"
+        )
     triplet = GNU_TRIPLET[arch]
     cross = host_arch() != arch
     cc = ensure_cross_compiler(arch, root) if cross else None
@@ -103,12 +113,15 @@ def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
     )
     with tempfile.TemporaryDirectory(prefix="expat-", dir=root / "libexpat") as tmp:
         work = Path(tmp)
-        version, src = fetch_expat_source(work, prefer=others[-1] if others else None)
+        tarball = os.environ.get(TARBALL_ENV)
+        if tarball:
+            version, expat_dir = unpack_expat_tarball(Path(tarball).expanduser(), work)
+        else:
+            version, expat_dir = fetch_expat_source(work, prefer=others[-1] if others else None)
         cmake_args = []
         if cross:
             toolchain = _cmake_toolchain_file(work, arch, cc, cxx, emulator)
             cmake_args.append(f"-DCMAKE_TOOLCHAIN_FILE={toolchain}")
-        expat_dir = src / "expat"
         _patch_config_header(expat_dir)
         build = work / "build"
         run(
@@ -157,8 +170,9 @@ def build_libexpat(arch: str = "x86_64", root: Path | None = None) -> Path:
             compiler = f"cross-compiled with {Path(cc).name} ({compiler_version})"
         else:
             compiler = "native build"
+        origin = f"expat from {tarball}" if tarball else "Debian expat"
         (staged / "SOURCE").write_text(
-            f"Debian expat {version}, cmake -DHAVE_ARC4RANDOM_BUF=0 -DHAVE_ARC4RANDOM=0\n"
+            f"{origin} {version}, cmake -DHAVE_ARC4RANDOM_BUF=0 -DHAVE_ARC4RANDOM=0\n"
             f"{compiler}; {tests}\n"
             f"Machine: {info.machine}\nGLIBC needs: {sorted(info.glibc, key=version_tuple)}\n"
         )

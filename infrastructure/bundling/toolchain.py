@@ -1,7 +1,8 @@
 """The host tools the build runs: Python 3.12, ``strip``, and for another architecture
 Debian's cross compiler (installed with apt-get if missing) and qemu-user.
 
-A missing tool raises :class:`ToolchainUnavailable`: CDK then falls back to Docker.
+A missing tool raises :class:`ToolchainUnavailable`, whose message names it (the CDK bundler
+turns it into a :class:`BundleError`; Docker builds only when asked for).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def ensure_cross_compiler(arch: str, root: Path | None = None) -> str:
 
     Only the binary package is installed, from the system's own apt sources (left as they
     are). Installing needs root and apt-get; ``TITILER_EOPF_NO_APT=1`` forbids it. Without a
-    compiler the local build is unavailable (CDK then falls back to Docker).
+    compiler the local build is unavailable (a BundleError naming the packages).
     """
     triplet = GNU_TRIPLET[arch]
     cc = _cross_compiler(arch)

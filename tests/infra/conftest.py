@@ -86,6 +86,48 @@ def default_synth(tmp_path_factory) -> Synthesized:
     return synthesize("default", {}, tmp_path_factory.mktemp("cdkout-default"))
 
 
+# Scale-out variants (issue 16), each synthesized once per session (``variant_synth``) for
+# both its template assertions and its checks (cdk-nag, cfn-lint).
+VARIANTS: dict[str, dict[str, str]] = {
+    "serverless": {
+        "stage": "staging",
+        "cache_mode": "serverless",
+        "cache_max_storage_gb": "20",
+        "cache_max_ecpu_per_second": "50000",
+    },
+    "cluster-redis": {
+        "cache_mode": "cluster",
+        "cache_engine": "redis",
+        "cache_engine_version": "7.1",
+        "cache_node_type": "cache.r7g.large",
+        "cache_shards": "3",
+        "cache_replicas": "1",
+    },
+    # prod: one NAT per AZ; CloudFront with the origin lock; SnapStart; reserved concurrency
+    "prod-cloudfront-snapstart": {
+        "stage": "prod",
+        "cloudfront": "true",
+        "cors_origins": "https://explorer.example.com,https://maps.example.org",
+        "snapstart": "true",
+        "reserved_concurrency": "200",
+        "tile_ttl": "604800",
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def variant_synth(tmp_path_factory):
+    """``variant_synth(name)``: the VARIANTS entry synthesized once per session."""
+    done: dict[str, Synthesized] = {}
+
+    def get(name: str) -> Synthesized:
+        if name not in done:
+            done[name] = synthesize(name, VARIANTS[name], tmp_path_factory.mktemp(f"cdkout-{name}"))
+        return done[name]
+
+    return get
+
+
 def resources(template, type_: str) -> dict[str, dict]:
     return template.find_resources(type_)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, synth_stack, synthesize
+from .conftest import ROOT, VARIANTS, synth_stack, synthesize
 
 CONFIGS = {
     "default": {},
@@ -31,12 +31,15 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(CONFIGS))
+@pytest.fixture(scope="module", params=sorted(CONFIGS) + sorted(VARIANTS))
 def assembly(request, tmp_path_factory) -> tuple[str, Path, str, dict | None, Exception | None]:
-    """The app synthesized (with cdk-nag) for one configuration (the default one is shared
-    with the template tests); returns (name, outdir, stack name, report, error)."""
+    """The app synthesized (with cdk-nag) for one configuration (the default one and the
+    scale-out variants are shared with the template tests); returns (name, outdir, stack
+    name, report, error)."""
     name = request.param
-    if CONFIGS[name]:
+    if name in VARIANTS:
+        synth = request.getfixturevalue("variant_synth")(name)
+    elif CONFIGS[name]:
         synth = synthesize(name, CONFIGS[name], tmp_path_factory.mktemp(f"cdkout-{name}"))
     else:
         synth = request.getfixturevalue("default_synth")

@@ -156,3 +156,85 @@ def test_stac_api_url_from_context_or_env_and_checked():
     with pytest.raises(ConfigError) as excinfo:
         load({"stac_api_url": "ftp://stac.example.com"})
     assert "stac_api_url" in str(excinfo.value) and "http(s)" in str(excinfo.value)
+
+
+def test_nat_gateways_one_per_az_for_prod_stages():
+    assert load().nat_gateways == 1
+    assert load({"stage": "staging"}).nat_gateways == 1
+    assert load({"stage": "prod"}).nat_gateways == 2
+    assert load({"stage": "production"}).nat_gateways == 2
+    assert load({"stage": "prod", "nat_gateways": 1}).nat_gateways == 1  # explicit wins
+
+
+def test_cache_engine_defaults_and_families():
+    c = load()
+    assert (c.cache_mode, c.cache_engine, c.cache_engine_version) == ("node", "valkey", "8.1")
+    assert c.cache_parameter_family == "valkey8" and not c.cache_clustered
+    assert load(
+        {"cache_engine": "valkey", "cache_engine_version": "7.2"}
+    ).cache_parameter_family == ("valkey7")
+    redis = load({"cache_engine": "redis"})
+    assert (redis.cache_engine_version, redis.cache_parameter_family) == ("7.1", "redis7")
+    assert load(
+        {"cache_engine": "redis", "cache_engine_version": "7.0"}
+    ).cache_parameter_family == ("redis7")
+    assert load({"cache_mode": "serverless"}).cache_clustered
+    assert load({"cache_mode": "cluster"}).cache_clustered
+
+
+@pytest.mark.parametrize(
+    ("context", "fragments"),
+    [
+        (
+            {"cache_engine": "redis", "cache_engine_version": "6.2"},
+            ["'cache_engine_version'", "'6.2'", "need version 7", "GT/NX", "7.0, 7.1"],
+        ),
+        (
+            {"cache_engine_version": "7.1"},
+            ["'cache_engine_version'", "cache_engine=valkey", "7.2, 8.0, 8.1, 8.2"],
+        ),
+        ({"cache_engine_version": "9.9"}, ["'cache_engine_version'", "allowed for valkey"]),
+        ({"cache_engine_version": "8"}, ["'cache_engine_version'", "must look like 8.1"]),
+        ({"cache_engine": "memcached"}, ["'cache_engine'", "valkey | redis"]),
+        ({"cache_mode": "replica"}, ["'cache_mode'", "node | cluster | serverless"]),
+        ({"cache_shards": 0}, ["'cache_shards'", "1..30"]),
+        ({"cache_max_ecpu_per_second": 10}, ["'cache_max_ecpu_per_second'", "1000.."]),
+        ({"cache_max_storage_gb": 0}, ["'cache_max_storage_gb'", "1..5000"]),
+        ({"reserved_concurrency": 0}, ["'reserved_concurrency'", "1..10000"]),
+        ({"snapstart": "perhaps"}, ["'snapstart'", "true | false"]),
+        (
+            {"cloudfront": "true", "nat_gateways": 0, "store_url": "s3://eopf-data/x"},
+            ["'nat_gateways'", "CloudFront API", "no VPC endpoint"],
+        ),
+    ],
+)
+def test_invalid_cache_and_scale_values_name_the_key(context, fragments):
+    with pytest.raises(ConfigError) as excinfo:
+        load(context)
+    message = str(excinfo.value)
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_app_rejects_an_old_engine_version_with_the_context_key(capsys):
+    from aws_cdk import App
+
+    from app import build_app
+
+    context = {
+        "aws:cdk:bundling-stacks": [],
+        "cache_engine": "redis",
+        "cache_engine_version": "6.2",
+    }
+    with pytest.raises(SystemExit) as excinfo:
+        build_app(App(context=context))
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "'cache_engine_version'" in err and "-c cache_engine_version=" in err
+
+
+def test_redis_timeouts_fit_the_node():
+    assert load().cache_timeouts == (0.5, 0.5)  # burstable t4g.micro
+    assert load({"cache_node_type": "cache.t3.small"}).cache_burstable
+    assert load({"cache_node_type": "cache.r7g.large"}).cache_timeouts == (0.3, 0.25)
+    assert load({"cache_mode": "serverless"}).cache_timeouts == (0.5, 0.25)

@@ -126,6 +126,7 @@ def test_function_environment(template, ids, which, service):
         "TITILER_EOPF_CACHE_REDIS_HOST",
         "TITILER_EOPF_CACHE_REDIS_PORT",
         "TITILER_EOPF_CACHE_REDIS_TLS",
+        "TITILER_EOPF_CACHE_REDIS_CLUSTER",
         "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT",
         "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT",
         "TITILER_EOPF_CACHE_REDIS_PASSWORD_SECRET_ARN",
@@ -145,8 +146,11 @@ def test_function_environment(template, ids, which, service):
     assert env["TITILER_EOPF_CACHE_BACKEND"] == "s3_redis"
     assert env["TITILER_EOPF_CACHE_NAMESPACE"] == "dev"
     assert env["TITILER_EOPF_CACHE_REDIS_TLS"] == "true"
-    assert env["TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT"] == "0.25"
-    assert env["TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT"] == "0.1"
+    # one node, not a cluster: the plain client
+    assert env["TITILER_EOPF_CACHE_REDIS_CLUSTER"] == "false"
+    # a burstable t4g.micro node storing 256 KiB bodies: 0.5 s (StackConfig.cache_timeouts)
+    assert env["TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT"] == "0.5"
+    assert env["TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT"] == "0.5"
     assert env["TITILER_EOPF_CACHE_REDIS_HOST"] == {
         "Fn::GetAtt": [ids["redis"], "PrimaryEndPoint.Address"]
     }
@@ -234,7 +238,9 @@ def test_lambda_security_groups_egress_https_and_redis_only(template, ids, which
 
 def test_redis_replication_group_encryption_auth_single_node(template, ids):
     props = template.to_json()["Resources"][ids["redis"]]["Properties"]
-    assert props["Engine"] == "redis"
+    # Valkey is the default engine (AWS's default, cheaper); 8.1 its default version
+    assert (props["Engine"], props["EngineVersion"]) == ("valkey", "8.1")
+    assert "ClusterMode" not in props and "NumNodeGroups" not in props
     assert props["CacheNodeType"] == "cache.t4g.micro"
     assert props["NumCacheClusters"] == 1
     assert props["AutomaticFailoverEnabled"] is False
@@ -440,20 +446,82 @@ def test_no_cloudfront_by_default(template):
 # ---------------------------------------------------------------- monitoring + outputs
 
 
-def test_alarms_api_5xx_and_lambda_errors_throttles(template, ids):
-    alarms = [a["Properties"] for a in template.find_resources("AWS::CloudWatch::Alarm").values()]
+def _alarm_targets(template) -> set[tuple[str, str, str]]:
+    """(namespace, metric, dimension value) of every metric an alarm reads, math included."""
     seen = set()
-    for alarm in alarms:
-        dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
-        target = dims.get("FunctionName", dims.get("ApiId"))
-        seen.add((alarm["Namespace"], alarm["MetricName"], json.dumps(target)))
-    assert seen == {
+    for alarm in template.find_resources("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        stats = [props] if "MetricName" in props else [
+            {**q["MetricStat"]["Metric"], "Dimensions": q["MetricStat"]["Metric"].get(
+                "Dimensions", [])}
+            for q in props["Metrics"]
+            if "MetricStat" in q
+        ]  # fmt: skip
+        for stat in stats:
+            dims = {d["Name"]: d["Value"] for d in stat.get("Dimensions", [])}
+            target = next(iter(dims.values()), None) if dims else None
+            seen.add((stat["Namespace"], stat["MetricName"], json.dumps(target)))
+    return seen
+
+
+def test_alarms_api_5xx_and_lambda_errors_throttles(template, ids):
+    seen = _alarm_targets(template)
+    assert {
         ("AWS/ApiGateway", "5xx", json.dumps({"Ref": ids["api"]})),
         ("AWS/Lambda", "Errors", json.dumps({"Ref": ids["tile"]})),
         ("AWS/Lambda", "Throttles", json.dumps({"Ref": ids["tile"]})),
         ("AWS/Lambda", "Errors", json.dumps({"Ref": ids["admin"]})),
         ("AWS/Lambda", "Throttles", json.dumps({"Ref": ids["admin"]})),
+        ("AWS/Lambda", "Duration", json.dumps({"Ref": ids["tile"]})),
+        ("AWS/Lambda", "ConcurrentExecutions", json.dumps({"Ref": ids["tile"]})),
+    } <= seen
+
+
+def test_alarms_on_the_cache_node_and_the_cache_counts(template, ids):
+    seen = _alarm_targets(template)
+    node = json.dumps({"Fn::Join": ["", [{"Ref": ids["redis"]}, "-001"]]})
+    for metric in ("CPUCreditBalance", "EngineCPUUtilization", "Evictions", "SwapUsage",
+                   "CurrConnections"):  # fmt: skip
+        assert ("AWS/ElastiCache", metric, node) in seen, metric
+    for metric in ("CacheErrors", "CacheBypasses", "CacheHits", "CacheMisses"):
+        assert ("TitilerEopf", metric, json.dumps("titiler-eopf")) in seen, metric
+    alarms = {
+        k: a["Properties"] for k, a in template.find_resources("AWS::CloudWatch::Alarm").items()
     }
+    by_id = {
+        name: next(a for k, a in alarms.items() if k.startswith(f"Monitoring{name}"))
+        for name in ("TileDurationP99", "TileConcurrency", "CacheCpuCredits", "CacheHitRatio")
+    }
+    p99 = by_id["TileDurationP99"]
+    assert p99["ExtendedStatistic"] == "p99" and p99["Threshold"] == 28000 * 0.8
+    assert by_id["TileConcurrency"]["Threshold"] == 800  # 80 % of the default quota
+    credits = by_id["CacheCpuCredits"]
+    assert credits["ComparisonOperator"] == "LessThanThreshold"
+    assert next(q for q in credits["Metrics"] if "Expression" in q)["Expression"] == "MIN([n0])"
+    ratio = by_id["CacheHitRatio"]
+    expression = next(q for q in ratio["Metrics"] if "Expression" in q)["Expression"]
+    assert "100 * FILL(h, 0) / (FILL(h, 0) + FILL(m, 0))" in expression
+    assert ratio["ComparisonOperator"] == "LessThanThreshold" and ratio["Threshold"] == 50
+
+
+def test_emf_metric_names_are_the_ones_the_app_emits():
+    """The alarms read the counters the app publishes (names from the app, not copies)."""
+    from infrastructure import monitoring
+    from titiler_eopf.handlers.observability import COUNTERS
+
+    emitted = set(COUNTERS.values())
+    for name in (monitoring.EMF_HITS, monitoring.EMF_MISSES, monitoring.EMF_BYPASSES,
+                 monitoring.EMF_ERRORS):  # fmt: skip
+        assert name in emitted
+
+
+def test_dashboard_graphs_lambdas_cache_and_counts(template):
+    _, dashboard = only(template, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("Duration", "ConcurrentExecutions", "EngineCPUUtilization",
+                   "DatabaseMemoryUsagePercentage", "Evictions", "CurrConnections",
+                   "CPUCreditBalance", "CacheHits", "CacheBypasses", "CacheErrors"):  # fmt: skip
+        assert metric in body, metric
 
 
 def test_api_access_log_group_retention(template, stack):
@@ -495,7 +563,8 @@ def test_function_environment_is_accepted_by_the_app(template, ids, which, monke
     settings = load_settings()
     assert settings.cache.backend == "s3_redis"
     assert settings.cache.redis_tls is True
-    assert settings.cache.redis_connect_timeout == 0.25
+    assert settings.cache.redis_connect_timeout == 0.5
+    assert settings.cache.redis_read_timeout == 0.5
     assert settings.cache.s3_prefix == "cache/"
     assert settings.tiler.cors_origins == ["*"]
     assert settings.tiler.public_url == "https://abc123.execute-api.eu-west-1.amazonaws.com"
@@ -507,7 +576,7 @@ def test_redis_evicts_by_lru_over_all_keys(template, ids):
     groups = template.find_resources("AWS::ElastiCache::ParameterGroup")
     assert len(groups) == 1
     ((gid, group),) = groups.items()
-    assert group["Properties"]["CacheParameterGroupFamily"] == "redis7"
+    assert group["Properties"]["CacheParameterGroupFamily"] == "valkey8"
     assert group["Properties"]["Properties"] == {"maxmemory-policy": "allkeys-lru"}
     rg = template.find_resources("AWS::ElastiCache::ReplicationGroup")[ids["redis"]]
     assert rg["Properties"]["CacheParameterGroupName"] == {"Ref": gid}

@@ -1,5 +1,6 @@
 """Template assertions for the non-default options: replicas, arm64, s3:// store without
-NAT, prod retention, CloudFront, custom TTLs, CORS origins, throttling."""
+NAT, prod retention, custom TTLs, CORS origins, throttling (CloudFront, serverless, cluster
+mode and SnapStart: test_infra_scale.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ VARIANT = {
     "cors_origins": "https://explorer.example.com,https://maps.example.org",
     "throttle_rate": "50",
     "throttle_burst": "75",
-    "cloudfront": "true",
     "log_retention_days": "90",
     "stac_api_url": "https://stac.core.eopf.eodc.eu",
 }
@@ -164,20 +164,9 @@ def test_cors_and_throttling(template):
     }
 
 
-def test_cloudfront_distribution_in_front_of_the_api(template):
-    _, dist = only(template, "AWS::CloudFront::Distribution")
-    config = dist["Properties"]["DistributionConfig"]
-    behavior = config["DefaultCacheBehavior"]
-    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
-    assert sorted(behavior["AllowedMethods"]) == ["GET", "HEAD", "OPTIONS"]
-    origin = config["Origins"][0]
-    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
-    assert "ApiHttpApi" in json.dumps(origin["DomainName"])
-    _, policy = only(template, "AWS::CloudFront::CachePolicy")
-    key = policy["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
-    assert key["QueryStringsConfig"]["QueryStringBehavior"] == "all"
-    assert key["HeadersConfig"] == {"HeaderBehavior": "whitelist", "Headers": ["Origin"]}
-    assert "CdnUrl" in template.to_json()["Outputs"]
+def test_no_cloudfront_without_nat(template):
+    """cloudfront=true needs a NAT (the CloudFront API has no VPC endpoint): not here."""
+    template.resource_count_is("AWS::CloudFront::Distribution", 0)
 
 
 def test_stac_api_url_reaches_the_tile_function_only_when_set(template):
