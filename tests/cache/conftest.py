@@ -20,8 +20,18 @@ sys.path.insert(0, str(ROOT / "lambda_src"))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cache_servers import BACKENDS, MotoProcess, RedisProcess, make_settings, s3_client  # noqa: E402
+from cache_servers import (  # noqa: E402
+    BACKENDS,
+    CLUSTER_BACKENDS,
+    MotoProcess,
+    RedisProcess,
+    make_settings,
+    s3_client,
+    uses_redis,
+    uses_s3,
+)
 
+from tests.redis_cluster import RedisClusterProcess  # noqa: E402
 from titiler_eopf.cache import CacheSettings, build_cache  # noqa: E402
 from titiler_eopf.cache.clock import SYSTEM_CLOCK  # noqa: E402
 
@@ -55,6 +65,21 @@ def cache_redis():
 
 
 @pytest.fixture(scope="session")
+def redis_cluster():
+    """A 3 masters + 3 replicas Redis Cluster for the session (flushed per test)."""
+    cluster = RedisClusterProcess().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_flushed(redis_cluster):
+    redis_cluster.wait_healthy()  # a failover test may have left a node restarting
+    redis_cluster.flush()
+    return redis_cluster
+
+
+@pytest.fixture(scope="session")
 def cache_moto():
     server = MotoProcess().start()
     yield server
@@ -85,20 +110,25 @@ def s3(cache_moto):
 
 @pytest.fixture
 def settings_for(request, cache_redis, cache_moto):
-    """``settings_for(backend, **overrides)`` wired to this test's servers."""
+    """``settings_for(backend, **overrides)`` wired to this test's servers (the cluster
+    is started, once per session, by the first test that asks for a cluster backend)."""
     made = {}
 
     def factory(backend: str, **overrides) -> CacheSettings:
-        if backend in ("redis", "s3_redis") and "redis" not in made:
+        cluster = backend in CLUSTER_BACKENDS
+        if uses_redis(backend) and not cluster and "redis" not in made:
             request.getfixturevalue("redis_client")  # flush
             made["redis"] = True
-        if backend in ("s3", "s3_redis") and "bucket" not in made:
+        if cluster and "cluster" not in made:
+            made["cluster"] = request.getfixturevalue("redis_cluster_flushed").port
+        if uses_s3(backend) and "bucket" not in made:
             made["bucket"] = request.getfixturevalue("bucket")
         return make_settings(
             backend,
             redis_port=cache_redis.port,
             s3_endpoint=cache_moto.url,
             bucket=made.get("bucket"),
+            cluster_port=made.get("cluster"),
             **overrides,
         )
 

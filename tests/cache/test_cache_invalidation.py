@@ -5,6 +5,7 @@ from __future__ import annotations
 import morecantile
 import pytest
 from cache_helpers import BASE, ITEM, client_for, tile_url
+from cache_servers import uses_s3
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -85,7 +86,7 @@ def test_hard_item_purge_counts_what_was_deleted(cache_for, backend_name, s3):
             client.get(tile_url(base="/collections/sentinel-2-l2a/items/keep")).headers["x-cache"]
             == "HIT"
         )
-    if backend_name in ("s3", "s3_redis"):
+    if uses_s3(backend_name):
         listed = s3.list_objects_v2(Bucket=cache.settings.s3_bucket, Prefix="cache/").get(
             "Contents", []
         )

@@ -229,7 +229,7 @@ def check_cursor(cache: TileCache, cursor: str | None) -> str | None:
                 "cursor must be the 'cursor' value of a previous page (an entry id), or omitted"
             )
         return cursor
-    if not (cursor.isascii() and cursor.isdigit() and int(cursor) < 2**64):
+    if not (cursor.isascii() and cursor.isdigit() and int(cursor) < cache.backend.cursor_bound):
         raise InvalidInput(
             "cursor must be the 'cursor' value of a previous page (a non-negative integer),"
             " or omitted"

@@ -171,6 +171,7 @@ class Backend:
     name = "base"
     blocking = True  # run calls in a worker thread
     cross_process_lock = False
+    cursor_bound = 2**64  # key listing cursors (non-S3) are integers below this
 
     # --- generations -----------------------------------------------------
     def generations(self, collection: str, item: str) -> tuple[str, str, str]:
