@@ -13,6 +13,7 @@ import pytest
 
 from eopf_sample import write_samples
 from eopf_sample.mosaic import write_mosaic_collection
+from tests.redis_cluster import RedisClusterProcess
 from tests.servers import MotoProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +71,19 @@ def stac_api(sample_store):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A local Redis Cluster (3 masters + 3 replicas) for the session, started on first
+    use; tests flush it (``redis_cluster_flushed``) and may kill and restart its nodes."""
+    cluster = RedisClusterProcess().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_flushed(redis_cluster):
+    redis_cluster.wait_healthy()  # a failover test may have left a node rejoining
+    redis_cluster.flush()
+    return redis_cluster

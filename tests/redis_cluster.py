@@ -219,6 +219,16 @@ class RedisClusterProcess:
         finally:
             c.close()
 
+    def wait_replicated(self, port: int, timeout: float = 10.0) -> None:
+        """Until the replicas of master ``port`` have every write it acknowledged."""
+
+        def caught_up():
+            role = self.node(port).client().execute_command("ROLE")
+            offset, replicas = int(role[1]), role[2]
+            return bool(replicas) and all(int(r[2]) >= offset for r in replicas)
+
+        wait_for(f"replicas of {port} in sync", caught_up, timeout)
+
     def kill(self, port: int) -> None:
         node = self.node(port)
         node.proc.send_signal(signal.SIGKILL)

@@ -31,7 +31,6 @@ from cache_servers import (  # noqa: E402
     uses_s3,
 )
 
-from tests.redis_cluster import RedisClusterProcess  # noqa: E402
 from titiler_eopf.cache import CacheSettings, build_cache  # noqa: E402
 from titiler_eopf.cache.clock import SYSTEM_CLOCK  # noqa: E402
 
@@ -62,21 +61,6 @@ def cache_redis():
     server = RedisProcess().start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_cluster():
-    """A 3 masters + 3 replicas Redis Cluster for the session (flushed per test)."""
-    cluster = RedisClusterProcess().start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def redis_cluster_flushed(redis_cluster):
-    redis_cluster.wait_healthy()  # a failover test may have left a node restarting
-    redis_cluster.flush()
-    return redis_cluster
 
 
 @pytest.fixture(scope="session")

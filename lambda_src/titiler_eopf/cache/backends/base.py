@@ -171,7 +171,6 @@ class Backend:
     name = "base"
     blocking = True  # run calls in a worker thread
     cross_process_lock = False
-    cursor_bound = 2**64  # key listing cursors (non-S3) are integers below this
 
     # --- generations -----------------------------------------------------
     def generations(self, collection: str, item: str) -> tuple[str, str, str]:
@@ -224,6 +223,10 @@ class Backend:
 
     def describe(self, key_id: str) -> EntryMeta | None:
         return None
+
+    def valid_cursor(self, cursor: str) -> bool:
+        """Is ``cursor`` a ``scan`` cursor of this backend (default: an integer)?"""
+        return cursor.isascii() and cursor.isdigit() and int(cursor) < 2**64
 
     # --- stampede lock ----------------------------------------------------
     def try_lock(self, key_id: str, token: str, ttl: float) -> bool:

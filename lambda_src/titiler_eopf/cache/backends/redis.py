@@ -58,8 +58,10 @@ META_FIELDS = (
     "src",
 )
 BATCH = 500
-# A cluster's SCAN cursor carries the index of the master it scans: node * NODE_CURSOR + cursor.
+# Key listing cursors (see ``RedisBackend.scan``): the master scanned (on a cluster) and the
+# SCAN cursor there.
 NODE_CURSOR = 2**64
+MAX_NODES = 1024
 
 
 def _text(value) -> str:
@@ -303,21 +305,36 @@ class RedisBackend(Backend):
             out += [kid for kid, n in zip(chunk, self.conn.call(op), strict=True) if n]
         return out
 
-    @property
-    def cursor_bound(self) -> int:  # a cluster cursor carries its node's index
-        return NODE_CURSOR * (1024 if self.keys.cluster else 1)
+    def valid_cursor(self, cursor: str) -> bool:
+        position, _, after = cursor.partition("~")
+        return (
+            position.isascii()
+            and position.isdigit()
+            and int(position) < MAX_NODES * NODE_CURSOR
+            and (not after or parse_id(after) is not None)
+        )
 
     def scan(self, pattern, cursor, limit):
         """One page of entry ids matching the glob: SCAN on the node, or on each
-        master of a cluster in turn (no KEYS, no INFO)."""
+        master of a cluster in turn (no KEYS, no INFO).
+
+        The cursor is ``node * NODE_CURSOR + SCAN cursor`` (the master scanned, on a
+        cluster), then ``~`` and the last id returned when the page ended inside a
+        batch: the batch is read again and only ids after it (in sorted order) are
+        taken, so a page never drops the rest of a batch, whether the previous page's
+        ids were deleted (a purge) or not (a listing)."""
         match = self.keys.scan_match(pattern)
         nodes = self.conn.call(lambda r: self.conn.primaries())
-        node_index, cur = divmod(int(cursor or 0), NODE_CURSOR)
+        position, _, after = (cursor or "0").partition("~")
+        node_index, cur = divmod(int(position), NODE_CURSOR)
         out: list[str] = []
 
         def page(node, c, n):
             kwargs = {"target_nodes": node} if node is not None else {}
             return self.conn.call(lambda r: r.scan(c, match=match, count=n, **kwargs))
+
+        def resume(node: int, scan_cursor: int, last: str = "") -> str:
+            return f"{node * NODE_CURSOR + scan_cursor}" + (f"~{last}" if last else "")
 
         for _ in range(10_000):  # bounded even on a huge keyspace
             if node_index >= len(nodes):
@@ -329,20 +346,19 @@ class RedisBackend(Backend):
             ids = [i for i in ids if parse_id(i) is not None]  # entries only, not gen/idx/lock
             if self.keys.cluster:
                 ids = [i for i in ids if glob_match(i, pattern)]
-            here = NODE_CURSOR * node_index
-            if len(out) + len(ids) > limit:
-                # Do not drop keys past the limit: resume from this batch again.
-                out += ids[: limit - len(out)]
-                return out, str(here + cur)
-            out += ids
-            cur = nxt
+            rest = sorted(i for i in ids if i > after)
+            if len(out) + len(rest) > limit:
+                out += rest[: limit - len(out)]
+                return out, resume(node_index, cur, out[-1])
+            out += rest
+            after, cur = "", nxt
             if cur == 0:
                 node_index, cur = node_index + 1, 0
                 if node_index >= len(nodes):
                     return out, None
             if len(out) >= limit:
-                return out, str(NODE_CURSOR * node_index + cur)
-        return out, str(NODE_CURSOR * node_index + cur)
+                return out, resume(node_index, cur)
+        return out, resume(node_index, cur)
 
     def describe(self, key_id):
         vals = self.conn.call(lambda r: r.hmget(self.keys.entry(key_id), META_FIELDS))
