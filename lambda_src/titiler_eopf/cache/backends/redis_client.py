@@ -17,7 +17,7 @@ import threading
 
 from ..circuit import CircuitBreaker
 from ..clock import SYSTEM_CLOCK, Clock
-from . import redis_layout as layout
+from .redis_layout import CLAIM_COLLECTION, CLAIM_ITEM, PUT_ENTRY, REFRESH, UNLOCK
 
 log = logging.getLogger("titiler_eopf.cache.redis")
 
@@ -114,11 +114,11 @@ class RedisConnection:
             with self._init_lock:
                 if self._client is None:
                     client = self._build()
-                    self.unlock_script = client.register_script(layout.UNLOCK)
-                    self.refresh_script = client.register_script(layout.REFRESH)
-                    self.claim_collection = client.register_script(layout.CLAIM_COLLECTION)
-                    self.claim_item = client.register_script(layout.CLAIM_ITEM)
-                    self.put_entry = client.register_script(layout.PUT_ENTRY)
+                    self.unlock_script = client.register_script(UNLOCK)
+                    self.refresh_script = client.register_script(REFRESH)
+                    self.claim_collection = client.register_script(CLAIM_COLLECTION)
+                    self.claim_item = client.register_script(CLAIM_ITEM)
+                    self.put_entry = client.register_script(PUT_ENTRY)
                     self._client = client
         return self._client
 
