@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 log = logging.getLogger("titiler_eopf.cache.circuit")
@@ -113,5 +113,33 @@ class CircuitBreaker:
         except Exception as exc:  # any client error counts: the breaker must see them all
             self._failure(exc)
             raise CacheError(f"{self.name}: {exc!r}") from exc
+        self._success()
+        return result
+
+    async def acall(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        before_probe: Callable[[], Awaitable[object]] | None = None,
+    ) -> T:
+        """``call`` for a coroutine (the asyncio lookup path): the same states,
+        counted together with the blocking calls of the same client."""
+        allowed = self._allow()
+        if allowed is None:
+            raise CacheUnavailable(f"{self.name} circuit open")
+        try:
+            if allowed == "probe" and before_probe is not None:
+                await before_probe()
+            result = await fn()
+        except CacheRejected:
+            self._success()
+            raise
+        except Exception as exc:  # any client error counts: the breaker must see them all
+            self._failure(exc)
+            raise CacheError(f"{self.name}: {exc!r}") from exc
+        except BaseException:  # cancelled: neither a success nor a failure
+            if allowed == "probe":
+                with self._lock:
+                    self._probing = False  # let the next caller probe
+            raise
         self._success()
         return result

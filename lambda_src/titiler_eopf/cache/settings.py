@@ -72,6 +72,9 @@ class CacheSettings(BaseSettings):
     # A Redis Cluster (ElastiCache cluster mode, ElastiCache Serverless): host/port is
     # any seed node (or the configuration endpoint); keys are hash-tagged per item.
     redis_cluster: bool = False
+    # Lookups on the event loop (redis.asyncio, one pool per loop): a HIT without a
+    # worker-thread hop. Off: every Redis call runs in a worker thread.
+    redis_async: bool = True
     redis_connect_timeout: float = Field(0.05, gt=0, le=10)
     redis_read_timeout: float = Field(0.05, gt=0, le=10)
 

@@ -30,6 +30,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..keys import CacheKey, parse_id, q
 from .base import (
     BROKEN,
+    NEEDS_THREAD,
     NO_GENERATION,
     Backend,
     EntryMeta,
@@ -38,6 +39,7 @@ from .base import (
     glob_match,
     new_generation,
 )
+from .redis_async import AsyncRedis
 from .redis_client import RedisConnection
 from .redis_layout import RedisLayout, purge_token, split_purge_token
 
@@ -80,6 +82,7 @@ class RedisBackend(Backend):
         self.clock = clock
         self.conn = conn or RedisConnection(settings, clock)
         self.keys = RedisLayout(self.ns, self.conn.cluster)
+        self.aio = AsyncRedis(self.conn)
 
     # --- generations ------------------------------------------------------
     def _queue_generations(self, pipe, collection: str, item: str) -> None:
@@ -149,32 +152,74 @@ class RedisBackend(Backend):
     def _body(self, key: CacheKey, meta: EntryMeta) -> bytes | None:
         return None
 
-    def _read(self, key: CacheKey, fields: tuple[str, ...]):
+    def _queue_lookup(self, pipe, key: CacheKey, fields: tuple[str, ...]) -> None:
         """Generations and entry fields in one pipeline (one round trip per node)."""
+        self._queue_generations(pipe, key.collection, key.item)
+        pipe.hmget(self.keys.entry(key.id), fields)
 
-        def op(r):
-            pipe = r.pipeline(transaction=False)
-            self._queue_generations(pipe, key.collection, key.item)
-            pipe.hmget(self.keys.entry(key.id), fields)
-            return pipe.execute()
-
-        *gens, vals = self.conn.call(op)
+    def _answer(self, fields, replies) -> tuple[tuple[str, str, str], dict]:
+        *gens, vals = replies
         rec = {f: v for f, v in zip(fields, vals, strict=True) if v is not None}
         return self._gens(gens), rec
 
+    def _read(self, key: CacheKey, fields: tuple[str, ...]):
+        def op(r):
+            pipe = r.pipeline(transaction=False)
+            self._queue_lookup(pipe, key, fields)
+            return pipe.execute()
+
+        return self._answer(fields, self.conn.call(op))
+
+    @staticmethod
+    def _fields(want_body: bool) -> tuple[str, ...]:
+        return META_FIELDS + (("body",) if want_body else ())
+
     def lookup(self, key: CacheKey, want_body: bool):
-        fields = META_FIELDS + (("body",) if want_body else ())
-        gens, rec = self._read(key, fields)
+        gens, rec = self._read(key, self._fields(want_body))
+        return self._found(key, want_body, gens, rec), gens
+
+    def _found(self, key: CacheKey, want_body: bool, gens, rec: dict) -> Lookup | None:
         if not rec:
-            return self._missing(key, want_body, gens), gens
+            return self._missing(key, want_body, gens)
         body = rec.pop("body", None)
         meta = EntryMeta.from_record(rec)
         if meta is None:
             log.warning("malformed metadata record", extra={"key": key.id, "backend": self.name})
-            return Lookup(BROKEN, None), gens
-        if want_body and body is None and meta.size > 0 and not self._bodies_in_redis:
+            return Lookup(BROKEN, None)
+        if self._body_elsewhere(want_body, meta, body):
             body = self._body(key, meta)
-        return Lookup(meta, body), gens
+        return Lookup(meta, body)
+
+    def _body_elsewhere(self, want_body: bool, meta: EntryMeta, body) -> bool:
+        return want_body and body is None and meta.size > 0 and not self._bodies_in_redis
+
+    # --- the asyncio lookup (a HIT without a worker-thread hop) -----------------
+    @property
+    def async_lookup(self) -> bool:
+        return self.settings.redis_async and self.aio.ready
+
+    async def lookup_async(self, key: CacheKey, want_body: bool):
+        """``lookup`` on the event loop; ``NEEDS_THREAD`` when the answer needs a
+        blocking call (an S3 body or an S3 re-warm, s3_redis): ask ``lookup`` then."""
+        fields = self._fields(want_body)
+
+        async def op(r):
+            pipe = r.pipeline(transaction=False)
+            self._queue_lookup(pipe, key, fields)
+            return await pipe.execute()
+
+        gens, rec = self._answer(fields, await self.aio.call(op))
+        if not rec and self._miss_blocks(gens):
+            return NEEDS_THREAD
+        if rec and "body" not in rec:
+            meta = EntryMeta.from_record(rec)
+            if meta is not None and self._body_elsewhere(want_body, meta, None):
+                return NEEDS_THREAD  # a large body, in S3 only
+        return self._found(key, want_body, gens, rec), gens
+
+    def _miss_blocks(self, gens) -> bool:
+        """Would ``_missing`` make a blocking call (s3_redis: the S3 copy)?"""
+        return False
 
     def _missing(self, key: CacheKey, want_body: bool, gens: tuple[str, str]) -> Lookup | None:
         """No entry in Redis (s3_redis looks in S3 before calling it a miss)."""

@@ -83,6 +83,10 @@ class RedisConnection:
         self._password: str | None = None
         self._password_read = False
 
+    @property
+    def password_known(self) -> bool:
+        return self._password_read or not self.settings.redis_password_secret_arn
+
     def password(self) -> str | None:
         if not self._password_read:
             self._password = password_of(self.settings)
