@@ -193,10 +193,17 @@ def main() -> int:
             "s3_read_timeout": 5,
         }
         results = {}
-        for backend in ("memory", "redis", "s3_redis", "s3"):
-            results[backend] = run(
+        # "(thread)": the same backend with every Redis call in a worker thread
+        # (TITILER_EOPF_CACHE_REDIS_ASYNC=false), beside the asyncio HIT path.
+        for name in ("memory", "redis", "redis (thread)", "s3_redis", "s3_redis (thread)", "s3"):
+            backend = name.split()[0]
+            results[name] = run(
                 backend,
-                CacheSettings(backend=backend, **(common | {"namespace": f"bench-{backend}"})),
+                CacheSettings(
+                    backend=backend,
+                    redis_async="thread" not in name,
+                    **(common | {"namespace": f"bench-{backend}"}),
+                ),
                 args.n,
                 args.render_ms,
                 args.size,
@@ -212,12 +219,12 @@ def main() -> int:
         f"n={args.n} render={args.render_ms} ms body={args.size} B  (medians, ms; moto S3 is local, real S3 is slower)"
     )
     print(
-        f"{'backend':10} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} {'HIT vs memory':>14}"
+        f"{'backend':18} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} {'HIT vs memory':>14}"
     )
     mem_hit = results["memory"]["hit"]
     for name, r in results.items():
         print(
-            f"{name:10} {r['miss']:8.2f} {r['hit']:8.2f} {r['hit_p95']:8.2f} {r['304']:8.2f} "
+            f"{name:18} {r['miss']:8.2f} {r['hit']:8.2f} {r['hit_p95']:8.2f} {r['304']:8.2f} "
             f"{r['miss'] / r['hit']:8.1f}x {r['hit'] / mem_hit:13.1f}x"
         )
     print()
@@ -226,12 +233,12 @@ def main() -> int:
         f"bare Redis GET of the same bytes {bare_get:.2f} ms (goal: hit/floor <= 1.5)"
     )
     print(
-        f"{'backend':10} {'HIT':>8} {'hit/floor':>10} {'HIT - floor':>12} {'(HIT - floor)/GET':>18}"
+        f"{'backend':18} {'HIT':>8} {'hit/floor':>10} {'HIT - floor':>12} {'(HIT - floor)/GET':>18}"
     )
     for name, r in results.items():
         extra = r["hit"] - floor
         print(
-            f"{name:10} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  {extra / bare_get:17.1f}x"
+            f"{name:18} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  {extra / bare_get:17.1f}x"
         )
     return 0
 
