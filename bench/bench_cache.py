@@ -7,7 +7,7 @@ workload through ``Compression -> CacheMiddleware -> renderer`` for each
 backend, and prints medians and ratios measured in one run (absolute times
 depend on the machine; the ratios are the point).
 
-    .venv/bin/python bench/bench_cache.py [--n 200] [--render-ms 20] [--size 60000]
+    .venv/bin/python -m bench.bench_cache [--n 200] [--render-ms 20] [--size 60000]
 """
 
 from __future__ import annotations
@@ -22,15 +22,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lambda_src"))
 
-from starlette.applications import Starlette  # noqa: E402
-from starlette.middleware.gzip import GZipMiddleware  # noqa: E402
-from starlette.responses import Response  # noqa: E402
-from starlette.routing import Route  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
-from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache  # noqa: E402
+from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache
 
 
 def free_port() -> int:

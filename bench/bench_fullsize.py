@@ -16,7 +16,7 @@ one Reader per band as titiler.xarray serves one variable, opening the level for
 its tile endpoint does; the native layout keeps its CRS in ``proj:epsg`` attributes, which
 titiler.xarray does not read, so the opener writes EPSG:32632 for it). Ratios are stock / ours.
 
-    .venv/bin/python bench/bench_fullsize.py [--zooms 7-14] [--products l1c-native,...]
+    .venv/bin/python -m bench.bench_fullsize [--zooms 7-14] [--products l1c-native,...]
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambda_src")]
 
-from eopf_sample import fullsize  # noqa: E402
+from eopf_sample import fullsize
 
 BANDS = ["b04", "b03", "b02"]
 LATENCY = 0.02
@@ -42,7 +41,7 @@ BANDWIDTH = 100e6
 CHILD = r"""
 import json, resource, sys, time
 args = json.loads(sys.argv[1])
-from tests.loopback import remote_reset, remote_stats
+from tests.support.loopback import remote_reset, remote_stats
 
 def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -235,7 +234,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "tests.loopback",
+            "tests.support.loopback",
             str(data),
             "--latency",
             str(LATENCY),

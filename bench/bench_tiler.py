@@ -5,7 +5,7 @@ reader picks the coarsest level fine enough, and (b) forcing the full
 resolution level (`.../r10m:bNN`), side by side in one run, on both layouts.
 Prints ratios (the machine is shared: absolute times drift, ratios hold).
 
-    .venv/bin/python bench/bench_tiler.py [--repeat N]
+    .venv/bin/python -m bench.bench_tiler [--repeat N]
 """
 
 from __future__ import annotations

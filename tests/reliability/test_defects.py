@@ -21,30 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from tests.reliability.conftest import cache_settings, s3_client
-from tests.servers import RedisProcess
+from tests.support.reliability import B04, RGB, cache_settings, centre_tile, item, tile_path
+from tests.support.servers import RedisProcess, s3_client
 from titiler_eopf.cache import build_cache
 from titiler_eopf.main import create_app
 from titiler_eopf.tiler.settings import TilerSettings
-
-B04 = [("variables", "/measurements/reflectance:b04"), ("rescale", "0,1")]
-RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [
-    ("rescale", "0,1")
-]
-
-
-def item(collection=COLLECTION_NATIVE, item_id=ITEM_ID) -> str:
-    return f"/collections/{collection}/items/{item_id}"
-
-
-def centre_tile(z=12):
-    minx, miny, maxx, maxy = BOUNDS_LONLAT
-    return morecantile.tms.get("WebMercatorQuad").tile((minx + maxx) / 2, (miny + maxy) / 2, z)
-
-
-def tile_path(collection=COLLECTION_NATIVE, z=12, fmt="png") -> str:
-    t = centre_tile(z)
-    return f"{item(collection)}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.{fmt}"
 
 
 def client_for(store, cache, **tiler):
@@ -184,12 +165,7 @@ def test_rewritten_product_serves_new_bytes_within_the_window(product_copy, back
 def test_waiters_recover_after_a_lost_lock_release(monkeypatch):
     """Redis pauses while the lock holder finishes: its store and its release
     fail. Later requests for the URL must not wait out a long lock TTL."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cache"))
-    import cache_standin as standin
-
+    from tests.support import standin
     from titiler_eopf.cache import CacheMiddleware
 
     monkeypatch.setenv("STANDIN_SLOW", "0.6")

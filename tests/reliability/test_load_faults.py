@@ -22,8 +22,7 @@ import morecantile
 import pytest
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from tests.reliability.conftest import s3_client
-from tests.reliability.harness import (
+from tests.support.harness import (
     AppServer,
     LoadRun,
     kill9,
@@ -31,7 +30,7 @@ from tests.reliability.harness import (
     restart,
     run_load,
 )
-from tests.servers import MotoProcess, RedisProcess
+from tests.support.servers import MotoProcess, RedisProcess, s3_client
 
 TOTAL = 1500
 CONCURRENCY = 12

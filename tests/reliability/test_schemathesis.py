@@ -26,15 +26,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-schemathesis = pytest.importorskip("schemathesis")
-
-import requests  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from eopf_sample import ITEM_IDS  # noqa: E402
-from tests.servers import free_port, wait_port  # noqa: E402
+from eopf_sample import ITEM_IDS
+from tests.support.servers import free_port, wait_port
 
 ADMIN_TOKEN = "schemathesis-admin-token"
 # Examples per operation and mode (fewer where the schema allows fewer): about a minute here.

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers import MotoProcess, RedisProcess, free_port, wait_port
+from tests.support.servers import MotoProcess, RedisProcess, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
