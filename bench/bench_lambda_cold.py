@@ -23,16 +23,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from eopf_sample import write_samples
 from tests.support.servers import RedisProcess
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
 import json, os, sys, time
 if os.environ.get("BENCH_BUNDLE"):  # only the bundle, the runtime stand-in and the test events
-    sys.path[:] = [os.environ["BENCH_BUNDLE"]] + [p for p in sys.path if p and "site-packages" not in p] + [
-        os.environ["BENCH_RUNTIME"], os.environ["BENCH_ROOT"]]
+    kept = [p for p in sys.path if p and "site-packages" not in p]
+    sys.path[:] = [os.environ["BENCH_BUNDLE"], *kept, os.environ["BENCH_RUNTIME"],
+                   os.environ["BENCH_ROOT"]]
 started = time.perf_counter()
 from tests.support.events import http_api_event, FakeContext, RGB_QUERY
 from titiler_eopf.handlers import tile

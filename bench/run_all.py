@@ -1,9 +1,10 @@
 """Run every benchmark and write bench/results.md (``make bench``).
 
 Each ``bench/bench_*.py`` runs in its own process (``python -m bench.<name>`` from the
-repository root, so that the benchmarks import the tests' servers from ``tests.support``); its output (tables in Markdown where the
-script prints them) goes into results.md under the command that produced it and the machine it
-ran on. The full-size benchmark needs ``make bench-data`` (the Makefile runs it first).
+repository root, so that the benchmarks import the tests' servers from ``tests.support``);
+its output (tables in Markdown where the script prints them) goes into results.md under the
+command that produced it and the machine it ran on. The full-size benchmark needs
+``make bench-data`` (the Makefile runs it first).
 
     .venv/bin/python -m bench.run_all [--only bench_fullsize.py ...]
 """

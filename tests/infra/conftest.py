@@ -67,5 +67,6 @@ def repo_root() -> Path:
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "bundle: builds/inspects the Lambda bundle (slow on a cold cache; deselect with -m 'not bundle')",
+        "bundle: builds/inspects the Lambda bundle (slow on a cold cache; "
+        "deselect with -m 'not bundle')",
     )

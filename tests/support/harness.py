@@ -47,11 +47,11 @@ class AppServer:
         )
         try:
             wait_port(self.port, 60)
-        except RuntimeError:
+        except RuntimeError as exc:
             self.proc.kill()
             raise RuntimeError(
                 f"app server did not start: {self.proc.stderr.read().decode()[-2000:]}"
-            )
+            ) from exc
         return self
 
     def stop(self) -> None:

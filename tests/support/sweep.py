@@ -97,10 +97,11 @@ def sweep_product(client, collection: str, item: str, extra: dict | None = None)
     for variable in result.variables:
         params = {"variables": variable, **((extra or {}).get(variable, {}))}
 
+        # called only within this iteration: the loop variables are the current ones
         def ask(kind, path, **more):
-            response = client.get(f"{base}{path}", params={**params, **more})
+            response = client.get(f"{base}{path}", params={**params, **more})  # noqa: B023
             answer = Answer(
-                variable,
+                variable,  # noqa: B023
                 kind,
                 response.status_code,
                 "" if response.status_code < 400 else _detail(response),
