@@ -18,17 +18,30 @@ from tests.support.servers import MotoProcess, RedisProcess
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Groups for ``pytest -n 2 --dist loadgroup`` (make test): a test module runs on one
-    worker (its module fixtures are built once), and so does every test of the STAC API
-    (one PostgreSQL + STAC API per run) and of the Lambda bundle (one build, one cache)."""
+    """Groups for ``pytest -n 2 --dist loadgroup`` (make test): every test of the STAC API
+    runs on one worker (one PostgreSQL + STAC API per run), so does every test of the Lambda
+    bundle (one build, one build cache), and so do a module's tests when they share a
+    module-scoped fixture (built once); any other test goes to whichever worker is free."""
     for item in items:
         if "stac_api" in item.fixturenames:
             group = "stac-api"
         elif item.path.name == "test_infra_bundle.py":
             group = "bundle"
+        elif _uses_module_fixture(item):
+            group = item.nodeid.split("::")[0]
         else:
-            group = item.module.__name__ if item.module else item.path.stem
+            continue
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _uses_module_fixture(item) -> bool:
+    definitions = getattr(item, "_fixtureinfo", None)
+    if definitions is None:
+        return False
+    return any(
+        defs and defs[-1].scope in ("module", "package", "class")
+        for defs in definitions.name2fixturedefs.values()
+    )
 
 
 @pytest.fixture(scope="session")
