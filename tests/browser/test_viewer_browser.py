@@ -133,7 +133,8 @@ def tile_stats(page) -> dict:
 
 def wait_for_tiles(page, timeout=30_000):
     page.wait_for_function(
-        "() => window.eopfMap && window.eopfMap.getSource('eopf') && window.eopfMap.areTilesLoaded()"
+        "() => window.eopfMap && window.eopfMap.getSource('eopf')"
+        " && window.eopfMap.areTilesLoaded()"
         " && Object.values(window.tileStats).reduce((a, b) => a + b, 0) > 0",
         timeout=timeout,
     )
@@ -196,7 +197,8 @@ def test_presets_and_controls(page, server):
     page.page.fill("#rescale", "0,0.5")
     page.page.click("#apply")
     page.page.wait_for_function(
-        "() => { const s = window.eopfMap.getSource('eopf'); return s && s.tiles && s.tiles[0].includes('rescale=0%2C0.5'); }"
+        "() => { const s = window.eopfMap.getSource('eopf');"
+        " return s && s.tiles && s.tiles[0].includes('rescale=0%2C0.5'); }"
     )
     wait_for_tiles(page.page)
     assert "b08" in page.page.evaluate("() => window.eopfMap.getSource('eopf').tiles[0]")

@@ -212,7 +212,9 @@ def test_uncacheable_routes_pass_through(client, standin):
         assert resp.status_code == 200 and "x-cache" not in resp.headers, url
     before = standin.renders
     post = client.post(f"{BASE}/statistics")
-    assert post.status_code == 200 and "x-cache" not in post.headers and standin.renders == before + 1
+    assert (
+        post.status_code == 200 and "x-cache" not in post.headers and standin.renders == before + 1
+    )
 
 
 def test_oversize_body_streams_and_is_not_stored(cache_for, backend_name):

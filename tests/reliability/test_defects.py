@@ -16,7 +16,6 @@ import threading
 import time
 import uuid
 
-import morecantile
 import pytest
 from fastapi.testclient import TestClient
 
@@ -111,7 +110,7 @@ def rewrite_band(store, collection=COLLECTION_NATIVE, band="b04", factor=0.5):
     root = store / collection / f"{ITEM_ID}.zarr"
     group = zarr.open_group(str(root), mode="r+")
     refl = group["measurements/reflectance"]
-    for name, level in refl.groups():
+    for _name, level in refl.groups():
         if band in level:
             arr = level[band]
             arr[...] = (arr[...] * factor).astype(arr.dtype)
@@ -147,8 +146,8 @@ def test_rewritten_product_serves_new_bytes_within_the_window(product_copy, back
             time.sleep(0.1)
         served_new_after = time.monotonic() - changed_at
         print(
-            f"rewritten product served new bytes after {served_new_after:.2f} s (window {window} s),"
-            f" store checks while serving HITs inside the window: 0"
+            f"rewritten product served new bytes after {served_new_after:.2f} s "
+            f"(window {window} s), store checks while serving HITs inside the window: 0"
         )
         assert resp.headers["x-cache"] == "MISS" and served_new_after <= window + 0.5
         again = client.get(tile_path(), params=B04)
@@ -221,7 +220,7 @@ def test_unknown_ids_create_nothing(
     )
     statuses = {}
     with client_for(sample_store, cache) as client:
-        for i in range(150):
+        for _ in range(150):
             rid = uuid.uuid4().hex
             for url in (
                 f"/collections/{COLLECTION_NATIVE}/items/{rid}/tiles/WebMercatorQuad/3/1/1.png",
@@ -258,7 +257,7 @@ def test_every_redis_key_expires(sample_store, redis_db, redis_server):
     assert keys and all(redis_db.ttl(k) > 0 for k in keys), [(k, redis_db.ttl(k)) for k in keys]
 
 
-# --- 6. smaller ones --------------------------------------------------------------------------------
+# --- 6. smaller ones ------------------------------------------------------------------------
 def test_admin_cursor_must_be_a_cursor(sample_store, redis_db, redis_server):
     cache = make_cache("redis", redis_server)
     with client_for(sample_store, cache, admin_token="tok") as client:
@@ -316,7 +315,7 @@ def test_s3_invalidation_reaches_other_processes_within_the_refresh(
         ) == one.backend.generations(COLLECTION_NATIVE, ITEM_ID)
 
 
-# --- the HIT path: one round trip -------------------------------------------------------------------
+# --- the HIT path: one round trip -----------------------------------------------------------
 @pytest.mark.parametrize("backend_name", ["redis", "s3_redis"])
 def test_a_hit_is_one_redis_round_trip(
     sample_store, backend_name, redis_db, redis_server, s3_server, bucket

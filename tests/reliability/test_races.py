@@ -10,10 +10,8 @@ it are still finishing (they answer their own clients, but are not stored).
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
