@@ -27,8 +27,7 @@ from urllib.parse import urlencode
 import pytest
 
 from infrastructure import bundling
-
-from .conftest import ROOT
+from tests.support.infra import ROOT
 
 pytestmark = pytest.mark.bundle
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, synth_stack
+from tests.support.infra import ROOT, synth_stack
 
 CONFIGS = {
     "default": {},

@@ -12,8 +12,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infrastructure.functions import ADMIN_HANDLER, TILE_HANDLER
-
-from .conftest import logical_id, only, synth_stack
+from tests.support.infra import logical_id, only, synth_stack
 
 
 @pytest.fixture(scope="module")
