@@ -3,14 +3,14 @@ HITs per second from concurrent clients, entries per master, and what a
 collection bump costs.
 
 Starts its own redis-server (one node), a local Redis Cluster (3 masters + 3
-replicas, ``tests/redis_cluster.py``) and a moto S3 server, and runs the same
+replicas, ``tests/support/redis_cluster.py``) and a moto S3 server, and runs the same
 workload through ``GZip -> CacheMiddleware -> renderer`` (bench_cache's
 renderer) for ``redis`` and ``s3_redis`` on each: ``--items`` items of one
 collection, ``--tiles`` tiles each, cached once, then read back sequentially
 (latency) and by ``--threads`` clients at once (throughput; the ASGI app runs
 in-process, so the figure is the cache path's, GIL included).
 
-    PYTHONPATH=lambda_src:. .venv/bin/python -m bench.bench_cluster [--items 40] [--tiles 5]
+    .venv/bin/python -m bench.bench_cluster [--items 40] [--tiles 5]
 """
 
 from __future__ import annotations
@@ -24,17 +24,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lambda_src"))
-sys.path.insert(0, str(ROOT))
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.testclient import TestClient
 
-from starlette.middleware.gzip import GZipMiddleware  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
-
-from bench.bench_cache import free_port, renderer, timed, wait_port  # noqa: E402
-from tests.redis_cluster import RedisClusterProcess  # noqa: E402
-from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache  # noqa: E402
-from titiler_eopf.cache import invalidation as inv  # noqa: E402
+from bench.bench_cache import free_port, renderer, timed, wait_port
+from tests.support.redis_cluster import RedisClusterProcess
+from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache
+from titiler_eopf.cache import invalidation as inv
 
 
 def pct(values: list[float], p: float) -> float:

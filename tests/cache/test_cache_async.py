@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import anyio.to_thread
 import pytest
-from cache_helpers import client_for, tile_url
-from cache_servers import RedisProcess, make_settings
 
+from tests.support.cache import client_for, make_settings, tile_url
+from tests.support.servers import RedisProcess
 from titiler_eopf.cache import build_cache
 from titiler_eopf.cache.clock import ManualClock
 

@@ -1,7 +1,7 @@
 """What only a Redis Cluster has: keys spread over the shards, slots per item,
 the cost of a bump, and a master lost and replaced by its replica.
 
-Runs on the session's local cluster (3 masters + 3 replicas, ``tests/redis_cluster.py``).
+Runs on the session's local cluster (3 masters + 3 replicas, ``tests/support/redis_cluster.py``).
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from cache_helpers import client_for, tile_url
-from cache_servers import redis_of
 
+from tests.support.cache import client_for, redis_of, tile_url
 from titiler_eopf.cache import invalidation as inv
 
 

@@ -1,10 +1,10 @@
 """Load with faults on a Redis Cluster: a master killed under load.
 
 The app (a real server process, the sample products) uses the session's local
-cluster (3 masters + 3 replicas). 1,000 requests at concurrency 12 over the
+cluster (3 masters + 3 replicas). 600 requests at concurrency 12 over the
 load suite's 36 URLs; once a third completed, the master holding the native
 collection's item slot is killed (SIGKILL) while requests keep flowing. Then,
-once its replica is promoted (polled from the cluster's own state), 500 more.
+once its replica is promoted (polled from the cluster's own state), 300 more.
 
 Pass: no 5xx and every body equal to the uncached render, through the fault;
 after the promotion the cache serves HITs again (the breaker did not stay
@@ -20,7 +20,6 @@ import pytest
 
 from eopf_sample import COLLECTION_NATIVE, ITEM_ID
 from tests.reliability import test_load_faults as load_suite
-from tests.reliability.harness import AppServer, LoadRun, run_load
 from tests.reliability.test_load_faults import (
     CONCURRENCY,
     FIGURES,
@@ -28,13 +27,14 @@ from tests.reliability.test_load_faults import (
     cached_server_env,
     load_urls,
 )
+from tests.support.harness import AppServer, LoadRun, run_load
 from titiler_eopf.cache.backends.redis_layout import RedisLayout
 
 reference = load_suite.reference  # the uncached digests (a module fixture of the load suite)
 
-BEFORE_KILL = 333
-FAULT_RUN = 1000
-AFTER_RUN = 500
+BEFORE_KILL = 200
+FAULT_RUN = 600
+AFTER_RUN = 300
 
 
 @pytest.mark.timeout(300)

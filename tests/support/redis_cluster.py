@@ -264,3 +264,9 @@ class RedisClusterProcess:
                 node.proc.kill()
                 node.proc.wait(5)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def uses_redis_cluster(item) -> bool:
+    """Does a collected test run on the session's cluster (by fixture, or by a cluster
+    backend parameter such as ``[redis_cluster]``)?"""
+    return "redis_cluster" in item.fixturenames or "cluster" in item.nodeid.rsplit("::", 1)[-1]

@@ -1,19 +1,29 @@
-"""Test servers and settings helpers for the cache tests (importable by name:
-``conftest`` is ambiguous when several test packages have one)."""
+"""Cache settings on the test servers, and the stand-in app behind the cache middleware."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from starlette.testclient import TestClient
+from starlette_cramjam.middleware import CompressionMiddleware
 
-from tests.servers import MotoProcess, RedisProcess, free_port, wait_port  # noqa: F401 (re-exported)
-from titiler_eopf.cache import CacheSettings
+from tests.support.servers import s3_client  # noqa: F401 (re-exported for the cache tests)
+from tests.support.standin import StandIn
+from titiler_eopf.cache import CacheMiddleware, CacheSettings
+from titiler_eopf.main import INCOMPRESSIBLE
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 BACKENDS = ["memory", "redis", "s3", "s3_redis", "redis_cluster", "s3_redis_cluster"]
-# Test backend name -> (the cache's backend setting, on a Redis Cluster?)
+# Test backend names on the session's Redis Cluster -> the cache's backend setting.
 CLUSTER_BACKENDS = {"redis_cluster": "redis", "s3_redis_cluster": "s3_redis"}
+RGB = (
+    "variables=/measurements/reflectance:b04&variables=/measurements/reflectance:b03"
+    "&variables=/measurements/reflectance:b02&rescale=0,1"
+    "&color_formula=gamma rgb 1.3, sigmoidal rgb 6 0.1, saturation 1.2"
+)
+ITEM = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
+BASE = f"/collections/sentinel-2-l2a/items/{ITEM}"
+
+
+def tile_url(z=12, x=2138, y=1505, ext=".png", query=RGB, base=BASE):
+    return f"{base}/tiles/WebMercatorQuad/{z}/{x}/{y}{ext}" + (f"?{query}" if query else "")
 
 
 def base_backend(name: str) -> str:
@@ -33,18 +43,6 @@ def redis_of(cache):
     """The cache's own Redis client (a node or a cluster) and its key layout: tests
     reach the stored records as ``client.hget(layout.entry(key_id), ...)``."""
     return cache.backend.conn.client, cache.backend.keys
-
-
-def s3_client(endpoint: str):
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def make_settings(
@@ -76,3 +74,17 @@ def make_settings(
         }
     kwargs.update(overrides)
     return CacheSettings(_env_file=None, **kwargs)
+
+
+def cached_app(cache, *, standin: StandIn | None = None, compress_outer=True, compress_inner=False):
+    """``Compression -> CacheMiddleware -> stand-in``, the production order (``main.py``
+    puts starlette-cramjam's CompressionMiddleware outside the cache)."""
+    standin = standin or StandIn()
+    app = CacheMiddleware(standin.app(compress=compress_inner), cache=cache)
+    if not compress_outer:
+        return app
+    return CompressionMiddleware(app, minimum_size=1024, exclude_mediatype=INCOMPRESSIBLE)
+
+
+def client_for(cache, **kwargs) -> TestClient:
+    return TestClient(cached_app(cache, **kwargs))
