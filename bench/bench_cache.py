@@ -69,7 +69,10 @@ def timed(client, url, headers=None):
 def run(backend: str, settings: CacheSettings, n: int, render_ms: float, size: int) -> dict:
     cache = build_cache(settings)
     app = GZipMiddleware(CacheMiddleware(renderer(render_ms, size), cache=cache), minimum_size=500)
-    client = TestClient(app)
+    # One event loop for the whole run (as uvicorn and Mangum keep one): without the
+    # context manager TestClient starts a loop per request, and the asyncio Redis path
+    # would open a new client (and connection) for each.
+    client = TestClient(app).__enter__()
     urls = [
         f"/collections/s2/items/{backend}-{time.time_ns()}/tiles/WebMercatorQuad/12/{x}/7.png?variables=b04"
         "&variables=b03&variables=b02"
@@ -109,7 +112,7 @@ def floor_ms(n: int, size: int) -> float:
         Starlette(routes=[Route("/collections/{c}/items/{i}/tiles/{tms}/{z}/{x}/{y}.png", tile)]),
         minimum_size=500,
     )
-    client = TestClient(app)
+    client = TestClient(app).__enter__()  # one event loop, as in run()
     url = (
         "/collections/s2/items/floor/tiles/WebMercatorQuad/12/1/7.png"
         "?variables=b04&variables=b03&variables=b02"

@@ -43,7 +43,7 @@ def run(name: str, settings: CacheSettings, args) -> dict:
     app = GZipMiddleware(
         CacheMiddleware(renderer(args.render_ms, args.size), cache=cache), minimum_size=500
     )
-    client = TestClient(app)
+    client = TestClient(app).__enter__()  # one event loop (as uvicorn and Mangum keep)
     urls = [
         f"/collections/s2/items/item-{i:03d}/tiles/WebMercatorQuad/12/{x}/7.png?variables=b04"
         for i in range(args.items)
