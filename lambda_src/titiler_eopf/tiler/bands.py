@@ -22,6 +22,7 @@ from typing import Any
 import attr
 import numpy
 
+from titiler_eopf.tiler import selection
 from titiler_eopf.tiler.errors import ParameterError, VariableError
 from titiler_eopf.tiler.product import (
     BAND_DIM,
@@ -128,30 +129,10 @@ def parse_sel(sel: Sequence[str] | None) -> dict[str, tuple[str, str | None]]:
     return parsed
 
 
-def _cast(value: str, coordinate: numpy.ndarray, dim: str):
-    kind = coordinate.dtype.kind
-    try:
-        if kind == "M":
-            return numpy.datetime64(value)
-        if kind in "iuf":
-            return coordinate.dtype.type(value)
-    except ValueError as exc:
-        raise ParameterError(
-            f"sel {dim}={value}: not a valid {coordinate.dtype} value "
-            f"(values: {_listing(coordinate)})"
-        ) from exc
-    return value
-
-
 def _choose(dim: str, value: str, method: str | None, coordinate: numpy.ndarray):
-    """Check the selection against the coordinate now, so that a miss is a clear 400."""
-    cast = _cast(value, coordinate, dim)
-    if method is None and cast not in coordinate:
-        raise ParameterError(
-            f"sel {dim}={value}: no such value; '{dim}' has {_listing(coordinate)} "
-            f"(or use sel={dim}=nearest::{value})"
-        )
-    return cast
+    """The coordinate's own value that ``sel`` names, on sorted or unsorted axes (a miss is a
+    clear 400): see :mod:`selection`."""
+    return selection.choose(dim, value, method, coordinate)
 
 
 def radar_error(product: Product, label: str, path: str, name: str) -> VariableError:
@@ -223,7 +204,7 @@ def _band(product: Product, label: str, name: str, pyramid: Pyramid, selection) 
     for dim, values in coordinates.items():
         if dim in selection:
             value, method = selection[dim]
-            chosen[dim] = (_choose(dim, value, method, values), method)
+            chosen[dim] = (_choose(dim, value, method, values), None)  # exact value
         elif dim == BAND_DIM and not band_values:
             band_values = tuple(values)
         elif len(values) == 1:
