@@ -18,6 +18,7 @@ from .zarr3 import (
     LEVELS,
     SIZE_M,
     consolidate,
+    later_convention,
     spatial_ref,
 )
 
@@ -134,7 +135,7 @@ def _vector(group, name: str, values: np.ndarray, attributes: dict | None = None
     array[...] = values
 
 
-def _write_s1_orbit(root, orbit: str) -> None:
+def _write_s1_orbit(root, orbit: str, later: bool) -> None:
     times = S1_TIMES[orbit]
     bbox = [S1_X0, S1_Y0 - SIZE_M, S1_X0 + SIZE_M, S1_Y0]
     group = root.create_group(
@@ -144,7 +145,10 @@ def _write_s1_orbit(root, orbit: str) -> None:
             "proj:code": f"EPSG:{S1_EPSG}",
             "spatial:bbox": bbox,
             "spatial:dimensions": ["y", "x"],
-            "zarr_conventions": [CONVENTION_MULTISCALES, CONVENTION_PROJ, CONVENTION_SPATIAL],
+            "zarr_conventions": [
+                later_convention(c) if later else dict(c)
+                for c in (CONVENTION_MULTISCALES, CONVENTION_PROJ, CONVENTION_SPATIAL)
+            ],
         },
     )
     gamma = BloscCodec(cname="zstd", clevel=5, shuffle="shuffle", typesize=4, blocksize=0)
@@ -255,10 +259,13 @@ def _write_s1_conditions(group, orbit: str) -> None:
     spatial_ref(conditions, S1_EPSG)
 
 
-def write_s1_rtc(path: Path, orbits: tuple[str, ...] = ("ascending", "descending")) -> None:
-    """The RTC cube; ``orbits`` leaves an orbit group out (either one can be missing)."""
+def write_s1_rtc(
+    path: Path, orbits: tuple[str, ...] = ("ascending", "descending"), later: bool = False
+) -> None:
+    """The RTC cube; ``orbits`` leaves an orbit group out (either one can be missing);
+    ``later``: its conventions under other names and URLs (same uuids), as later writers."""
     store = zarr.storage.LocalStore(str(path))
     root = zarr.open_group(store, mode="w", zarr_format=3)
     for orbit in orbits:
-        _write_s1_orbit(root, orbit)
+        _write_s1_orbit(root, orbit, later)
     consolidate(store)

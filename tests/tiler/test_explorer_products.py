@@ -200,12 +200,46 @@ def test_s1_rtc_vv_vh_composite_renders(client):
     assert decode_image(preview.content).shape[0] == 4  # RGB + alpha
 
 
+def cube_client(root, **options) -> TestClient:
+    path = root / ex.COLLECTION_S1_RTC / f"{ex.S1_RTC_ITEM_ID}.zarr"
+    path.mkdir(parents=True)
+    ex.write_s1_rtc(path, **options)
+    return TestClient(create_tiler_app(TilerSettings(store_url=str(root))))
+
+
+def test_s1_rtc_conventions_are_matched_by_uuid(tmp_path):
+    """Renamed conventions with new URLs (same uuids): the orbit group is still a multiscale
+    pyramid beside its conditions, and its levels are still placed by spatial:transform."""
+    client = cube_client(tmp_path, later=True)
+    assert "/descending:vv" in client.get(f"{S1}/info").json()["variables"]
+    sel = f"time={ex.s1_second('descending', 0)}"
+    for level in ("r10m", "r720m"):
+        x, y = ex.s1_pixel_centre(level, 3, 3)
+        values = point(client, S1, ex.S1_EPSG, x, y, variables=f"/descending/{level}:vv", sel=sel)
+        assert values == [ex.s1_value("descending", "vv", 0, level, 3, 3)]
+
+
+def test_s1_rtc_levels_are_chosen_per_output_resolution(client):
+    """``/descending:vh`` picks levels as ``/measurements/reflectance`` does."""
+    from titiler_eopf.tiler.reader import EOPFReader
+
+    product = client.app.state.catalog.open(ex.COLLECTION_S1_RTC, ex.S1_RTC_ITEM_ID)
+    sel = [f"time={ex.s1_second('descending', 0)}"]
+    reader = EOPFReader(product, variables=["/descending:vh"], sel=sel)
+    assert [reader.chosen_levels(r)[0] for r in (None, 10, 59, 60, 200, 719, 5000)] == [
+        "r10m",
+        "r10m",
+        "r20m",
+        "r60m",
+        "r120m",
+        "r360m",
+        "r720m",
+    ]
+
+
 def test_s1_rtc_with_one_orbit_group(tmp_path):
     """Either orbit group can be missing: the other reads, the missing one is a clear 400."""
-    path = tmp_path / ex.COLLECTION_S1_RTC / f"{ex.S1_RTC_ITEM_ID}.zarr"
-    path.mkdir(parents=True)
-    ex.write_s1_rtc(path, orbits=("descending",))
-    client = TestClient(create_tiler_app(TilerSettings(store_url=str(tmp_path))))
+    client = cube_client(tmp_path, orbits=("descending",))
     listing = client.get(f"{S1}/info").json()["variables"]
     assert "/descending:vv" in listing and not [v for v in listing if "ascending:" in v[:12]]
     x, y = ex.s1_pixel_centre("r10m", 21, 27)
