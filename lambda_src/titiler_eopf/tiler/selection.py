@@ -4,6 +4,7 @@ The Sentinel-1 RTC cubes store acquisitions in the order they were added (their 
 not sorted) at nanosecond precision, while the Explorer's links name them at second precision
 (``sel=time=2025-01-14T17:50:39``). A date or time therefore matches every coordinate value that
 falls in it at the precision it is written with (a day, a second, ...); it must match exactly one.
+A UTC offset (``Z``, ``+02:00``, as STAC datetimes have them) is taken to UTC, as CF times are.
 ``nearest``, ``pad``/``ffill`` and ``backfill``/``bfill`` compare values, never positions, so the
 order of the axis does not matter. The value returned is the coordinate's own (full precision),
 which xarray selects exactly on any unique index, sorted or not.
@@ -11,11 +12,14 @@ which xarray selects exactly on any unique index, sorted or not.
 
 from __future__ import annotations
 
+import re
+
 import numpy
 
 from titiler_eopf.tiler.errors import ParameterError
 
 MAX_LISTED_VALUES = 20
+UTC_OFFSET = re.compile(r"(?:Z|([+-])(\d\d):?(\d\d))$")
 
 
 def text(value) -> str:
@@ -34,11 +38,24 @@ def listing(values) -> str:
     return ", ".join(texts) + (f", ... ({more} more)" if more > 0 else "")
 
 
+def _datetime(value: str) -> numpy.datetime64:
+    """An ISO 8601 date or time at the precision it is written with, a UTC offset taken off."""
+    offset = UTC_OFFSET.search(value) if "T" in value else None
+    if offset is None:
+        return numpy.datetime64(value)
+    local = numpy.datetime64(value[: offset.start()])
+    sign, hours, minutes = offset.groups()
+    if sign is None:  # Z
+        return local
+    shift = numpy.timedelta64(int(hours) * 60 + int(minutes), "m")
+    return local - shift if sign == "+" else local + shift
+
+
 def _cast(value: str, coordinate: numpy.ndarray, dim: str):
     kind = coordinate.dtype.kind
     try:
         if kind == "M":
-            return numpy.datetime64(value)
+            return _datetime(value)
         if kind in "iuf":
             return coordinate.dtype.type(value)
     except ValueError as exc:
