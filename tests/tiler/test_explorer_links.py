@@ -26,7 +26,7 @@ from rasterio.warp import transform as warp
 import eopf_sample as es
 from eopf_sample import explorer
 from eopf_sample.mosaic import COLLECTION_MOSAIC, MOSAIC_ITEMS
-from tests.tiler.conftest import decode_image
+from tests.support.tiler import decode_image
 
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 REFLECTANCE = "/measurements/reflectance"

@@ -17,7 +17,7 @@ from rasterio.warp import transform as transform_coords
 
 from eopf_sample import explorer as ex
 from eopf_sample import scene
-from tests.tiler.conftest import decode_image
+from tests.support.tiler import decode_image
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 

@@ -10,8 +10,8 @@ from rasterio.warp import transform as transform_coords
 
 import eopf_sample as es
 from eopf_sample import explorer
-from tests.tiler.conftest import decode_image
-from tests.tiler.sweep import sweep_product
+from tests.support.sweep import sweep_product
+from tests.support.tiler import decode_image
 from titiler_eopf.tiler.colormaps import SCL_CLASSES
 
 SCL = "/conditions/mask/l2a_classification:scl"
