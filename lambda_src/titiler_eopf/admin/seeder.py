@@ -139,9 +139,11 @@ def error_detail(body: bytes) -> str:
         return body[:200].decode("utf-8", "replace")
 
 
-def fetch_tile(index: int, url: str, timeout: float = 60.0) -> Outcome:
+def fetch_tile(
+    index: int, url: str, timeout: float = 60.0, send_headers: dict | None = None
+) -> Outcome:
     try:
-        status, headers, body = http_get(url, timeout)
+        status, headers, body = http_get(url, timeout, send_headers)
     except (OSError, urllib.error.URLError) as exc:
         reason = getattr(exc, "reason", exc)
         return Outcome(index, url, "failed", error=f"{type(exc).__name__}: {reason}")
@@ -157,12 +159,17 @@ def fetch_tile(index: int, url: str, timeout: float = 60.0) -> Outcome:
 
 
 def product_bounds(
-    base_url: str, collection: str, item: str, preset: str, timeout: float = 30.0
+    base_url: str,
+    collection: str,
+    item: str,
+    preset: str,
+    timeout: float = 30.0,
+    headers: dict | None = None,
 ) -> tuple:
     """The product's lon/lat bounds, from its TileJSON (default bbox of a job)."""
     url = tilejson_url(base_url, collection, item, get_preset(preset))
     try:
-        status, _, body = http_get(url, timeout)
+        status, _, body = http_get(url, timeout, headers)
     except (OSError, urllib.error.URLError) as exc:
         raise SeedError(f"cannot reach {base_url}: {getattr(exc, 'reason', exc)}") from None
     if status != 200:
@@ -185,8 +192,9 @@ def run(
     deadline: float | None = None,
     stop: threading.Event | None = None,
     timeout: float = 60.0,
+    headers: dict | None = None,
 ) -> tuple[Summary, int | None]:
-    """Request ``todo`` with at most ``concurrency`` in flight.
+    """Request ``todo`` with at most ``concurrency`` in flight (each with ``headers``).
 
     Returns the summary and the first index not attempted (None when every
     request of ``todo`` was made): a ``deadline`` (``time.monotonic()``) or
@@ -218,7 +226,7 @@ def run(
     first = next(todo, None)
     if first is None:
         return finish(None)
-    record(fetch_tile(first[0], job.url(*first[1:]), timeout))
+    record(fetch_tile(first[0], job.url(*first[1:]), timeout, headers))
 
     pending: dict = {}
     next_index: int | None = None
@@ -235,9 +243,8 @@ def run(
                         stopped = True
                         break
                     index, preset, z, x, y = request
-                    pending[pool.submit(fetch_tile, index, job.url(preset, z, x, y), timeout)] = (
-                        index
-                    )
+                    url = job.url(preset, z, x, y)
+                    pending[pool.submit(fetch_tile, index, url, timeout, headers)] = index
                 if not pending:
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

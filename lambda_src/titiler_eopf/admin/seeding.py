@@ -14,14 +14,24 @@ from titiler_eopf.admin import seeder
 from titiler_eopf.admin.actions import MAX_SEED_TILES, BadRequest, SeedRequest
 
 
-def seed_slice(request: SeedRequest, base_url: str | None, deadline: float | None) -> dict:
+def seed_slice(
+    request: SeedRequest,
+    base_url: str | None,
+    deadline: float | None,
+    headers: dict[str, str] | None = None,
+) -> dict:
     """Run requests ``start .. start + limit`` of the job through the tile API at
-    ``base_url``; ``deadline`` (``time.monotonic()``) ends submission early."""
-    job = build_job(request, base_url)
+    ``base_url``; ``deadline`` (``time.monotonic()``) ends submission early; ``headers`` go
+    with every request (the origin-verify header behind a CDN)."""
+    job = build_job(request, base_url, headers)
     total = job.count()
     end = min(request.start + (request.limit or MAX_SEED_TILES), total)
     summary, stopped_at = seeder.run(
-        job, slice_of(job, request.start, end), concurrency=request.concurrency, deadline=deadline
+        job,
+        slice_of(job, request.start, end),
+        concurrency=request.concurrency,
+        deadline=deadline,
+        headers=headers,
     )
     return {
         "total": total,
@@ -32,7 +42,9 @@ def seed_slice(request: SeedRequest, base_url: str | None, deadline: float | Non
     }
 
 
-def build_job(request: SeedRequest, base_url: str | None) -> seeder.SeedJob:
+def build_job(
+    request: SeedRequest, base_url: str | None, headers: dict[str, str] | None = None
+) -> seeder.SeedJob:
     """The job of the request; without a bbox, the product's bounds from its TileJSON."""
     if not base_url:
         raise BadRequest(
@@ -40,7 +52,7 @@ def build_job(request: SeedRequest, base_url: str | None) -> seeder.SeedJob:
         )
     try:
         bbox = request.bbox or seeder.product_bounds(
-            base_url, request.collection, request.item, request.presets[0]
+            base_url, request.collection, request.item, request.presets[0], headers=headers
         )
     except seeder.SeedError as exc:
         raise BadRequest(str(exc)) from None
