@@ -57,7 +57,7 @@ class LimitSettings(BaseSettings):
     # Body of one response: the largest AWS Lambda can return (6 MB once base64-encoded, less
     # 16 KiB for its envelope and the headers); over it, a 422 naming this limit instead of the
     # platform's 502. A server that is not a Lambda may raise it.
-    max_response_bytes: int = Field(LAMBDA_MAX_RESPONSE_BYTES, ge=64 * 1024)
+    max_response_bytes: int = Field(LAMBDA_MAX_RESPONSE_BYTES, ge=1024)
 
 
 def env_name(field: str) -> str:
