@@ -89,6 +89,17 @@ def test_seed_renders_then_every_tile_is_a_hit(cli, ops):
     assert all(k["key"].startswith(f"tile/ops/{C}/{ITEM}/") for k in keys)
 
 
+def test_seed_render_requests_the_tiles_its_renders_route_lists(cli, ops):
+    code, out, err = cli(*seed_args(ops, "--render", "false-colour"))
+    assert code == 0, err
+    assert counts(out)["rendered"] >= 2 and counts(out)["failed"] == 0
+    render = httpx.get(f"{ops.url}/collections/{C}/items/{ITEM}/renders/false-colour").json()
+    xyz = render["links"]["xyz"].format(z=12, x=2178, y=1514)
+    assert x_cache(xyz) == "HIT"
+    code, _, err = cli(*seed_args(ops, "--render", "no-such-render"))
+    assert code == 1 and "rendering 'no-such-render'" in err and "HTTP 404" in err
+
+
 def test_seed_above_the_bound_asks_for_yes_and_requests_nothing(cli, ops):
     code, out, err = cli(*seed_args(ops, "--max-tiles", 3))
     assert code == 1 and out == ""
