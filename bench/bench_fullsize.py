@@ -1,4 +1,4 @@
-"""Full-size MISS benchmark through the loopback object store, side by side with stock titiler.xarray.
+"""Full-size MISS benchmark through the loopback object store, beside stock titiler.xarray.
 
 For each product of ``make bench-data`` (L2A and L1C, native and GeoZarr) and each zoom, a fresh
 process (a cold Lambda container) serves, through the loopback store (HTTP, 20 ms per request,
@@ -16,7 +16,7 @@ one Reader per band as titiler.xarray serves one variable, opening the level for
 its tile endpoint does; the native layout keeps its CRS in ``proj:epsg`` attributes, which
 titiler.xarray does not read, so the opener writes EPSG:32632 for it). Ratios are stock / ours.
 
-    .venv/bin/python bench/bench_fullsize.py [--zooms 7-14] [--products l1c-native,...]
+    .venv/bin/python -m bench.bench_fullsize [--zooms 7-14] [--products l1c-native,...]
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambda_src")]
+from eopf_sample import fullsize
 
-from eopf_sample import fullsize  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BANDS = ["b04", "b03", "b02"]
 LATENCY = 0.02
@@ -42,7 +41,7 @@ BANDWIDTH = 100e6
 CHILD = r"""
 import json, resource, sys, time
 args = json.loads(sys.argv[1])
-from tests.loopback import remote_reset, remote_stats
+from tests.support.loopback import remote_reset, remote_stats
 
 def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -80,8 +79,11 @@ if args["mode"] == "ours":
     import rasterio, xarray, zarr  # noqa: F401
     tj = measure(get("/WebMercatorQuad/tilejson.json"))
     out["open"] = tj
-    out["minzoom"] = client.get(base + "/WebMercatorQuad/tilejson.json", params=params).json()["minzoom"]
-    out["tiles"] = [measure(get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}.png")) for z, x, y in args["tiles"]]
+    tilejson = client.get(base + "/WebMercatorQuad/tilejson.json", params=params).json()
+    out["minzoom"] = tilejson["minzoom"]
+    out["tiles"] = [
+        measure(get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}.png")) for z, x, y in args["tiles"]
+    ]
     out["hit"] = measure(get("/tiles/WebMercatorQuad/{}/{}/{}.png".format(*args["tiles"][0])))
     from titiler_eopf.tiler import chunkcache
     out["chunks"] = chunkcache.stats()
@@ -124,7 +126,10 @@ else:
             except Exception as exc:
                 return 500, {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}
         return fn
-    out["tiles"] = [measure(tile(z, x, y, levels)) for (z, x, y), levels in zip(args["tiles"], args["levels"])]
+    out["tiles"] = [
+        measure(tile(z, x, y, levels))
+        for (z, x, y), levels in zip(args["tiles"], args["levels"], strict=True)
+    ]
 print("RESULT " + json.dumps(out))
 """
 
@@ -235,7 +240,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "tests.loopback",
+            "tests.support.loopback",
             str(data),
             "--latency",
             str(LATENCY),
@@ -314,8 +319,9 @@ def chunk_cache_choice(data: Path) -> None:
     print(
         f"Chunk cache: a native 5490 x 5490 chunk is {len(raw) / 1e6:.1f} MB compressed, "
         f"{len(decoded) / 1e6:.1f} MB decoded; fetching it costs {fetch:.0f} ms here, decoding it "
-        f"{min(decode):.0f} ms. A cache of compressed bytes would hold {len(decoded) / len(raw):.1f}x "
-        f"more chunks but every hit would still decode ({min(decode):.0f} ms per chunk, 3 chunks per "
+        f"{min(decode):.0f} ms. A cache of compressed bytes would hold "
+        f"{len(decoded) / len(raw):.1f}x more chunks but every hit would still decode "
+        f"({min(decode):.0f} ms per chunk, 3 chunks per "
         "true-colour tile); decoded chunks make a neighbour's MISS a slice (table above): kept."
     )
 
@@ -345,7 +351,7 @@ def goals(rows) -> None:
     slow = max((o["tiles"][0]["ms"] for z, o in l1c if 7 <= z <= 9), default=float("nan"))
     rss = max((max(t["rss_mb"] for t in o["tiles"]) for z, o in l1c), default=float("nan"))
     speed = []
-    for n, z, o, s, m in ok:
+    for _name, _z, o, s, _m in ok:
         st = (s.get("tiles") or [{}])[0]
         speed.append(
             (st.get("ms", float("inf")) if st.get("status") == 200 else float("inf"))
@@ -354,7 +360,8 @@ def goals(rows) -> None:
     print()
     print("Goals (issue 7), from the table above:")
     print(
-        f"- GeoZarr z10-z14 bytes fetched per MISS / minimum: max {max(geo, default=float('nan')):.2f} (goal <= 1.5)"
+        "- GeoZarr z10-z14 bytes fetched per MISS / minimum: max "
+        f"{max(geo, default=float('nan')):.2f} (goal <= 1.5)"
     )
     for product, chunks in (("l2a-native", "5490 x 5490"), ("l1c-native", "1830 x 1830")):
         print(
@@ -362,13 +369,15 @@ def goals(rows) -> None:
             f"{max(neighbours(product), default=float('nan')):.2f} (goal <= 0.20)"
         )
     print(
-        f"- L1C true colour, zooms TileJSON advertises: statuses {sorted(set(st for _, st in advertised))} "
-        f"over {len(advertised)} product/zoom pairs (goal: all 200); z7-z9 first MISS max {slow:.0f} ms "
-        f"(goal < 3000); peak RSS max {rss:.0f} MB (goal <= 1500)"
+        "- L1C true colour, zooms TileJSON advertises: statuses "
+        f"{sorted(set(st for _, st in advertised))} over {len(advertised)} product/zoom pairs "
+        f"(goal: all 200); z7-z9 first MISS max {slow:.0f} ms (goal < 3000); "
+        f"peak RSS max {rss:.0f} MB (goal <= 1500)"
     )
     print(
-        f"- stock titiler.xarray / TiTiler-EOPF (open + first tile): min {min(speed, default=float('nan')):.2f} "
-        "over every product and zoom (goal >= 1; inf = stock fails)"
+        "- stock titiler.xarray / TiTiler-EOPF (open + first tile): min "
+        f"{min(speed, default=float('nan')):.2f} over every product and zoom "
+        "(goal >= 1; inf = stock fails)"
     )
 
 
@@ -379,8 +388,9 @@ def report(rows, lo, hi) -> None:
         f"{BANDWIDTH / 1e6:.0f} MB/s per response); true colour b04,b03,b02; each product and "
         "zoom in a fresh process (cold container); neighbours = the 3 tiles east, south, "
         "south-east of the first, in the same process; open = TileJSON (opens the product: "
-        "metadata and coordinates; imports done before, in both processes); stock = titiler.xarray Reader per band on the same level, in "
-        "its own fresh process, opening the level for every request as its tile endpoint does: "
+        "metadata and coordinates; imports done before, in both processes); stock = "
+        "titiler.xarray Reader per band on the same level, in its own fresh process, "
+        "opening the level for every request as its tile endpoint does: "
         "stock/ours (first) compares it with open + first MISS."
     )
     print()
@@ -417,12 +427,13 @@ def report(rows, lo, hi) -> None:
         min_first = minimum[0]
         ratio = first["bytes"] / min_first if min_first else float("nan")
         print(
-            f"| {name} | {z} | {levels} | {status} | {ours['open']['ms']:.0f} | {first['ms']:.0f} | {n_ms:.0f} | "
-            f"{n_ms / first['ms']:.2f} | {ours['hit']['ms']:.0f} | {first['requests']} | "
+            f"| {name} | {z} | {levels} | {status} | {ours['open']['ms']:.0f} | "
+            f"{first['ms']:.0f} | {n_ms:.0f} | {n_ms / first['ms']:.2f} | "
+            f"{ours['hit']['ms']:.0f} | {first['requests']} | "
             f"{mb(first['bytes'])} | {mb(min_first)} | {ratio:.2f} | "
             f"{max(t['rss_mb'] for t in tiles):.0f} | {s_first_txt} | {s_n:.0f} | "
-            f"{s_first / (first['ms'] + ours['open']['ms']):.2f} | {s_n / n_ms if ok else float('nan'):.2f} | "
-            f"{s_rss:.0f} | {ours['minzoom']} |"
+            f"{s_first / (first['ms'] + ours['open']['ms']):.2f} | "
+            f"{s_n / n_ms if ok else float('nan'):.2f} | {s_rss:.0f} | {ours['minzoom']} |"
         )
 
 

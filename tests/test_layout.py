@@ -16,13 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lambda_src" / "titiler_eopf"
 MAX_LINES = 600
 
-# room -> rooms it must never import (directly or lazily).
+# room -> rooms it must never import (directly or lazily); a room is the first name under
+# titiler_eopf (a sub-package or a top-level module).
+_ENTRY = {"main", "__main__", "handlers", "ops"}
 FORBIDDEN_DOORS = {
-    "tiler": {"cache", "handlers", "ops", "admin"},
-    "cache": {"tiler", "handlers", "ops"},
-    "handlers": {"ops"},
+    "tiler": {"cache", "admin", "settings"} | _ENTRY,
+    "cache": {"tiler", "admin", "settings"} | _ENTRY,
+    "admin": {"tiler"} | _ENTRY,
+    "handlers": {"ops", "__main__"},
     "ops": {"handlers"},
-    "paths": {"tiler", "cache", "handlers", "ops", "admin"},
+    # leaves: the standard library only (presets may use paths)
+    "paths": {"tiler", "cache", "admin", "settings", "environment", "presets"} | _ENTRY,
+    "environment": {"tiler", "cache", "admin", "settings", "paths", "presets"} | _ENTRY,
+    "presets": {"tiler", "cache", "admin", "settings", "environment"} | _ENTRY,
+    # boto3 clients with timeouts (a leaf), and the CDN's origin check (uses aws only)
+    "aws": {"tiler", "cache", "admin", "settings", "environment", "paths", "origin"} | _ENTRY,
+    "origin": {"tiler", "cache", "admin", "settings"} | _ENTRY,
 }
 
 

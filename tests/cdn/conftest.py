@@ -4,38 +4,15 @@ Secrets Manager and a CloudFront distribution (boto3 reaches both through
 
 from __future__ import annotations
 
-import os
-import threading
 import uuid
 
 import pytest
 
-from tests.servers import free_port, wait_port
-
-ITEM = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
-COLLECTION = "sentinel-2-l2a"
-RGB = [
-    ("variables", "/measurements/reflectance:b04"),
-    ("variables", "/measurements/reflectance:b03"),
-    ("variables", "/measurements/reflectance:b02"),
-    ("rescale", "0,1"),
-]
-TILE = f"/collections/{COLLECTION}/items/{ITEM}/tiles/WebMercatorQuad/12/2178/1514.png"
-
 
 @pytest.fixture
-def aws_env(monkeypatch, moto_server):
-    """boto3 pointed at moto's server, with test credentials; yields its URL."""
-    for name in [n for n in os.environ if n.startswith("TITILER_EOPF_")]:
-        monkeypatch.delenv(name)
-    env = {
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+def aws_env(monkeypatch, test_aws_env, moto_server):
+    """boto3 pointed at moto's server (no TITILER_EOPF_* from the machine); yields its URL."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return moto_server
 
 
@@ -88,30 +65,3 @@ def distribution_id(cloudfront):
         },
     }
     return cloudfront.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
-
-
-class LiveServer:
-    """An ASGI app served by uvicorn in a thread (the seeder requests real HTTP)."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        wait_port(self.port)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)

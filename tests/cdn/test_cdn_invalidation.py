@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.handlers.events import FakeContext
+from tests.support.events import FakeContext
 from titiler_eopf.admin.actions import InvalidateRequest
 from titiler_eopf.admin.cdn import CdnInvalidator, edge_paths, tile_paths
 from titiler_eopf.paths import webmercator_tile_range

@@ -9,7 +9,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.cdn.conftest import COLLECTION, ITEM, RGB, TILE, LiveServer
+from tests.support.cdn import COLLECTION, ITEM, RGB, TILE, LiveServer
 from titiler_eopf.admin.actions import SeedRequest
 from titiler_eopf.admin.service import AdminService
 from titiler_eopf.cache import CacheSettings
@@ -63,7 +63,7 @@ def test_unreachable_secrets_manager_fails_closed_and_recovers(
     sample_store, origin_secret, monkeypatch, caplog, aws_env
 ):
     arn, value = origin_secret
-    from tests.servers import free_port
+    from tests.support.servers import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
     client = TestClient(locked_app(sample_store, arn))

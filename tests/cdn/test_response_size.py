@@ -9,7 +9,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.cdn.conftest import COLLECTION, ITEM, RGB, TILE
+from tests.support.cdn import COLLECTION, ITEM, RGB, TILE
 from titiler_eopf.cache import CacheSettings
 from titiler_eopf.main import create_app
 from titiler_eopf.tiler.limits import (

@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from tests.handlers.events import ITEM, RGB_QUERY, FakeContext, http_api_event
+from tests.support.events import ITEM, RGB_QUERY, FakeContext, http_api_event
 from titiler_eopf.handlers import snapstart, tile
 
 TILE_PATH = f"/collections/sentinel-2-l2a/items/{ITEM}/tiles/WebMercatorQuad/12/2178/1514.png"

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
+from tests.support.infra import logical_id
 from titiler_eopf.environment import env_name
 from titiler_eopf.settings import sections
-
-from .conftest import logical_id
 
 # Set by the stack for the cluster client, which the cluster branch of issue 16 reads.
 PENDING = {"TITILER_EOPF_CACHE_REDIS_CLUSTER"}

@@ -8,7 +8,7 @@ import subprocess
 
 import httpx
 
-from tests.ops.conftest import BBOX, ITEM, _clean_environ, console_script
+from tests.support.ops import BBOX, ITEM, clean_environ, console_script
 from titiler_eopf.presets import PRESETS, tile_url
 
 C = "sentinel-2-l2a"
@@ -46,7 +46,7 @@ def counts(stdout: str) -> dict:
 def test_console_script_runs_and_errors_in_one_line(ops):
     script = console_script()
     assert script.exists(), "make install puts titiler-eopf in the venv's bin/"
-    env = _clean_environ() | ops.env
+    env = clean_environ() | ops.env
     done = subprocess.run(
         [script, "cache", "status", "--url", ops.url],
         env=env,
@@ -175,7 +175,7 @@ def test_seed_resumes_after_an_interruption(cli, ops, tmp_path):
     ]
     proc = subprocess.Popen(
         argv,
-        env=_clean_environ() | ops.env,
+        env=clean_environ() | ops.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_NATIVE, ITEM_ID
-from tests.tiler.conftest import RGB, decode_image, item_path, variables_query
+from tests.support.tiler import RGB, decode_image, item_path, variables_query
 
 PNG = b"\x89PNG\r\n\x1a\n"
 RGB_RESCALED = variables_query() + [("rescale", "0,1")]

@@ -9,8 +9,8 @@ import pytest
 from rasterio.warp import transform as transform_coords
 
 import eopf_sample as es
-from tests.tiler.conftest import decode_image
-from tests.tiler.sweep import sweep_product
+from tests.support.sweep import sweep_product
+from tests.support.tiler import decode_image
 from titiler_eopf.tiler.colormaps import SCL_CLASSES
 
 SCL = "/conditions/mask/l2a_classification:scl"
