@@ -26,7 +26,6 @@ under (a render racing an invalidation is never stored after it).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -123,20 +122,11 @@ return gc .. '/' .. gi
 
 
 def _secret_password(arn: str, region: str | None) -> str:
-    import boto3  # lazy: only deployments with a secret pay for it
+    # Lazy: only deployments with a secret pay for boto3; explicit timeouts (titiler_eopf.aws).
+    from titiler_eopf.aws import read_secret, secret_field
 
-    kwargs = {"region_name": region} if region else {}
-    value = boto3.client("secretsmanager", **kwargs).get_secret_value(SecretId=arn)["SecretString"]
     # Accept a bare token or a JSON document {"password": ...} / {"token": ...}.
-    try:
-        doc = json.loads(value)
-    except ValueError:
-        return value
-    if isinstance(doc, dict):
-        for name in ("password", "token", "auth_token", "authToken"):
-            if name in doc:
-                return str(doc[name])
-    return value
+    return secret_field(read_secret(arn), ("password", "token", "auth_token", "authToken"))
 
 
 class RedisConnection:
