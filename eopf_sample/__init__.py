@@ -7,6 +7,10 @@
   root ``zarr.json``), plus a ``(time, y, x)`` variable ``/measurements/time_series:ndvi``
 - ``sentinel-2-l1c/<L1C_ITEM_ID>.zarr``: native L1C (zarr v2)
 - ``sentinel-1-l1-grd/<S1_ITEM_ID>.zarr``: Sentinel-1 GRD (zarr v2, radar geometry)
+- the EOPF Explorer's products (see :mod:`eopf_sample.explorer`):
+  ``sentinel-1-l1-rtc/s1-rtc-31TCH.zarr`` (S1 GRD RTC cube),
+  ``sentinel-2-l2a-production/<ITEM_ID>.zarr`` (GeoZarr as the production converter writes it) and
+  ``sentinel-2-l2a-staging-codecs/<ITEM_ID>.zarr`` (the same with scale_offset + cast_value)
 
 Every group of the real products is written (see :mod:`eopf_sample.groups`): classification,
 masks, quicklooks, angles, meteorology, radar annotations.
@@ -26,6 +30,9 @@ from .scene import (
     COLLECTION_L1C,
     COLLECTION_NATIVE,
     COLLECTION_S1,
+    COLLECTION_S1_RTC,
+    COLLECTION_S2_CODECS,
+    COLLECTION_S2_PRODUCTION,
     EPSG,
     GEOZARR_BANDS,
     GRID,
@@ -37,6 +44,7 @@ from .scene import (
     NATIVE_FILL,
     NODATA_BLOCK,
     S1_ITEM_ID,
+    S1_RTC_ITEM_ID,
     SCALE_FACTOR,
     TIME_SERIES_DATES,
     X0,
@@ -61,6 +69,9 @@ __all__ = [
     "COLLECTION_L1C",
     "COLLECTION_NATIVE",
     "COLLECTION_S1",
+    "COLLECTION_S1_RTC",
+    "COLLECTION_S2_CODECS",
+    "COLLECTION_S2_PRODUCTION",
     "EPSG",
     "GEOZARR_BANDS",
     "GRID",
@@ -68,6 +79,7 @@ __all__ = [
     "ITEM_IDS",
     "L1C_ITEM_ID",
     "S1_ITEM_ID",
+    "S1_RTC_ITEM_ID",
     "TIME_SERIES_DATES",
     "expected_block_value",
     "time_series_value",

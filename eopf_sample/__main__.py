@@ -13,7 +13,10 @@ from .writer import write_samples
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m eopf_sample",
-        description="Write small sample EOPF products (S2 L2A native and GeoZarr, S2 L1C, S1 GRD).",
+        description=(
+            "Write small sample EOPF products (S2 L2A native and GeoZarr, S2 L1C, S1 GRD, "
+            "S1 GRD RTC, S2 GeoZarr production and codecs)."
+        ),
     )
     parser.add_argument("--out", default="data", help="output directory (default: data)")
     parser.add_argument("--force", action="store_true", help="rewrite products that already exist")

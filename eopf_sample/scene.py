@@ -23,11 +23,20 @@ L1C_ITEM_ID = "S2B_MSIL1C_20250113T103309_N0511_R108_T32TLQ_20250113T122458"
 L1C_BOUNDS_LONLAT = (6.456860517008107, 44.996014791226, 6.645131118765448, 45.129443129357036)
 COLLECTION_S1 = "sentinel-1-l1-grd"
 S1_ITEM_ID = "S1A_IW_GRDH_1SDV_20241124T180254_20241124T180319_056700_06F516_BA27"
+# The EOPF Explorer's products (see eopf_sample.explorer): S1 GRD RTC cube, the S2 GeoZarr as
+# the production converter writes it, and its experimental-codecs variant.
+COLLECTION_S1_RTC = "sentinel-1-l1-rtc"
+S1_RTC_ITEM_ID = "s1-rtc-31TCH"
+COLLECTION_S2_PRODUCTION = "sentinel-2-l2a-production"
+COLLECTION_S2_CODECS = "sentinel-2-l2a-staging-codecs"
 ITEM_IDS = {
     COLLECTION_NATIVE: ITEM_ID,
     COLLECTION_GEOZARR: ITEM_ID,
     COLLECTION_L1C: L1C_ITEM_ID,
     COLLECTION_S1: S1_ITEM_ID,
+    COLLECTION_S1_RTC: S1_RTC_ITEM_ID,
+    COLLECTION_S2_PRODUCTION: ITEM_ID,
+    COLLECTION_S2_CODECS: ITEM_ID,
 }
 # Dates of the GeoZarr sample's (time, y, x) variable /measurements/time_series:ndvi.
 TIME_SERIES_DATES = ("2022-01-01", "2022-01-05", "2022-01-09")

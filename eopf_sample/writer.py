@@ -14,7 +14,7 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
 
-from . import groups, scene, structure
+from . import explorer, groups, scene, structure
 
 # ----------------------------------------------------------------------------------------------
 # Pixel values
@@ -318,6 +318,9 @@ WRITERS: dict[str, Callable[[Path], None]] = {
     scene.COLLECTION_GEOZARR: write_geozarr,
     scene.COLLECTION_L1C: write_l1c,
     scene.COLLECTION_S1: write_s1,
+    scene.COLLECTION_S1_RTC: explorer.write_s1_rtc,
+    scene.COLLECTION_S2_PRODUCTION: explorer.write_s2_production,
+    scene.COLLECTION_S2_CODECS: explorer.write_s2_codecs,
 }
 
 

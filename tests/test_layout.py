@@ -29,6 +29,9 @@ FORBIDDEN_DOORS = {
     "paths": {"tiler", "cache", "admin", "settings", "environment", "presets"} | _ENTRY,
     "environment": {"tiler", "cache", "admin", "settings", "paths", "presets"} | _ENTRY,
     "presets": {"tiler", "cache", "admin", "settings", "environment"} | _ENTRY,
+    # boto3 clients with timeouts (a leaf), and the CDN's origin check (uses aws only)
+    "aws": {"tiler", "cache", "admin", "settings", "environment", "paths", "origin"} | _ENTRY,
+    "origin": {"tiler", "cache", "admin", "settings"} | _ENTRY,
 }
 
 

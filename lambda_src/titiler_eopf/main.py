@@ -1,4 +1,5 @@
-"""The application as deployed: hosts -> public URL -> CORS -> compression -> cache -> tiler.
+"""The application as deployed: origin check -> hosts -> public URL -> CORS -> request guard ->
+compression -> cache -> response size gate -> tiler.
 
 The cache sits inside the compression middleware: it stores identity bytes and
 compression is applied per client after it (a gzip body is never cached and
@@ -10,7 +11,10 @@ The tiler and the cache share one ``SourceVersions`` (a product rewritten in
 place is noticed by both within ``source_revalidate_seconds``). In front of
 everything, ``PublicURLMiddleware`` pins the base URL of every response to
 ``TITILER_EOPF_PUBLIC_URL`` when it is set, so no Host header can steer the
-URLs a cached TileJSON embeds.
+URLs a cached TileJSON embeds. Behind a CDN (``TITILER_EOPF_ORIGIN_VERIFY_SECRET_ARN``) the
+origin check refuses, before anything else, every request that did not come through it. The
+size gate sits between the cache and the tiler: a body Lambda could not return is a 422,
+which the cache never stores.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
 from titiler_eopf.cache.core import no_chunk_stats, unversioned
 from titiler_eopf.settings import Settings, SettingsError, load_settings
-from titiler_eopf.tiler.limits import RequestGuard
+from titiler_eopf.tiler.limits import RequestGuard, ResponseSizeGate
 from titiler_eopf.tiler.settings import TilerSettings
 
 __all__ = ["Settings", "SettingsError", "create_app", "load_settings"]
@@ -87,9 +91,9 @@ def create_app(
         if admin_token is not None:
             service = AdminService(cache)
             app.include_router(build_admin_router(service, admin_token.get_secret_value()))
-        return app
+        return ResponseSizeGate(app, settings.max_response_bytes)
 
-    app = CacheMiddleware(app_factory=build_tiler, cache=cache)
+    cache_layer = app = CacheMiddleware(app_factory=build_tiler, cache=cache)
     app = _compression(app)
     # URL/body sizes and encodings checked before the cache keys or stores anything.
     app = RequestGuard(app, settings)
@@ -100,8 +104,20 @@ def create_app(
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         app = TrustedHostMiddleware(app, allowed_hosts=settings.allowed_hosts)
+    origin_secret = None
+    if settings.origin_verify_secret_arn:
+        from titiler_eopf.origin import OriginVerifyMiddleware, secret_from_settings
+
+        origin_secret = secret_from_settings(
+            settings.origin_verify_secret_arn, settings.origin_verify_refresh_seconds
+        )
+        app = OriginVerifyMiddleware(app, origin_secret)
     app.cache = cache  # for handlers and tests: the cache behind this app
     app.versions = versions
+    app.origin_secret = origin_secret  # None without a CDN
+    # Builds the tiler now instead of on the first request the cache cannot answer: a
+    # SnapStart init calls it, so that the imports it costs are in the snapshot.
+    app.prime = lambda: cache_layer.app
     return app
 
 

@@ -28,6 +28,12 @@ class AdminSettings(BaseSettings):
     # Base URL of the tile API that the `seed` action requests (the stack sets it to the API
     # URL; a URL in the event is never used). Unset: `TITILER_EOPF_PUBLIC_URL`.
     seed_api_url: str | None = None
+    # Behind a CDN (set by the stack): invalidations also invalidate the matching CloudFront
+    # paths of this distribution.
+    cdn_distribution_id: str | None = None
+    # Wildcard paths of one CDN invalidation at most (CloudFront allows 15 in progress per
+    # distribution): a tile range past it is invalidated by coarser paths (see admin/cdn.py).
+    cdn_max_paths: int = Field(15, ge=1, le=3000)
 
     @field_validator("seed_api_url")
     @classmethod

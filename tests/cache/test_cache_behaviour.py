@@ -42,7 +42,10 @@ def test_miss_then_hit_identical_bytes(client, cache, standin):
         '"'
     )
     assert int(second.headers["age"]) >= 0
-    assert second.headers["cache-control"] == cache.settings.cache_control_tile
+    # the CDN keeps it for the tile TTL, browsers for browser_max_age (then revalidate)
+    tile_ttl = cache.settings.tile_ttl
+    assert second.headers["cache-control"] == f"public, max-age=60, s-maxage={tile_ttl}"
+    assert first.headers["cache-control"] == second.headers["cache-control"]
     assert standin.renders - before == 1
     m = cache.metrics.snapshot()
     assert (m["hits"], m["misses"], m["writes"]) == (1, 1, 1)
@@ -127,7 +130,8 @@ def test_errors_never_stored_and_empty_tiles_briefly(client, cache, standin):
     first, second = client.get(outside), client.get(outside)
     assert first.status_code == second.status_code == 404
     assert second.headers["x-cache"] == "HIT" and second.json() == {"detail": "Tile outside bounds"}
-    assert second.headers["cache-control"] == cache.settings.cache_control_empty
+    empty_ttl = cache.settings.empty_ttl
+    assert second.headers["cache-control"] == f"public, max-age={empty_ttl}, s-maxage={empty_ttl}"
     # an unknown item's 404 is never stored (anonymous ids must not fill the cache)
     missing = "/collections/c/items/missing/tiles/WebMercatorQuad/1/0/0.png"
     assert [client.get(missing).headers["x-cache"] for _ in range(2)] == ["MISS", "MISS"]

@@ -60,9 +60,32 @@ def test_storable(settings, status, headers, stored):
 
 
 def test_cache_control_by_stored_status(settings):
-    assert cache_control(settings, "tile", 200) == settings.cache_control_tile
-    assert cache_control(settings, "info", 200) == settings.cache_control_metadata
-    assert cache_control(settings, "tile", 204) == settings.cache_control_empty
+    """Split between the CDN (s-maxage = the entry's TTL) and browsers: images kept
+    browser_max_age (at most their TTL), documents revalidated with the ETag on every use."""
+    assert cache_control(settings, "tile", 200) == "public, max-age=60, s-maxage=100"
+    assert cache_control(settings, "preview", 200) == "public, max-age=50, s-maxage=50"
+    assert cache_control(settings, "mosaic_tile", 200) == "public, max-age=30, s-maxage=30"
+    assert cache_control(settings, "tile", 204) == "public, max-age=10, s-maxage=10"
+    assert cache_control(settings, "tile", 404) == "public, max-age=10, s-maxage=10"
+    for kind in ("info", "tilejson", "statistics", "mosaic_tilejson", "mosaic_info"):
+        ttl = settings.ttl_for(kind)
+        assert cache_control(settings, kind, 200) == (
+            f"public, max-age=0, must-revalidate, s-maxage={ttl}"
+        )
+
+
+def test_cache_control_configured_is_sent_as_it_is():
+    settings = CacheSettings(
+        _env_file=None,
+        cache_control_tile="public, max-age=3600",
+        cache_control_metadata="",
+        cache_control_empty="no-store",
+        browser_max_age=5,
+    )
+    assert cache_control(settings, "tile", 200) == "public, max-age=3600"
+    assert cache_control(settings, "info", 200) == ""  # configured empty: none sent
+    assert cache_control(settings, "tile", 204) == "no-store"
+    assert cache_control(settings, "preview", 200) == "public, max-age=5, s-maxage=3600"
 
 
 def test_etag_and_no_cache_and_stripped_headers():

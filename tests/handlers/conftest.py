@@ -30,6 +30,7 @@ def handler_env(monkeypatch, sample_store, handler_redis):
     from titiler_eopf.handlers import admin, tile
 
     monkeypatch.setattr(tile, "_adapter", None)
+    monkeypatch.setattr(tile, "_app", None)
     monkeypatch.setattr(tile, "_cache", None)
     monkeypatch.setattr(admin, "_service", None)  # a fresh container: settings read again
     return env

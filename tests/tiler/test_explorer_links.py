@@ -24,8 +24,9 @@ import pytest
 from rasterio.warp import transform as warp
 
 import eopf_sample as es
+from eopf_sample import explorer
 from eopf_sample.mosaic import COLLECTION_MOSAIC, MOSAIC_ITEMS
-from tests.tiler.conftest import decode_image
+from tests.support.tiler import decode_image
 
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 REFLECTANCE = "/measurements/reflectance"
@@ -80,8 +81,52 @@ def bounds_centre(bounds) -> Callable[[], tuple[float, float]]:
     return lambda: ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
 
 
-# One line per sample collection (the readers' S1 GRD RTC, production GeoZarr and codecs
-# collections plug in here).
+def utm_point(epsg: int, x: float, y: float) -> Callable[[], tuple[float, float]]:
+    def point():
+        (lon,), (lat,) = warp(f"EPSG:{epsg}", "EPSG:4326", [x], [y])
+        return lon, lat
+
+    return point
+
+
+def r10m_pixel(lon: float, lat: float, epsg: int, x0: float, y0: float) -> tuple[int, int]:
+    (x,), (y,) = warp("EPSG:4326", f"EPSG:{epsg}", [lon], [lat])
+    return int((y0 - y) // 10), int((x - x0) // 10)
+
+
+# The Explorer's S1 RTC rendering (its items' renders): the VV/VH composite of one acquisition.
+S1_ACQUISITION = 1  # the 2nd acquisition stored on the unsorted axis
+S1_COMPOSITE = urlencode(
+    [
+        ("expression", "/descending:vv;/descending:vh;(/descending:vv)/(/descending:vh)"),
+        ("rescale", "0.0,0.2"),
+        ("bidx", "1"),
+        ("sel", f"time={explorer.s1_second('descending', S1_ACQUISITION)}"),
+    ]
+)
+
+
+def rtc_value(variable: str, lon: float, lat: float) -> float | None:
+    """The S1 RTC sample: vv, vh and vv/vh of the acquisition at a point (r10m pixel)."""
+    row, col = r10m_pixel(lon, lat, explorer.S1_EPSG, explorer.S1_X0, explorer.S1_Y0)
+    vv, vh = (
+        explorer.s1_value("descending", pol, S1_ACQUISITION, "r10m", row, col)
+        for pol in ("vv", "vh")
+    )
+    return {"vv": vv, "vh": vh, "vv/vh": vv / vh}[variable]
+
+
+def s2_value(decode: Callable) -> Callable:
+    """The production GeoZarr samples: a band's reflectance at a point (r10m pixel)."""
+
+    def value(variable: str, lon: float, lat: float) -> float | None:
+        row, col = r10m_pixel(lon, lat, es.EPSG, es.X0, es.Y0)
+        return decode(variable.rsplit(":", 1)[1], "r10m", row, col)
+
+    return value
+
+
+# One line per sample collection.
 COLLECTIONS = [
     Sample(es.COLLECTION_NATIVE, es.ITEM_ID, S2_TRUE_COLOUR, 3, scene_value, block_centre(1, 1)),
     Sample(es.COLLECTION_GEOZARR, es.ITEM_ID, S2_TRUE_COLOUR, 3, scene_value, block_centre(2, 1)),
@@ -100,6 +145,32 @@ COLLECTIONS = [
         3,
         mosaic_value(MOSAIC_ITEMS[0].id),
         block_centre(1, 1),
+    ),
+    Sample(
+        explorer.COLLECTION_S1_RTC,
+        explorer.S1_RTC_ITEM_ID,
+        S1_COMPOSITE,
+        3,
+        rtc_value,
+        utm_point(explorer.S1_EPSG, *explorer.s1_pixel_centre("r10m", 100, 150)),
+        variables=("vv", "vh", "vv/vh"),
+        ndvi=None,
+    ),
+    Sample(
+        explorer.COLLECTION_S2_PRODUCTION,
+        es.ITEM_ID,
+        S2_TRUE_COLOUR,
+        3,
+        s2_value(explorer.s2_reflectance),
+        utm_point(es.EPSG, *explorer.s2_pixel_centre("r10m", 120, 200)),
+    ),
+    Sample(
+        explorer.COLLECTION_S2_CODECS,
+        es.ITEM_ID,
+        S2_TRUE_COLOUR,
+        3,
+        s2_value(explorer.s2_codecs_reflectance),
+        utm_point(es.EPSG, *explorer.s2_pixel_centre("r10m", 70, 300)),
     ),
 ]
 IDS = [s.collection for s in COLLECTIONS]

@@ -9,6 +9,7 @@ import pytest
 from rasterio.warp import transform as transform_coords
 
 import eopf_sample as es
+from eopf_sample import explorer
 from tests.support.sweep import sweep_product
 from tests.support.tiler import decode_image
 from titiler_eopf.tiler.colormaps import SCL_CLASSES
@@ -57,12 +58,35 @@ def test_every_listed_variable_answers_200_or_a_clear_4xx(client, collection):
         assert len(sweep.variables) == 2 and refused == set(sweep.variables)
         assert all("radar geometry" in a.detail for a in sweep.answers)
         return
+    if collection == es.COLLECTION_S1_RTC:
+        # the cube's variables (time, y, x) are read once sel picks an acquisition (see
+        # test_s1_rtc_sweep_with_an_acquisition); conditions are read as they are
+        cube = {v for v in sweep.variables if "/conditions" not in v}
+        assert len(cube) == 6 and refused == cube
+        assert all(a.status == 200 for a in sweep.answers if a.kind == "info")
+        assert all("sel" in a.detail for a in sweep.answers if a.status >= 400)
+        assert counts["2xx"] == 4 * (counts["variables"] - 6) + 6
+        return
     # S2: only the variables with a dimension left open (angles, time) are refused, and only
     # for reading; /info answers for all of them.
     assert all(a.status == 200 for a in sweep.answers if a.kind == "info")
     assert all("sel" in a.detail for a in sweep.answers if a.status >= 400)
     assert refused <= {v for v in sweep.variables if v.startswith("/conditions/geometry:")} | {NDVI}
     assert counts["2xx"] >= 4 * (counts["variables"] - 3)
+
+
+def test_s1_rtc_sweep_with_an_acquisition(client):
+    """With an acquisition of its orbit group picked, every variable of the cube reads."""
+    orbits = {"ascending": explorer.s1_second("ascending", 1)}
+    orbits["descending"] = explorer.s1_second("descending", 2)
+    extra = {
+        f"/{orbit}:{name}": {"sel": f"time={time}"}
+        for orbit, time in orbits.items()
+        for name in ("vv", "vh", "border_mask")
+    }
+    sweep = sweep_product(client, es.COLLECTION_S1_RTC, es.ITEM_IDS[es.COLLECTION_S1_RTC], extra)
+    counts = sweep.count()
+    assert counts["variables"] == 11 and counts["2xx"] == counts["requests"], counts
 
 
 def test_listing_names_every_kind_of_variable(client):

@@ -149,9 +149,11 @@ def error_detail(body: bytes) -> str:
         return body[:200].decode("utf-8", "replace")
 
 
-def fetch_tile(index: int, url: str, timeout: float = 60.0) -> Outcome:
+def fetch_tile(
+    index: int, url: str, timeout: float = 60.0, send_headers: dict | None = None
+) -> Outcome:
     try:
-        status, headers, body = http_get(url, timeout)
+        status, headers, body = http_get(url, timeout, send_headers)
     except (OSError, urllib.error.URLError) as exc:
         reason = getattr(exc, "reason", exc)
         return Outcome(index, url, "failed", error=f"{type(exc).__name__}: {reason}")
@@ -166,12 +168,19 @@ def fetch_tile(index: int, url: str, timeout: float = 60.0) -> Outcome:
     return Outcome(index, url, kind, status, x_cache)
 
 
-def item_render(base_url: str, collection: str, item: str, name: str, timeout: float = 30.0):
+def item_render(
+    base_url: str,
+    collection: str,
+    item: str,
+    name: str,
+    timeout: float = 30.0,
+    headers: dict | None = None,
+):
     """An item's rendering by name, as its ``/renders/{name}`` lists it (its STAC render, or a
     preset that fits it): the seeder then requests the very tile URLs that route lists."""
     url = f"{base_url.rstrip('/')}/collections/{collection}/items/{item}/renders/{name}"
     try:
-        status, _, body = http_get(url, timeout)
+        status, _, body = http_get(url, timeout, headers)
     except (OSError, urllib.error.URLError) as exc:
         raise SeedError(f"cannot reach {base_url}: {getattr(exc, 'reason', exc)}") from None
     if status != 200:
@@ -186,18 +195,25 @@ def item_render(base_url: str, collection: str, item: str, name: str, timeout: f
     return Preset(name, str(render.get("title") or name), params)
 
 
-def resolve_renders(base_url: str, collection: str, item: str, names) -> tuple[Preset, ...]:
-    return tuple(item_render(base_url, collection, item, name) for name in names)
+def resolve_renders(
+    base_url: str, collection: str, item: str, names, headers: dict | None = None
+) -> tuple[Preset, ...]:
+    return tuple(item_render(base_url, collection, item, name, headers=headers) for name in names)
 
 
 def product_bounds(
-    base_url: str, collection: str, item: str, preset: str | Preset, timeout: float = 30.0
+    base_url: str,
+    collection: str,
+    item: str,
+    preset: str | Preset,
+    timeout: float = 30.0,
+    headers: dict | None = None,
 ) -> tuple:
     """The product's lon/lat bounds, from its TileJSON (default bbox of a job)."""
     preset = preset if isinstance(preset, Preset) else get_preset(preset)
     url = tilejson_url(base_url, collection, item, preset)
     try:
-        status, _, body = http_get(url, timeout)
+        status, _, body = http_get(url, timeout, headers)
     except (OSError, urllib.error.URLError) as exc:
         raise SeedError(f"cannot reach {base_url}: {getattr(exc, 'reason', exc)}") from None
     if status != 200:
@@ -220,8 +236,9 @@ def run(
     deadline: float | None = None,
     stop: threading.Event | None = None,
     timeout: float = 60.0,
+    headers: dict | None = None,
 ) -> tuple[Summary, int | None]:
-    """Request ``todo`` with at most ``concurrency`` in flight.
+    """Request ``todo`` with at most ``concurrency`` in flight (each with ``headers``).
 
     Returns the summary and the first index not attempted (None when every
     request of ``todo`` was made): a ``deadline`` (``time.monotonic()``) or
@@ -253,7 +270,7 @@ def run(
     first = next(todo, None)
     if first is None:
         return finish(None)
-    record(fetch_tile(first[0], job.url(*first[1:]), timeout))
+    record(fetch_tile(first[0], job.url(*first[1:]), timeout, headers))
 
     pending: dict = {}
     next_index: int | None = None
@@ -270,9 +287,8 @@ def run(
                         stopped = True
                         break
                     index, preset, z, x, y = request
-                    pending[pool.submit(fetch_tile, index, job.url(preset, z, x, y), timeout)] = (
-                        index
-                    )
+                    url = job.url(preset, z, x, y)
+                    pending[pool.submit(fetch_tile, index, url, timeout, headers)] = index
                 if not pending:
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -15,14 +15,24 @@ from titiler_eopf.admin import seeder
 from titiler_eopf.admin.actions import MAX_SEED_TILES, BadRequest, SeedRequest
 
 
-def seed_slice(request: SeedRequest, base_url: str | None, deadline: float | None) -> dict:
+def seed_slice(
+    request: SeedRequest,
+    base_url: str | None,
+    deadline: float | None,
+    headers: dict[str, str] | None = None,
+) -> dict:
     """Run requests ``start .. start + limit`` of the job through the tile API at
-    ``base_url``; ``deadline`` (``time.monotonic()``) ends submission early."""
-    job = build_job(request, base_url)
+    ``base_url``; ``deadline`` (``time.monotonic()``) ends submission early; ``headers`` go
+    with every request (the origin-verify header behind a CDN)."""
+    job = build_job(request, base_url, headers)
     total = job.count()
     end = min(request.start + (request.limit or MAX_SEED_TILES), total)
     summary, stopped_at = seeder.run(
-        job, slice_of(job, request.start, end), concurrency=request.concurrency, deadline=deadline
+        job,
+        slice_of(job, request.start, end),
+        concurrency=request.concurrency,
+        deadline=deadline,
+        headers=headers,
     )
     return {
         "total": total,
@@ -33,7 +43,9 @@ def seed_slice(request: SeedRequest, base_url: str | None, deadline: float | Non
     }
 
 
-def build_job(request: SeedRequest, base_url: str | None) -> seeder.SeedJob:
+def build_job(
+    request: SeedRequest, base_url: str | None, headers: dict[str, str] | None = None
+) -> seeder.SeedJob:
     """The job of the request; without a bbox, the product's bounds from its TileJSON."""
     if not base_url:
         raise BadRequest(
@@ -41,11 +53,11 @@ def build_job(request: SeedRequest, base_url: str | None) -> seeder.SeedJob:
         )
     try:
         renders = seeder.resolve_renders(
-            base_url, request.collection, request.item, request.renders
+            base_url, request.collection, request.item, request.renders, headers=headers
         )
         first = request.presets[0] if request.presets else renders[0]
         bbox = request.bbox or seeder.product_bounds(
-            base_url, request.collection, request.item, first
+            base_url, request.collection, request.item, first, headers=headers
         )
     except seeder.SeedError as exc:
         raise BadRequest(str(exc)) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from titiler_eopf.admin.actions import (
     AdminRequest,
@@ -28,6 +29,8 @@ from titiler_eopf.cache.core import TileCache
 from titiler_eopf.cache.invalidation import InvalidationResult, InvalidInput
 
 if TYPE_CHECKING:
+    from titiler_eopf.admin.cdn import CdnInvalidator
+    from titiler_eopf.origin import OriginSecret
     from titiler_eopf.settings import Settings
 
 # What the caller did wrong (answered "BadRequest", HTTP 400), as opposed to a failure.
@@ -39,6 +42,10 @@ class AdminService:
     cache: TileCache
     # Base URL of the tile API that ``seed`` requests (never a URL from the request).
     seed_api_url: str | None = None
+    # Behind a CDN: invalidations reach its edge too, and seeding requests (which go to the API
+    # directly) carry the origin-verify header the tile app checks.
+    cdn: CdnInvalidator | None = None
+    origin_secret: OriginSecret | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AdminService:
@@ -48,7 +55,23 @@ class AdminService:
         cache = build_cache(settings.cache)
         # URL invalidation of responses keyed by base URL (TileJSON) uses the public URL.
         cache.public_url = settings.tiler.public_url or ""
-        return cls(cache, seed_api_url=settings.seed_api_url)
+        cdn = origin = None
+        if settings.admin.cdn_distribution_id:
+            from titiler_eopf.admin.cdn import CdnInvalidator
+
+            cdn = CdnInvalidator(
+                settings.admin.cdn_distribution_id,
+                prefix=urlsplit(settings.tiler.public_url or "").path,
+                max_paths=settings.admin.cdn_max_paths,
+            )
+        if settings.tiler.origin_verify_secret_arn:
+            from titiler_eopf.origin import secret_from_settings
+
+            origin = secret_from_settings(
+                settings.tiler.origin_verify_secret_arn,
+                settings.tiler.origin_verify_refresh_seconds,
+            )
+        return cls(cache, seed_api_url=settings.seed_api_url, cdn=cdn, origin_secret=origin)
 
     # --- the actions ------------------------------------------------------------------
     def status(self, request: StatusRequest | None = None) -> dict:
@@ -60,6 +83,13 @@ class AdminService:
         )
 
     def invalidate(self, request: InvalidateRequest) -> InvalidationResult:
+        """Invalidate in the cache, then (behind a CDN) the same scope at the edge."""
+        result = self._invalidate_cache(request)
+        if self.cdn is not None:
+            result.cdn = self.cdn.invalidate(request)
+        return result
+
+    def _invalidate_cache(self, request: InvalidateRequest) -> InvalidationResult:
         cache, r = self.cache, request
         if r.scope in ("collection", "item"):
             item = r.item if r.scope == "item" else None
@@ -96,7 +126,22 @@ class AdminService:
         business: this service's cache is not used)."""
         from titiler_eopf.admin.seeding import seed_slice
 
-        return seed_slice(request, self.seed_api_url, deadline)
+        return seed_slice(request, self.seed_api_url, deadline, headers=self.seed_headers())
+
+    def seed_headers(self) -> dict[str, str]:
+        """Headers of the seeder's requests: the origin-verify secret behind a CDN (read again
+        at most every refresh interval, so a rotation reaches the seeder too)."""
+        if self.origin_secret is None:
+            return {}
+        from titiler_eopf.origin import HEADER
+
+        value = self.origin_secret.refreshed()
+        if value is None:
+            raise RuntimeError(
+                "cannot seed: the origin-verify secret could not be read from Secrets Manager"
+                f" ({self.origin_secret.source}); the tile API refuses requests without it"
+            )
+        return {HEADER.decode(): value.decode()}
 
     # --- events (admin Lambda, CLI) ------------------------------------------------------
     def execute(self, request: AdminRequest, deadline: float | None = None) -> dict:

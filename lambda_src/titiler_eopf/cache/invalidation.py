@@ -46,6 +46,7 @@ class InvalidationResult:
     generation: dict | None = None  # {"collection", "item", "generation"} after a bump
     keys: list[str] = field(default_factory=list)  # ids matched (first REPORTED_KEYS)
     cursor: str | None = None  # pattern scope: pass back to continue
+    cdn: dict | None = None  # the admin service's CDN invalidation of the same scope, if any
 
     @property
     def deleted_total(self) -> int:

@@ -120,7 +120,32 @@ def storable_ttl(
     return ttl
 
 
+# Route kinds answered with documents a client reads once per page or per map (TileJSON,
+# info, statistics): browsers revalidate them on every use. Every other cached kind is an image.
+DOCUMENT_KINDS = frozenset({"tilejson", "info", "statistics", "mosaic_tilejson", "mosaic_info"})
+
+
 def cache_control(settings: CacheSettings, kind: str, stored_status: int) -> str:
-    """``Cache-Control`` of a cached response ("" leaves it out): the empty-tile class
-    for anything but a 200, else the class of the route kind."""
-    return settings.cache_control_for(kind, empty=stored_status != 200)
+    """``Cache-Control`` of a cached response ("" leaves it out).
+
+    A value configured for the class (``TITILER_EOPF_CACHE_CACHE_CONTROL_*``: the empty-tile
+    class for anything but a 200) is sent as it is. Otherwise it is split between shared and
+    private caches:
+
+    * ``s-maxage`` = the entry's TTL in this cache: a CDN (``cloudfront=true``) holds the
+      response exactly as long as the cache would, and an admin invalidation clears both;
+    * images (tiles, previews, empty tiles): ``max-age=browser_max_age`` (60 s): a map panning
+      back and forth does not ask again, and an invalidation reaches browsers within a minute;
+    * documents (TileJSON, info, statistics): ``max-age=0, must-revalidate``: read once per
+      page, they are revalidated each time with ``If-None-Match`` (a 304 from the edge or the
+      cache, no body), so a new product version shows on the next page load.
+    """
+    configured = settings.cache_control_for(kind, empty=stored_status != 200)
+    if configured is not None:
+        return configured
+    ttl = ttl_for(settings, kind, stored_status)
+    if ttl is None:
+        return ""
+    if kind in DOCUMENT_KINDS:
+        return f"public, max-age=0, must-revalidate, s-maxage={ttl}"
+    return f"public, max-age={min(settings.browser_max_age, ttl)}, s-maxage={ttl}"

@@ -55,12 +55,17 @@ class CacheSettings(BaseSettings):
     # fresh render fails with a 5xx. 0 disables it.
     stale_if_error: int = Field(0, ge=0)
 
-    # Cache-Control sent on cacheable routes (CDN friendly); empty = leave the app's.
-    cache_control_tile: str = "public, max-age=3600"
-    cache_control_metadata: str = "public, max-age=300"
-    cache_control_preview: str = "public, max-age=300"
-    cache_control_empty: str = "public, max-age=60"
-    cache_control_mosaic: str = "public, max-age=300"
+    # Cache-Control of cached responses. Unset (the default): ``s-maxage`` = the entry's TTL
+    # for a CDN, ``max-age`` for browsers, who revalidate with the ETag (see cache/policy.py).
+    # Set: sent as it is; empty: none sent.
+    cache_control_tile: str | None = None
+    cache_control_metadata: str | None = None
+    cache_control_preview: str | None = None
+    cache_control_empty: str | None = None
+    cache_control_mosaic: str | None = None
+    # Browsers keep images (tiles, previews) this long before revalidating; documents
+    # (TileJSON, info, statistics) are revalidated on every use.
+    browser_max_age: int = Field(60, ge=0)
 
     # Redis
     redis_host: str | None = None
@@ -193,7 +198,8 @@ class CacheSettings(BaseSettings):
             return self.mosaic_ttl
         return self.preview_ttl or self.default_ttl
 
-    def cache_control_for(self, kind: str, empty: bool = False) -> str:
+    def cache_control_for(self, kind: str, empty: bool = False) -> str | None:
+        """The configured Cache-Control of a route kind, None when derived (policy.py)."""
         if empty:
             return self.cache_control_empty
         return getattr(self, f"cache_control_{TTL_CLASS[kind]}")

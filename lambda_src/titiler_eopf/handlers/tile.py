@@ -4,14 +4,19 @@ Nothing is built at import: the first invocation reads the settings, builds
 the app (cache outermost, tiler lazily behind it) and the Mangum adapter; later
 invocations reuse them with their Redis/S3 clients. A cache HIT on a cold
 start never imports rasterio, xarray, zarr or titiler.
+
+With SnapStart (``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start``) the init phase builds all of
+it instead, tiler included, so that it is in the snapshot, and registers the hook that resets
+every connection after a restore (see :mod:`titiler_eopf.handlers.snapstart`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
-from titiler_eopf.handlers import observability
+from titiler_eopf.handlers import observability, snapstart
 
 # Binary vs text is decided by content type (substring match): everything else
 # (images, npy, tiff) is returned base64 with isBase64Encoded=true.
@@ -25,6 +30,7 @@ TEXT_MIME_TYPES = [
 ]
 
 _adapter = None
+_app = None  # the app behind the adapter (its cache, its origin secret)
 _cache = None
 _stage_root: dict[str, str] = {"value": ""}  # set per invocation, read by _StageRoot
 
@@ -56,14 +62,36 @@ def _build():
 
     settings = load_settings()
     app = create_app(settings)
-    cache = app.cache
     adapter = Mangum(
         _StageRoot(app, settings.tiler.root_path),
         lifespan="off",
         api_gateway_base_path="/",
         text_mime_types=TEXT_MIME_TYPES,
     )
-    return adapter, cache
+    return adapter, app
+
+
+def _ensure_built() -> None:
+    global _adapter, _app, _cache
+    if _adapter is None:
+        _adapter, _app = _build()
+        _cache = _app.cache
+
+
+def after_restore() -> None:
+    """The SnapStart restore hook: no connection of the snapshot is reused."""
+    if _app is not None:
+        snapstart.reset_connections(_app)
+
+
+def init_for_snapshot() -> bool:
+    """SnapStart init: build the app and its tiler now, and register :func:`after_restore`
+    (False where the runtime offers no hook: then nothing is built ahead)."""
+    if not snapstart.register_after_restore(after_restore):
+        return False
+    _ensure_built()
+    _app.prime()
+    return True
 
 
 def _stage_of(event: dict) -> str:
@@ -75,10 +103,8 @@ def _stage_of(event: dict) -> str:
 
 
 def handler(event: dict, context: Any) -> dict:
-    global _adapter, _cache
     log = observability.logger()
-    if _adapter is None:
-        _adapter, _cache = _build()
+    _ensure_built()
     _stage_root["value"] = _stage_of(event)
     before = observability.counters_snapshot(_cache)
     started = time.perf_counter()
@@ -104,3 +130,7 @@ def handler(event: dict, context: Any) -> dict:
     except Exception:  # metrics must never fail a tile
         log.exception("could not publish metrics")
     return response
+
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    init_for_snapshot()

@@ -57,9 +57,9 @@ def boto3_invoke(
     import boto3
     from botocore.config import Config
 
-    client = boto3.client(
-        "lambda", region_name=region, config=Config(read_timeout=900, retries={"max_attempts": 0})
-    )
+    # A seed slice or a purge may run up to the function's 15 min; never retried (not idempotent).
+    config = Config(connect_timeout=10, read_timeout=900, retries={"max_attempts": 0})
+    client = boto3.client("lambda", region_name=region, config=config)
     response = client.invoke(FunctionName=function_name, Payload=payload)
     return response["Payload"].read(), response.get("FunctionError")
 
@@ -98,12 +98,13 @@ class LambdaAdmin:
 
 
 def stack_outputs(stack_name: str, region: str | None = None) -> dict[str, str]:
-    import boto3
+    from titiler_eopf import aws
 
     try:
-        stacks = boto3.client("cloudformation", region_name=region).describe_stacks(
-            StackName=stack_name
-        )["Stacks"]
+        cloudformation = aws.client(
+            "cloudformation", region=region, connect_timeout=5, read_timeout=30, attempts=3
+        )
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except Exception as exc:  # noqa: BLE001
         raise AdminError(f"cannot read stack {stack_name}: {_aws_error(exc)}") from None
     outputs = (

@@ -15,7 +15,7 @@ from cachetools import LRUCache
 
 from titiler_eopf.tiler import chunkcache
 from titiler_eopf.tiler.budget import ReadLimits
-from titiler_eopf.tiler.errors import not_found, reading
+from titiler_eopf.tiler.errors import InternalError, not_found, reading
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.settings import TilerSettings
 from titiler_eopf.tiler.store import ItemLocation, configure_zarr, locate, open_zarr_store
@@ -76,6 +76,10 @@ class Catalog:
             except KeyError as exc:  # metadata that names a node the store lacks
                 logger.info("item %s not found at %s", location.label, location.url)
                 raise not_found(location) from exc
+            except ImportError as exc:  # a codec whose package is missing (cast-value-rs)
+                raise InternalError(
+                    f"{location.label} uses a codec this server cannot decode: {exc}"
+                ) from exc
             return Product(
                 location,
                 store,

@@ -22,8 +22,8 @@ from titiler.core.dependencies import CoordCRSParams
 from titiler_eopf.paths import MAX_ZOOM
 from titiler_eopf.tiler import budget
 from titiler_eopf.tiler.dependencies import expression_bands, over_limit
-from titiler_eopf.tiler.errors import ParameterError
-from titiler_eopf.tiler.limits import LimitSettings
+from titiler_eopf.tiler.errors import LimitError, ParameterError
+from titiler_eopf.tiler.limits import LimitSettings, raw_image_problem
 
 DEFAULT_TILE_SIZE = 256
 MAX_SCALE = 4  # `@{scale}x` tiles: 256 px to 1024 px
@@ -86,6 +86,7 @@ def tile_check(factory, limits: LimitSettings) -> Callable:
         z: Zoom,
         x: TileIndex,
         y: TileIndex,
+        request: Request,
         tilesize: Annotated[int | None, _hidden(Query, gt=0, le=limits.max_image_size)] = None,
         reader_params=Depends(factory.reader_dependency),
         layer_params=Depends(factory.layer_dependency),
@@ -96,6 +97,7 @@ def tile_check(factory, limits: LimitSettings) -> Callable:
         side = tilesize or DEFAULT_TILE_SIZE
         bands = output_bands(reader_params, layer_params)
         budget.check_output(bands, side, side, limits.max_output_pixels)
+        check_response_size(request, bands, side, side, limits)
 
     return check_tile
 
@@ -208,6 +210,7 @@ def image_output_check(factory, limits: LimitSettings, image_dependency) -> Call
     pixels within the output limit (the reader checks the sizes it derives from the data)."""
 
     def check_image(
+        request: Request,
         reader_params=Depends(factory.reader_dependency),
         layer_params=Depends(factory.layer_dependency),
         image_params=Depends(image_dependency),
@@ -221,8 +224,18 @@ def image_output_check(factory, limits: LimitSettings, image_dependency) -> Call
             return
         bands = output_bands(reader_params, layer_params)
         budget.check_output(bands, height, width, limits.max_output_pixels)
+        check_response_size(request, bands, height, width, limits)
 
     return check_image
+
+
+def check_response_size(request: Request, bands: int, height: int, width: int, limits) -> None:
+    """An uncompressed image (npy, tif) over ``max_response_bytes`` is refused before reading
+    (the rendered body of any format is checked again by ``limits.ResponseSizeGate``)."""
+    image_format = request.path_params.get("format") or request.query_params.get("format")
+    problem = raw_image_problem(image_format, bands, height, width, limits.max_response_bytes)
+    if problem:
+        raise LimitError(problem)
 
 
 def colormap_image_check(limits: LimitSettings) -> Callable:

@@ -18,6 +18,17 @@ from urllib.parse import unquote_to_bytes
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# AWS Lambda returns at most 6 MB (6 * 2**20 bytes) from a synchronous invocation, as JSON
+# with the body base64-encoded (4 bytes for every 3): the largest body that fits, with 16 KiB
+# kept for the envelope and the headers, is 4,706,304 bytes (~4.49 MiB). Text bodies are not
+# base64-encoded but JSON-escaped in that envelope: the same bound leaves room for it.
+LAMBDA_RESPONSE_LIMIT = 6 * 2**20
+LAMBDA_ENVELOPE_BYTES = 16 * 1024
+LAMBDA_MAX_RESPONSE_BYTES = (LAMBDA_RESPONSE_LIMIT - LAMBDA_ENVELOPE_BYTES) // 4 * 3
+# Image formats written without compression (rio-tiler: numpy.save, GTiff without creation
+# options): their size is known before rendering, at least one byte per sample.
+UNCOMPRESSED_FORMATS = frozenset({"npy", "tif", "tiff"})
+
 
 class LimitSettings(BaseSettings):
     """What one request may ask for; defaults fit the tile Lambda (3 GB, 6 MB responses)."""
@@ -43,10 +54,109 @@ class LimitSettings(BaseSettings):
     max_path_bytes: int = Field(2048, ge=256)
     max_query_bytes: int = Field(32768, ge=1024)  # a colormap of max_colormap_bytes, escaped
     max_body_bytes: int = Field(2**20, ge=1024)
+    # Body of one response: the largest AWS Lambda can return (6 MB once base64-encoded, less
+    # 16 KiB for its envelope and the headers); over it, a 422 naming this limit instead of the
+    # platform's 502. A server that is not a Lambda may raise it.
+    max_response_bytes: int = Field(LAMBDA_MAX_RESPONSE_BYTES, ge=1024)
 
 
 def env_name(field: str) -> str:
     return f"TITILER_EOPF_{field.upper()}"
+
+
+def response_too_large(size: int, limit: int, *, at_least: bool = False) -> str:
+    """The message of a response over ``max_response_bytes`` (what fits, and the setting)."""
+    over = "at least " if at_least else ""
+    return (
+        f"The response would be {over}{size:,} bytes, over the largest this server can return: "
+        f"{limit:,} bytes ({env_name('max_response_bytes')}; AWS Lambda returns at most 6 MB, "
+        "base64-encoded). Ask for a smaller image (tilesize, width/height, max_size), fewer "
+        "bands or a compressed format (png, jpeg, webp)."
+    )
+
+
+def raw_image_problem(
+    image_format: str | None, bands: int, height: int, width: int, limit: int
+) -> str | None:
+    """Before rendering: an uncompressed format's body is at least one byte per sample, so an
+    image over ``limit`` is refused without reading anything. Compressed formats (png, jpeg,
+    webp, jp2) can only be judged on the rendered body (:class:`ResponseSizeGate`)."""
+    if (image_format or "").lower() not in UNCOMPRESSED_FORMATS:
+        return None
+    size = bands * height * width
+    return response_too_large(size, limit, at_least=True) if size > limit else None
+
+
+class ResponseSizeGate:
+    """ASGI middleware: a response body over ``max_response_bytes`` becomes a 422 naming the
+    limit (Lambda would answer its own 502 for it), with ``Cache-Control: no-store``.
+
+    A response announcing its ``Content-Length`` is judged on its start and otherwise streams
+    through untouched; one without is held until its end or until it passes the limit. It
+    sits inside the tile cache, which never stores a 422: an oversize body is never stored.
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await _SizeResponder(send, self.max_bytes)(self.app, scope, receive)
+
+
+class _SizeResponder:
+    def __init__(self, send, max_bytes: int):
+        self.send = send
+        self.max_bytes = max_bytes
+        self.start = None  # held while the size is unknown
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.passing = False  # known to fit: forward as it comes
+        self.refused = False  # answered 422: drop the rest
+
+    async def __call__(self, app, scope, receive):
+        await app(scope, receive, self.gate)
+
+    async def gate(self, message) -> None:
+        if self.passing:
+            await self.send(message)
+        elif self.refused:
+            return
+        elif message["type"] == "http.response.start":
+            length = _content_length(message)
+            if length is not None and length > self.max_bytes:
+                await self._refuse(response_too_large(length, self.max_bytes))
+            elif length is not None:
+                self.passing = True
+                await self.send(message)
+            else:
+                self.start = message
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+            self.size += len(self.chunks[-1])
+            if self.size > self.max_bytes:
+                self.chunks = []
+                await self._refuse(response_too_large(self.size, self.max_bytes, at_least=True))
+            elif not message.get("more_body", False):
+                self.passing = True
+                await self.send(self.start)
+                await self.send({"type": "http.response.body", "body": b"".join(self.chunks)})
+        else:
+            await self.send(message)
+
+    async def _refuse(self, detail: str) -> None:
+        self.refused = True
+        await _send_json(self.send, 422, detail, no_store=True)
+
+
+def _content_length(message) -> int | None:
+    for name, value in message.get("headers", ()):
+        if name.lower() == b"content-length" and value.isdigit():
+            return int(value)
+    return None
 
 
 class RequestGuard:
@@ -150,16 +260,13 @@ def _utf8(raw: bytes) -> bool:
     return True
 
 
-async def _send_json(send, status: int, detail: str) -> None:
+async def _send_json(send, status: int, detail: str, no_store: bool = False) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if no_store:
+        headers.append((b"cache-control", b"no-store"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

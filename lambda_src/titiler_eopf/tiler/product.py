@@ -27,6 +27,7 @@ its xarray dataset (lazy, no pixels) the first time it is read from.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -39,7 +40,7 @@ from typing import Any
 import numpy
 from rasterio.crs import CRS
 
-from titiler_eopf.tiler import chunkcache
+from titiler_eopf.tiler import chunkcache, grid
 from titiler_eopf.tiler.budget import ReadLimits
 from titiler_eopf.tiler.errors import StoreError, VariableError, reading
 
@@ -68,11 +69,29 @@ class Level:
     shape: tuple[int, int]  # height, width
     dims: tuple[str, str] = SPATIAL_DIMS  # names of the y and x dimensions
     square: bool = True  # pixels as wide as high (chunk-wise reads assume it)
+    # x/y start on the spatial:transform's origin: corners, if the pyramid's finest level says so
+    on_origin: bool = False
+    shift: tuple[float, float] = (0.0, 0.0)  # added to the stored x/y to get pixel centres
+    centres: tuple | None = field(default=None, repr=False)  # (xs, ys) of groups without x/y
     _dataset: Any = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    def with_corner_coordinates(self) -> Level:
+        """This level with its x/y read as north-west pixel corners (S1 RTC cubes)."""
+        minx, miny, maxx, maxy = self.bounds
+        dx, dy = self._half
+        return dataclasses.replace(
+            self, bounds=(minx + dx, miny - dy, maxx + dx, maxy - dy), shift=(dx, -dy)
+        )
+
+    @property
+    def _half(self) -> tuple[float, float]:
+        minx, miny, maxx, maxy = self.bounds
+        height, width = self.shape
+        return (maxx - minx) / width / 2, (maxy - miny) / height / 2
 
 
 @dataclass
@@ -196,11 +215,11 @@ class Product:
     def _level_variables(self, group_path: str) -> tuple[str, ...]:
         """Variables on the group's map grid: y/x, else latitude/longitude."""
         arrays = self._arrays.get(group_path, {})
-        for grid in (SPATIAL_DIMS, GEO_DIMS):
+        for dims in (SPATIAL_DIMS, GEO_DIMS):
             names = sorted(
                 name
                 for name, arr in arrays.items()
-                if name not in NON_VARIABLES and _dims(arr)[-2:] == grid
+                if name not in NON_VARIABLES and _dims(arr)[-2:] == dims
             )
             if names:
                 return tuple(names)
@@ -217,27 +236,41 @@ class Product:
             and self._level_variables(path)
         ]
 
+    def level_children(self, group_path: str) -> list[str]:
+        """The child groups that are a pyramid's levels: those its multiscales layout names (in
+        its order; other children, e.g. S1 RTC ``conditions``, are groups of their own), else
+        children all named after a pixel size (r10m, r20m, ...)."""
+        children = self._child_level_groups(group_path)
+        layout = grid.multiscales_layout(dict(self._groups[group_path].attrs.asdict()))
+        if layout:
+            prefix = f"{group_path}/" if group_path else ""
+            named = [f"{prefix}{entry['asset']}" for entry in layout]
+            return [path for path in named if path in children]
+        if children and all(LEVEL_NAME.match(c.rsplit("/", 1)[-1]) for c in children):
+            return children
+        return []
+
+    @functools.cached_property
+    def _pyramid_paths(self) -> list[str]:
+        return sorted(path for path in self._groups if self.level_children(path))
+
     def pyramid_paths(self) -> list[str]:
         """Groups whose children are resolution levels (r10m, r20m, ...)."""
-        paths = []
-        for path in self._groups:
-            children = self._child_level_groups(path)
-            if children and all(LEVEL_NAME.match(c.rsplit("/", 1)[-1]) for c in children):
-                paths.append(path)
-        return sorted(paths)
+        return list(self._pyramid_paths)
 
     def available_variables(self) -> list[str]:
         """Every variable on a map grid: by pyramid, then the other groups holding some;
         without any (radar products), the measurement arrays (which cannot be tiled)."""
         pyramids = self.pyramid_paths()
-        names = []
+        names, levels = [], set()
         for path in pyramids:
             variables = set()
-            for child in self._child_level_groups(path):
+            for child in self.level_children(path):
+                levels.add(child)
                 variables.update(self._level_variables(child))
             names += [f"/{path}:{var}" for var in sorted(variables)]
         for path in sorted(self._groups):
-            if path.rpartition("/")[0] in pyramids or path in pyramids:
+            if path in levels or path in pyramids:
                 continue
             names += [f"/{path}:{var}" for var in self._level_variables(path)]
         return names or [f"/{path}:{name}" for path, name in self.unmapped_measurements()]
@@ -308,18 +341,16 @@ class Product:
                 f"Group '/{group_path}' does not exist in {self.location.label}. "
                 f"Available variables: {', '.join(self.available_variables())}"
             )
+        parent = group_path.rpartition("/")[0]
+        if parent in self._groups and group_path in self.level_children(parent):
+            # one level of a pyramid: as the pyramid reads it (its finest level decides
+            # whether x/y are corners, see grid)
+            level = next(lv for lv in self.pyramid(parent).levels if lv.path == group_path)
+            return Pyramid(group_path, [level])
         if self._level_variables(group_path):
             level_paths = [group_path]
-        else:
-            level_paths = self._child_level_groups(group_path)
-            layout = self._groups[group_path].attrs.get("multiscales", {}) or {}
-            order = [
-                f"{group_path}/{entry['asset']}"
-                for entry in layout.get("layout", [])
-                if isinstance(entry, dict) and "asset" in entry
-            ]
-            if order:  # GeoZarr: the layout names the levels
-                level_paths = [p for p in order if p in level_paths] or level_paths
+        else:  # GeoZarr: the layout names the levels
+            level_paths = self.level_children(group_path) or self._child_level_groups(group_path)
         if not level_paths:
             raise VariableError(
                 f"Group '/{group_path}' of {self.location.label} holds no raster variables. "
@@ -330,6 +361,8 @@ class Product:
         with ThreadPoolExecutor(max_workers=min(8, len(level_paths))) as pool:
             levels = list(pool.map(lambda path: self._read_level(path, parent_attrs), level_paths))
         levels.sort(key=lambda lv: lv.resolution)
+        if levels[0].on_origin:  # x/y are corners (see grid)
+            levels = [lv.with_corner_coordinates() if lv.on_origin else lv for lv in levels]
         return Pyramid(group_path, levels)
 
     def _read_level(self, path: str, parent_attrs: dict) -> Level:
@@ -360,21 +393,22 @@ class Product:
                 f"Group /{path} of {self.location.label} declares no CRS (and the product none): "
                 "its variables cannot be placed on a map"
             )
-        # Coordinates are the truth for the grid: derived GeoZarr levels carry
-        # proj:transform attributes copied from another level.
+        # Coordinates are the truth for the grid (derived GeoZarr levels carry proj:transform
+        # attributes copied from another level); whether they are centres or corners, the
+        # spatial:transform tells (see grid).
+        transform = grid.spatial_transform(
+            dict(self._groups[path].attrs.asdict()), parent_attrs, path.rsplit("/", 1)[-1]
+        )
+        centres = None
         try:
             xs = numpy.asarray(arrays[xdim][:], dtype="float64")
             ys = numpy.asarray(arrays[ydim][:], dtype="float64")
         except KeyError:
-            xs, ys = self._coords_from_transform(first, width, height)
-        xres = abs(xs[1] - xs[0]) if xs.size > 1 else math.nan
-        yres = abs(ys[1] - ys[0]) if ys.size > 1 else math.nan
-        bounds = (
-            float(xs.min() - xres / 2),
-            float(ys.min() - yres / 2),
-            float(xs.max() + xres / 2),
-            float(ys.max() + yres / 2),
-        )
+            if transform is not None:
+                xs, ys = centres = grid.centres_from_transform(transform, width, height)
+            else:
+                xs, ys = centres = self._coords_from_transform(first, width, height)
+        xres, yres, bounds = grid.edges(xs, ys)
         square = not (xres > 0 and yres > 0) or math.isclose(xres, yres, rel_tol=1e-6)
         return Level(
             path,
@@ -385,6 +419,8 @@ class Product:
             (height, width),
             dims=(ydim, xdim),
             square=square,
+            on_origin=centres is None and grid.on_origin(xs, ys, transform),
+            centres=centres,
         )
 
     @staticmethod
@@ -439,6 +475,10 @@ class Product:
             ds = ds.drop_vars("spatial_ref")
         if level.dims != SPATIAL_DIMS:  # latitude/longitude grids read as y/x
             ds = ds.rename({level.dims[0]: "y", level.dims[1]: "x"})
+        if level.centres is not None and "x" not in ds.coords:  # placed by their transform
+            ds = ds.assign_coords(x=level.centres[0], y=level.centres[1])
+        elif level.shift != (0.0, 0.0):  # corner coordinates -> pixel centres
+            ds = ds.assign_coords(x=ds.x + level.shift[0], y=ds.y + level.shift[1])
         ds = ds.rio.write_crs(level.crs).rio.set_spatial_dims(x_dim="x", y_dim="y")
         return ds
 

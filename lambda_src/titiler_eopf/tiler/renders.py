@@ -8,7 +8,9 @@ the very tile URLs listed (``presets.tile_url``), so a seeded entry is the one a
 from __future__ import annotations
 
 from titiler_eopf.presets import PRESETS, TMS, Preset, preset_from_render
-from titiler_eopf.tiler.errors import ItemNotFoundError
+from titiler_eopf.tiler import selection
+from titiler_eopf.tiler.bands import resolve_bands
+from titiler_eopf.tiler.errors import EOPFError, ItemNotFoundError
 
 STAC, PRESET = "stac", "preset"
 
@@ -24,8 +26,23 @@ def item_renders(product, stac=None) -> dict[str, tuple[str, Preset]]:
     available = set(product.available_variables())
     for name, preset in PRESETS.items():
         if name not in renders and all(v in available for v in preset.variables()):
-            renders[name] = (PRESET, preset)
+            renders[name] = (PRESET, _pinned(product, preset))
     return renders
+
+
+def _pinned(product, preset: Preset) -> Preset:
+    """A preset on a cube (S1 RTC ``time, y, x``) shows its latest acquisition: ``sel`` pins
+    each dimension its variables leave open to its last value."""
+    try:
+        bands = resolve_bands(product, preset.variables())
+    except EOPFError:
+        return preset
+    pins: dict[str, str] = {}
+    for band in bands:
+        for dim, values in band.open_dims.items():
+            pins.setdefault(dim, selection.text(max(values)))
+    sel = tuple(("sel", f"{dim}={value}") for dim, value in pins.items())
+    return Preset(preset.name, preset.title, preset.params + sel) if sel else preset
 
 
 def render_entry(name: str, source: str, preset: Preset, item_url: str) -> dict:

@@ -83,6 +83,13 @@ class TilerSettings(LimitSettings):
     mosaic_minzoom: int = Field(8, ge=0, le=24)
     mosaic_maxzoom: int = Field(18, ge=0, le=24)
 
+    # Behind a CDN: the Secrets Manager secret whose value the CDN sends as X-Origin-Verify;
+    # requests without it are refused with a 403 (see titiler_eopf.origin).
+    origin_verify_secret_arn: str | None = None
+    # A header that differs makes the secret be read again, at most this often (a rotated
+    # secret works without a redeploy); an unreadable secret is retried as often (503 meanwhile).
+    origin_verify_refresh_seconds: float = Field(60.0, ge=1, le=3600)
+
     cors_origins: list[str] = ["*"]
     # Base path the app is served under (API Gateway custom domain mapping);
     # named HTTP API stages are detected from the event without it.

@@ -11,7 +11,6 @@ closes the breaker on its first success.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 
@@ -22,29 +21,18 @@ from .redis_layout import CLAIM_COLLECTION, CLAIM_ITEM, PUT_ENTRY, REFRESH, UNLO
 log = logging.getLogger("titiler_eopf.cache.redis")
 
 
-def _secret_password(arn: str, region: str | None) -> str:
-    import boto3  # lazy: only deployments with a secret pay for it
+def _secret_password(arn: str) -> str:
+    # Lazy: only deployments with a secret pay for boto3; explicit timeouts (titiler_eopf.aws).
+    from titiler_eopf.aws import read_secret, secret_field
 
-    kwargs = {"region_name": region} if region else {}
-    value = boto3.client("secretsmanager", **kwargs).get_secret_value(SecretId=arn)["SecretString"]
     # Accept a bare token or a JSON document {"password": ...} / {"token": ...}.
-    try:
-        doc = json.loads(value)
-    except ValueError:
-        return value
-    if isinstance(doc, dict):
-        for name in ("password", "token", "auth_token", "authToken"):
-            if name in doc:
-                return str(doc[name])
-    return value
+    return secret_field(read_secret(arn), ("password", "token", "auth_token", "authToken"))
 
 
 def password_of(settings) -> str | None:
     s = settings
     if s.redis_password_secret_arn:
-        arn = s.redis_password_secret_arn
-        region = arn.split(":")[3] if arn.startswith("arn:") and arn.count(":") >= 4 else None
-        return _secret_password(arn, region)
+        return _secret_password(s.redis_password_secret_arn)
     return s.redis_password.get_secret_value() if s.redis_password else None
 
 
