@@ -72,7 +72,7 @@ def create_app(
         from titiler_eopf.admin.service import AdminService
         from titiler_eopf.tiler.app import create_tiler_app
 
-        app = create_tiler_app(settings, versions=versions)
+        app = create_tiler_app(settings, versions=versions, metadata_store=CacheBlobs(cache))
         app.include_router(build_status_router(cache))
         if admin_token is not None:
             service = AdminService(cache)
@@ -93,6 +93,20 @@ def create_app(
     app.cache = cache  # for handlers and tests: the cache behind this app
     app.versions = versions
     return app
+
+
+class CacheBlobs:
+    """The tiler's ``metadata_cache.BlobStore`` over the cache tier (products' metadata shared
+    across containers): the tiler never imports the cache."""
+
+    def __init__(self, cache: TileCache):
+        self.cache = cache
+
+    def get(self, key: str) -> bytes | None:
+        return self.cache.get_blob(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self.cache.put_blob(key, value)
 
 
 class PublicURLMiddleware:

@@ -1,4 +1,4 @@
-"""Sub-chunk reads of blosc chunks: exact against a whole-chunk decode, and only the blocks needed."""
+"""Sub-chunk reads of blosc chunks: exact against whole-chunk decodes, only the blocks needed."""
 
 from __future__ import annotations
 

@@ -25,11 +25,13 @@ logger = logging.getLogger("titiler_eopf")
 
 
 def create_tiler_app(
-    settings: TilerSettings, catalog: Catalog | None = None, versions=None
+    settings: TilerSettings, catalog: Catalog | None = None, versions=None, metadata_store=None
 ) -> FastAPI:
     """Build the FastAPI tiler for ``settings`` (nothing read from the environment).
-    ``versions``: the ``SourceVersions`` shared with the cache (one per process)."""
-    catalog = catalog or Catalog(settings, versions)
+    ``versions``: the ``SourceVersions`` shared with the cache (one per process);
+    ``metadata_store``: where opened products' metadata is shared across containers
+    (``metadata_cache.BlobStore``, an adapter over the cache tier)."""
+    catalog = catalog or Catalog(settings, versions, metadata_store)
     app = FastAPI(
         title="TiTiler-EOPF",
         description="Tiles, previews, points and statistics of EOPF Zarr products "
