@@ -16,7 +16,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # Tests never need a real AWS account: make sure nothing on the machine leaks in.
 TEST_ENV := env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL
 
-.PHONY: help install stacapi sample run test test-fast synth bundle deploy bench bench-data clean tools
+.PHONY: help install stacapi sample run lint test test-fast synth bundle deploy bench bench-data clean tools
 
 help:
 	@echo "make run    - install, write the sample products, serve on http://$(HOST):$(PORT)"
@@ -27,30 +27,25 @@ help:
 	@echo "make bench  - run the benchmarks (writes the full-size bench data first if missing)"
 	@echo "make bench-data - write full-size products into $(BENCH_DATA)"
 
-# The venv is rebuilt only when a requirements file changes.
-$(STAMP): requirements.txt lambda_src/requirements.txt
+# The venv is rebuilt only when the project's metadata or a requirements file changes.
+# An editable install: the Lambda code (lambda_src/titiler_eopf) and the sample generator
+# are imported from this checkout, and the operator CLI `titiler-eopf` is the project's
+# entry point (pyproject.toml [project.scripts]).
+$(STAMP): pyproject.toml requirements.txt lambda_src/requirements.txt
 	@test -x $(PY) || $$(scripts/find-python312.sh) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	@# lambda_src (the Lambda code) and the repo root importable from the venv
-	$(PY) -c "import os, site; open(os.path.join(site.getsitepackages()[0], 'titiler_eopf_dev.pth'), 'w').write(os.path.abspath('lambda_src') + '\\n' + os.path.abspath('.') + '\\n')"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
 	@touch $@
 
-# The operator CLI: a console script in the venv (lambda_src is on the venv's path).
-CLI := $(VENV)/bin/titiler-eopf
-$(CLI): $(STAMP)
-	@printf '#!%s\nimport sys\nfrom titiler_eopf.ops.cli import main\nsys.exit(main())\n' "$(abspath $(PY))" > $@
-	@chmod +x $@
-
-install: $(STAMP) $(CLI)
+install: $(STAMP)
 
 # The STAC API the mosaic tests start (stac-fastapi-pgstac + pypgstac), in its own venv:
-# its pins conflict with the Lambda's (tests/stacapi/requirements.txt).
+# its pins conflict with the Lambda's (tests/support/stacapi-requirements.txt).
 STAC_VENV := .venv-stacapi
 STAC_STAMP := $(STAC_VENV)/.installed
-$(STAC_STAMP): tests/stacapi/requirements.txt
+$(STAC_STAMP): tests/support/stacapi-requirements.txt
 	@test -x $(STAC_VENV)/bin/python || $$(scripts/find-python312.sh) -m venv $(STAC_VENV)
-	$(STAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/stacapi/requirements.txt
+	$(STAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/support/stacapi-requirements.txt
 	@touch $@
 
 stacapi: $(STAC_STAMP)
@@ -86,11 +81,19 @@ run: sample
 	TITILER_EOPF_STORE_URL=$${TITILER_EOPF_STORE_URL:-$(DATA_DIR)} \
 	  $(PY) -m titiler_eopf --host $(HOST) --port $(PORT)
 
-test: install stacapi tools
-	$(TEST_ENV) $(PY) -m pytest tests
+# The lint gate of make test: ruff's rules and format (pyproject.toml), over the whole tree.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
-test-fast: install stacapi
-	$(TEST_ENV) $(PY) -m pytest tests -m "not slow"
+# Two workers (the machine has two cores); each has its own servers (tests/conftest.py).
+PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=15
+
+test: install stacapi tools lint
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS) tests
+
+test-fast: install stacapi lint
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS) tests -m "not slow"
 
 # cdk synth with no AWS credentials; bundling skipped (-c bundle=false) for a fast
 # offline check: never deploy that cdk.out (the asset hash is the same either way).
@@ -108,7 +111,7 @@ bench-data: install
 	$(PY) -m eopf_sample.fullsize --out $(BENCH_DATA)
 
 bench: install tools bench-data
-	TITILER_EOPF_BENCH_DATA=$(BENCH_DATA) $(PY) bench/run_all.py
+	TITILER_EOPF_BENCH_DATA=$(BENCH_DATA) $(PY) -m bench.run_all
 
 clean:
 	rm -rf build cdk.out .pytest_cache

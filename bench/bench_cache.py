@@ -7,7 +7,7 @@ workload through ``Compression -> CacheMiddleware -> renderer`` for each
 backend, and prints medians and ratios measured in one run (absolute times
 depend on the machine; the ratios are the point).
 
-    .venv/bin/python bench/bench_cache.py [--n 200] [--render-ms 20] [--size 60000]
+    .venv/bin/python -m bench.bench_cache [--n 200] [--render-ms 20] [--size 60000]
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ import sys
 import time
 from pathlib import Path
 
+from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lambda_src"))
-
-from starlette.applications import Starlette  # noqa: E402
-from starlette.middleware.gzip import GZipMiddleware  # noqa: E402
-from starlette.responses import Response  # noqa: E402
-from starlette.routing import Route  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
-
-from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache  # noqa: E402
 
 
 def free_port() -> int:
@@ -87,7 +86,7 @@ def run(backend: str, settings: CacheSettings, n: int, render_ms: float, size: i
         ms, resp = timed(client, url)
         assert resp.headers["x-cache"] == "HIT"
         hit.append(ms)
-    for url, etag in zip(urls, etags):
+    for url, etag in zip(urls, etags, strict=True):
         ms, resp = timed(client, url, {"if-none-match": etag})
         assert resp.status_code == 304
         nm.append(ms)
@@ -111,7 +110,10 @@ def floor_ms(n: int, size: int) -> float:
         minimum_size=500,
     )
     client = TestClient(app)
-    url = "/collections/s2/items/floor/tiles/WebMercatorQuad/12/1/7.png?variables=b04&variables=b03&variables=b02"
+    url = (
+        "/collections/s2/items/floor/tiles/WebMercatorQuad/12/1/7.png"
+        "?variables=b04&variables=b03&variables=b02"
+    )
     timed(client, url)
     return statistics.median(timed(client, url)[0] for _ in range(n))
 
@@ -209,10 +211,12 @@ def main() -> int:
             p.wait(10)
 
     print(
-        f"n={args.n} render={args.render_ms} ms body={args.size} B  (medians, ms; moto S3 is local, real S3 is slower)"
+        f"n={args.n} render={args.render_ms} ms body={args.size} B  "
+        "(medians, ms; moto S3 is local, real S3 is slower)"
     )
     print(
-        f"{'backend':10} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} {'HIT vs memory':>14}"
+        f"{'backend':10} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} "
+        f"{'HIT vs memory':>14}"
     )
     mem_hit = results["memory"]["hit"]
     for name, r in results.items():
@@ -231,7 +235,8 @@ def main() -> int:
     for name, r in results.items():
         extra = r["hit"] - floor
         print(
-            f"{name:10} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  {extra / bare_get:17.1f}x"
+            f"{name:10} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  "
+            f"{extra / bare_get:17.1f}x"
         )
     return 0
 

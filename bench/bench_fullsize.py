@@ -16,7 +16,7 @@ one Reader per band as titiler.xarray serves one variable, opening the level for
 its tile endpoint does; the native layout keeps its CRS in ``proj:epsg`` attributes, which
 titiler.xarray does not read, so the opener writes EPSG:32632 for it). Ratios are stock / ours.
 
-    .venv/bin/python bench/bench_fullsize.py [--zooms 7-14] [--products l1c-native,...]
+    .venv/bin/python -m bench.bench_fullsize [--zooms 7-14] [--products l1c-native,...]
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambda_src")]
+from eopf_sample import fullsize
 
-from eopf_sample import fullsize  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BANDS = ["b04", "b03", "b02"]
 LATENCY = 0.02
@@ -42,7 +41,7 @@ BANDWIDTH = 100e6
 CHILD = r"""
 import json, resource, sys, time
 args = json.loads(sys.argv[1])
-from tests.loopback import remote_reset, remote_stats
+from tests.support.loopback import remote_reset, remote_stats
 
 def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -135,7 +134,7 @@ else:
         return fn
     out["tiles"] = [
         measure(tile(z, x, y, levels))
-        for (z, x, y), levels in zip(args["tiles"], args["levels"])
+        for (z, x, y), levels in zip(args["tiles"], args["levels"], strict=True)
     ]
 print("RESULT " + json.dumps(out))
 """
@@ -145,7 +144,7 @@ print("RESULT " + json.dumps(out))
 OPEN_CHILD = r"""
 import json, os, sys, time
 args = json.loads(sys.argv[1])
-from tests.loopback import remote_reset, remote_stats
+from tests.support.loopback import remote_reset, remote_stats
 from fastapi.testclient import TestClient
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
@@ -306,7 +305,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "tests.loopback",
+            "tests.support.loopback",
             str(data),
             "--latency",
             str(LATENCY),

@@ -9,7 +9,7 @@ bundle (``build/lambda-x86_64``, built if missing: a fresh ``python3.12 -I -S``
 with only the bundle and a stand-in for the runtime's boto3 on ``sys.path``, as
 the bundle smoke test runs it).
 
-    .venv/bin/python bench/bench_lambda_cold.py [--repeat N] [--no-bundle]
+    .venv/bin/python -m bench.bench_lambda_cold [--repeat N] [--no-bundle]
 """
 
 from __future__ import annotations
@@ -23,19 +23,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambda_src")]
+from eopf_sample import write_samples
+from tests.support.servers import RedisProcess
 
-from eopf_sample import write_samples  # noqa: E402
-from tests.servers import RedisProcess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
 import json, os, sys, time
 if os.environ.get("BENCH_BUNDLE"):  # only the bundle, the runtime stand-in and the test events
-    sys.path[:] = [os.environ["BENCH_BUNDLE"]] + [p for p in sys.path if p and "site-packages" not in p] + [
-        os.environ["BENCH_RUNTIME"], os.environ["BENCH_ROOT"]]
+    kept = [p for p in sys.path if p and "site-packages" not in p]
+    sys.path[:] = [os.environ["BENCH_BUNDLE"], *kept, os.environ["BENCH_RUNTIME"],
+                   os.environ["BENCH_ROOT"]]
 started = time.perf_counter()
-from tests.handlers.events import http_api_event, FakeContext, RGB_QUERY
+from tests.support.events import http_api_event, FakeContext, RGB_QUERY
 from titiler_eopf.handlers import tile
 query = RGB_QUERY + [("color_formula", sys.argv[2])] if sys.argv[2] else RGB_QUERY
 response = tile.handler(http_api_event(sys.argv[1], query), FakeContext())

@@ -5,7 +5,7 @@ reader picks the coarsest level fine enough, and (b) forcing the full
 resolution level (`.../r10m:bNN`), side by side in one run, on both layouts.
 Prints ratios (the machine is shared: absolute times drift, ratios hold).
 
-    .venv/bin/python bench/bench_tiler.py [--repeat N]
+    .venv/bin/python -m bench.bench_tiler [--repeat N]
 """
 
 from __future__ import annotations
@@ -50,14 +50,18 @@ def main() -> None:
         for collection in (COLLECTION_NATIVE, COLLECTION_GEOZARR):
             for z in (9, 11, 13):
                 tile = tms.tile(lon, lat, z)
-                url = f"/collections/{collection}/items/{ITEM_ID}/tiles/WebMercatorQuad/{z}/{tile.x}/{tile.y}.png"
+                url = (
+                    f"/collections/{collection}/items/{ITEM_ID}"
+                    f"/tiles/WebMercatorQuad/{z}/{tile.x}/{tile.y}.png"
+                )
                 pyramid = [("variables", f"/measurements/reflectance:{b}") for b in BANDS]
                 full = [("variables", f"/measurements/reflectance/r10m:{b}") for b in BANDS]
                 extra = [("rescale", "0,1")]
                 t_pyr = timed(client, url, pyramid + extra, args.repeat)
                 t_full = timed(client, url, full + extra, args.repeat)
                 print(
-                    f"{collection:<24}{z:>3}{t_pyr * 1000:>12.1f}{t_full * 1000:>10.1f}{t_full / t_pyr:>14.2f}"
+                    f"{collection:<24}{z:>3}{t_pyr * 1000:>12.1f}{t_full * 1000:>10.1f}"
+                    f"{t_full / t_pyr:>14.2f}"
                 )
 
 

@@ -1,10 +1,12 @@
 """Run every benchmark and write bench/results.md (``make bench``).
 
-Each ``bench/bench_*.py`` runs in its own process; its output (tables in Markdown where the
-script prints them) goes into results.md under the command that produced it and the machine it
-ran on. The full-size benchmark needs ``make bench-data`` (the Makefile runs it first).
+Each ``bench/bench_*.py`` runs in its own process (``python -m bench.<name>`` from the
+repository root, so that the benchmarks import the tests' servers from ``tests.support``);
+its output (tables in Markdown where the script prints them) goes into results.md under the
+command that produced it and the machine it ran on. The full-size benchmark needs
+``make bench-data`` (the Makefile runs it first).
 
-    .venv/bin/python bench/run_all.py [--only bench_fullsize.py ...]
+    .venv/bin/python -m bench.run_all [--only bench_fullsize.py ...]
 """
 
 from __future__ import annotations
@@ -50,11 +52,14 @@ def main() -> int:
         scripts = [s for s in scripts if s.name in args.only]
     sections = []
     for script in scripts:
-        command = f".venv/bin/python bench/{script.name}"
+        command = f".venv/bin/python -m bench.{script.stem}"
         print(f"== {command}", flush=True)
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, str(script)], cwd=ROOT, text=True, stdout=subprocess.PIPE
+            [sys.executable, "-m", f"bench.{script.stem}"],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
         )  # progress (stderr) goes to the terminal
         print(done.stdout, flush=True)
         if done.returncode != 0:

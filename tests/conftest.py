@@ -1,59 +1,76 @@
 """Fixtures shared by every test package: sample products and local servers.
 
-Servers are real processes started by the tests themselves (moto's S3 server,
-redis-server on a free port), so nothing depends on what runs on the machine.
+Servers are real processes started by the tests themselves on free ports, one of each per
+test session (with ``-n 2`` each xdist worker has its own session, hence its own servers):
+moto's S3 server, one redis-server, and the STAC API of the mosaic tests. Tests that kill
+or pause a server to inject a fault start their own (``tests.support.servers``).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from eopf_sample import write_samples
-from eopf_sample.mosaic import write_mosaic_collection
-from tests.servers import MotoProcess
-
-ROOT = Path(__file__).resolve().parents[1]
-# Sample products are deterministic: keep one copy per source version outside
-# the clone so repeated CI runs on this machine reuse it (safe: the key is a
-# digest of the generator's code).
-SAMPLE_CACHE = Path(
-    os.environ.get("TITILER_EOPF_TEST_CACHE", Path.home() / ".cache" / "titiler-eopf")
-)
+from tests.support.samples import sample_products
+from tests.support.servers import MotoProcess, RedisProcess
 
 
-def _generator_digest() -> str:
-    import hashlib
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Groups for ``pytest -n 2 --dist loadgroup`` (make test): every test of the STAC API
+    runs on one worker (one PostgreSQL + STAC API per run), so does every test of the Lambda
+    bundle (one build, one build cache), and so do a module's tests when they share a
+    module-scoped fixture (built once); any other test goes to whichever worker is free."""
+    for item in items:
+        if "stac_api" in item.fixturenames:
+            group = "stac-api"
+        elif item.path.name == "test_infra_bundle.py":
+            group = "bundle"
+        elif _uses_module_fixture(item):
+            group = item.nodeid.split("::")[0]
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
 
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "eopf_sample").glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
-
-@pytest.fixture(scope="session")
-def sample_store(tmp_path_factory) -> Path:
-    """Directory holding both sample products (the tiler's store root)."""
-    target = SAMPLE_CACHE / f"samples-{_generator_digest()}"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_samples(target)
-        write_mosaic_collection(target, log=None)
-    except OSError:  # read-only home: fall back to a per-session copy
-        target = tmp_path_factory.mktemp("samples")
-        write_samples(target)
-        write_mosaic_collection(target, log=None)
-    return target
+def _uses_module_fixture(item) -> bool:
+    definitions = getattr(item, "_fixtureinfo", None)
+    if definitions is None:
+        return False
+    return any(
+        defs and defs[-1].scope in ("module", "package", "class")
+        for defs in definitions.name2fixturedefs.values()
+    )
 
 
 @pytest.fixture(scope="session")
-def moto_server():
-    """A moto S3 server on a free port; yields its endpoint URL."""
-    server = MotoProcess().start()
-    yield server.url
+def sample_store(tmp_path_factory):
+    """Directory holding both sample products and the mosaic collection (the tiler's store
+    root); read-only for tests (copy it to rewrite products)."""
+    return sample_products(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The session's redis-server (``RedisProcess``); tests flush it before use."""
+    server = RedisProcess().start()
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """The session's moto S3 server (``MotoProcess``); tests make a bucket of their own."""
+    server = MotoProcess().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(s3_server) -> str:
+    """The session's moto S3 server's endpoint URL."""
+    return s3_server.url
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +78,7 @@ def stac_api(sample_store):
     """A real STAC API (stac-fastapi-pgstac over PostgreSQL + PostGIS) holding the sample
     mosaic collection (``eopf_sample.mosaic``); yields the running ``StacApiProcess``."""
     from eopf_sample.mosaic import COLLECTION_MOSAIC
-    from tests.stacapi.server import StacApiProcess, wait_ready
+    from tests.support.stacapi import StacApiProcess, wait_ready
 
     server = StacApiProcess(sample_store / COLLECTION_MOSAIC / "stac")
     try:
@@ -70,3 +87,16 @@ def stac_api(sample_store):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def test_aws_env(monkeypatch):
+    """This test's environment: moto's dummy credentials, no real AWS profile or token, and
+    no ``TITILER_EOPF_*`` setting from the machine (tests configure the app explicitly).
+    Undone after the test by monkeypatch."""
+    for var in list(os.environ):
+        if var.startswith("TITILER_EOPF_") or var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.loopback import LoopbackStore, remote_reset, remote_stats
+from tests.support.loopback import LoopbackStore, remote_reset, remote_stats
 
 
 @pytest.fixture()

@@ -609,7 +609,7 @@ def test_geozarr_matches_real_dump(products):
     real_layout = real_refl["attributes"]["multiscales"]["layout"]
     layout = refl_attrs["multiscales"]["layout"]
     assert [e["asset"] for e in layout] == [e["asset"] for e in real_layout]
-    for ours, theirs in zip(layout, real_layout):
+    for ours, theirs in zip(layout, real_layout, strict=True):
         assert set(ours) == set(theirs)
         assert ours.get("derived_from") == theirs.get("derived_from")
         assert ours["spatial:shape"] == [

@@ -72,7 +72,22 @@ def create_app(
         from titiler_eopf.admin.service import AdminService
         from titiler_eopf.tiler.app import create_tiler_app
 
-        app = create_tiler_app(settings, versions=versions, metadata_store=CacheBlobs(cache))
+        def cache_readiness() -> dict:
+            # a cache that is down is bypassed (tiles are still served): state, not a veto
+            return {
+                "ready": True,
+                "enabled": cache.enabled,
+                "circuits": {b.name: b.state for b in cache.backend.breakers()}
+                if cache.enabled
+                else {},
+            }
+
+        app = create_tiler_app(
+            settings,
+            versions=versions,
+            readiness={"cache": cache_readiness},
+            metadata_store=CacheBlobs(cache),
+        )
         app.include_router(build_status_router(cache))
         if admin_token is not None:
             service = AdminService(cache)

@@ -23,6 +23,21 @@ ID_PATTERN = re.compile(rf"^{ID_REGEX}$")
 # the float arithmetic of tile bounds long before that).
 MAX_ZOOM = 30
 
+# How an expression names a variable (TiTiler-EOPF's `{group}:{variable}`): the group an
+# absolute path of names (`/measurements/reflectance`, `/descending`, `.../r20m`), not preceded
+# by a name character, so `b1/2` or `a:b/c:d` are not read as groups.
+VARIABLE_TOKEN = re.compile(r"(?<![\w/:.])(/(?:\w+/)*\w+:\w+)(?![\w:])")
+
+
+def expression_variables(expression: str | None) -> list[str]:
+    """The ``{group}:{variable}`` names of an expression, in the order they first appear."""
+    names: list[str] = []
+    for name in VARIABLE_TOKEN.findall(expression or ""):
+        if name not in names:
+            names.append(name)
+    return names
+
+
 # Image formats of the tiler's image routes: titiler's ImageType (the cache tests check it).
 IMAGE_FORMATS = ("png", "jpeg", "jpg", "webp", "tif", "tiff", "npy", "jp2", "pngraw")
 
@@ -42,6 +57,9 @@ INFO_GEOJSON = "/info.geojson"
 STATISTICS = "/statistics"
 PREVIEW = "/preview/{width}x{height}.{format}"
 BBOX = "/bbox/{minx},{miny},{maxx},{maxy}/{width}x{height}.{format}"
+# An item's named renderings (its STAC renders and the presets that fit it), with their URLs.
+RENDERS = "/renders"
+RENDER = "/renders/{render_id}"
 
 # Patterns of the path parameters (what the tiler accepts; anything else is not cacheable).
 _NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
@@ -60,6 +78,7 @@ PARAM_PATTERNS: dict[str, str] = {
     "maxx": _NUMBER,
     "maxy": _NUMBER,
     "format": "|".join(IMAGE_FORMATS),
+    "render_id": r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
 }
 # Suffixes that titiler registers both with and without.
 _OPTIONAL_SUFFIXES = ("@{scale}x", ".{format}", "/{width}x{height}")

@@ -1,4 +1,8 @@
-"""Named renderings of Sentinel-2 reflectance: one definition for the map viewer and the seeder.
+"""Named renderings: one definition for the map viewer, the ``/renders`` route and the seeder.
+
+Presets of Sentinel-2 reflectance and of Sentinel-1 GRD RTC cubes (per orbit group), and
+STAC ``renders`` (the render extension, as the EOPF Explorer's items carry them) turned into
+the same form by :func:`preset_from_render`.
 
 The viewer requests and ``cache seed`` pre-renders the very same tile URLs
 (``tile_url``), so a seeded entry is exactly the one a user's map hits. Pure data:
@@ -7,8 +11,11 @@ importing this module costs nothing (the admin Lambda uses it without the tiler)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
+
+from titiler_eopf.paths import expression_variables
 
 REFLECTANCE = "/measurements/reflectance"
 TMS = "WebMercatorQuad"
@@ -23,6 +30,17 @@ class Preset:
 
     def query(self) -> str:
         return urlencode(self.params, quote_via=quote)
+
+    def variables(self) -> list[str]:
+        """The variables it reads: its ``variables`` and those its expression names."""
+        given = [value for key, value in self.params if key == "variables"]
+        named = [
+            v
+            for key, value in self.params
+            if key == "expression"
+            for v in expression_variables(value)
+        ]
+        return list(dict.fromkeys(given + named))
 
 
 def _bands(*names: str) -> tuple[tuple[str, str], ...]:
@@ -54,8 +72,70 @@ PRESETS: dict[str, Preset] = {
             + (("expression", "(b1-b2)/(b1+b2)"), ("rescale", "-1,1"), ("colormap_name", "rdylgn")),
         ),
     )
+    + tuple(
+        preset
+        for orbit in ("descending", "ascending")
+        for preset in (
+            Preset(
+                f"vv-{orbit}",
+                f"VV gamma0 ({orbit} orbits)",
+                (("variables", f"/{orbit}:vv"), ("rescale", "0.0,0.2")),
+            ),
+            Preset(
+                f"vh-{orbit}",
+                f"VH gamma0 ({orbit} orbits)",
+                (("variables", f"/{orbit}:vh"), ("rescale", "0.0,0.05")),
+            ),
+            # the composite the EOPF Explorer renders
+            Preset(
+                f"vv-vh-{orbit}",
+                f"VV, VH, VV/VH composite ({orbit} orbits)",
+                (
+                    ("expression", f"/{orbit}:vv;/{orbit}:vh;(/{orbit}:vv)/(/{orbit}:vh)"),
+                    ("rescale", "0.0,0.2"),
+                ),
+            ),
+        )
+    )
 }
 DEFAULT_PRESET = "true-colour"
+
+# STAC render fields that are tile parameters, in the order their query lists them.
+RENDER_FIELDS = (
+    "variables",
+    "expression",
+    "sel",
+    "bidx",
+    "rescale",
+    "color_formula",
+    "colormap_name",
+    "colormap",
+    "nodata",
+    "resampling",
+    "tilesize",
+)
+
+
+def _values(field: str, value) -> list[str]:
+    if value is None:
+        return []
+    if field == "colormap":
+        return [value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))]
+    if field == "rescale":  # [[min, max], ...] (one range per band, or one for all)
+        pairs = value if value and isinstance(value[0], (list, tuple)) else [value]
+        return [",".join(str(v) for v in pair) for pair in pairs]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def preset_from_render(name: str, render: dict) -> Preset:
+    """A STAC render (``expression``, ``rescale``, ``bidx``, ``sel``, ``tilesize``, ...) as a
+    preset; fields that are no tile parameter (``assets``, ``minmax_zoom``) are left out."""
+    params = tuple(
+        (field, text) for field in RENDER_FIELDS for text in _values(field, render.get(field))
+    )
+    return Preset(name, str(render.get("title") or name), params)
 
 
 def get_preset(name: str) -> Preset:

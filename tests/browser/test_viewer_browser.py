@@ -15,17 +15,15 @@ from pathlib import Path
 
 import numpy
 import pytest
+from playwright import sync_api as playwright_api
 
 from eopf_sample import ITEM_ID
-from tests.servers import RedisProcess, free_port, wait_port
+from tests.support.servers import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BACKGROUND = (0xE4, 0xE8, 0xEE)  # the viewer's background colour (no basemap: offline)
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is in requirements.txt: make install"
-)
 if not os.path.exists(CHROMIUM):
     pytest.skip(
         "Debian's chromium is not installed (make tools installs it)", allow_module_level=True
@@ -35,14 +33,17 @@ if not (ROOT / "node_modules" / "maplibre-gl" / "dist" / "maplibre-gl.js").is_fi
 
 
 @pytest.fixture(scope="module")
-def server(sample_store, tmp_path_factory):
-    redis = RedisProcess().start()
+def server(sample_store, redis_server, tmp_path_factory):
+    import redis
+
+    redis.Redis(port=redis_server.port).flushall()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TITILER_EOPF_")} | {
         "TITILER_EOPF_STORE_URL": str(sample_store),
         "TITILER_EOPF_CACHE_BACKEND": "redis",
         "TITILER_EOPF_CACHE_REDIS_HOST": "127.0.0.1",
-        "TITILER_EOPF_CACHE_REDIS_PORT": str(redis.port),
+        "TITILER_EOPF_CACHE_REDIS_PORT": str(redis_server.port),
+        "TITILER_EOPF_CACHE_NAMESPACE": "browser",
         "TITILER_EOPF_CACHE_REDIS_CONNECT_TIMEOUT": "0.5",
         "TITILER_EOPF_CACHE_REDIS_READ_TIMEOUT": "1",
     }
@@ -60,7 +61,6 @@ def server(sample_store, tmp_path_factory):
         proc.terminate()
         proc.wait(10)
         log.close()
-        redis.stop()
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,8 @@ def tile_stats(page) -> dict:
 
 def wait_for_tiles(page, timeout=30_000):
     page.wait_for_function(
-        "() => window.eopfMap && window.eopfMap.getSource('eopf') && window.eopfMap.areTilesLoaded()"
+        "() => window.eopfMap && window.eopfMap.getSource('eopf')"
+        " && window.eopfMap.areTilesLoaded()"
         " && Object.values(window.tileStats).reduce((a, b) => a + b, 0) > 0",
         timeout=timeout,
     )
@@ -196,7 +197,8 @@ def test_presets_and_controls(page, server):
     page.page.fill("#rescale", "0,0.5")
     page.page.click("#apply")
     page.page.wait_for_function(
-        "() => { const s = window.eopfMap.getSource('eopf'); return s && s.tiles && s.tiles[0].includes('rescale=0%2C0.5'); }"
+        "() => { const s = window.eopfMap.getSource('eopf');"
+        " return s && s.tiles && s.tiles[0].includes('rescale=0%2C0.5'); }"
     )
     wait_for_tiles(page.page)
     assert "b08" in page.page.evaluate("() => window.eopfMap.getSource('eopf').tiles[0]")

@@ -1,64 +1,44 @@
-"""Servers the cache tests need, started by the tests themselves.
+"""Fixtures of the cache tests, on the session's servers (``tests/conftest.py``):
 
-* one ``redis-server`` on a free port for the session (flushed per test), so
-  nothing depends on, or pollutes, the Redis on 6379;
-* one moto S3 server on a free port for the session, one bucket per test;
-* helpers to start extra Redis/moto instances that a fault test may kill.
+* the session's redis-server, flushed per test, so nothing depends on, or pollutes, the
+  Redis on 6379;
+* the session's moto S3 server, one bucket per test;
+* each test's own stand-in app (``standin``) and an environment without the machine's
+  AWS or ``TITILER_EOPF_*`` settings.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "lambda_src"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cache_servers import BACKENDS, MotoProcess, RedisProcess, make_settings, s3_client  # noqa: E402
-
-from titiler_eopf.cache import CacheSettings, build_cache  # noqa: E402
-from titiler_eopf.cache.clock import SYSTEM_CLOCK  # noqa: E402
+from tests.support.cache import BACKENDS, make_settings, s3_client
+from tests.support.standin import StandIn
+from titiler_eopf.cache import CacheSettings, build_cache
+from titiler_eopf.cache.clock import SYSTEM_CLOCK
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _aws_env():
-    saved = dict(os.environ)
-    # moto accepts any credentials; never let a test reach real AWS credentials.
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(var, None)
-    # The tests configure the cache explicitly; the machine's environment must not leak in.
-    for var in [v for v in os.environ if v.startswith("TITILER_EOPF_")]:
-        os.environ.pop(var)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+@pytest.fixture(autouse=True)
+def _aws_env(test_aws_env):
+    """Per test (monkeypatch): nothing outlives the test or reaches other packages."""
 
 
 @pytest.fixture(scope="session")
-def cache_redis():
-    server = RedisProcess().start()
-    yield server
-    server.stop()
+def cache_redis(redis_server):
+    return redis_server
 
 
 @pytest.fixture(scope="session")
-def cache_moto():
-    server = MotoProcess().start()
-    yield server
-    server.stop()
+def cache_moto(s3_server):
+    return s3_server
+
+
+@pytest.fixture
+def standin() -> StandIn:
+    """This test's stand-in: its switches and render count belong to this test alone."""
+    return StandIn()
 
 
 @pytest.fixture
@@ -125,7 +105,5 @@ def pytest_collection_modifyitems(items):
     # No cache test may hang the suite: each gets a hard time limit.
     here = Path(__file__).resolve().parent
     for item in items:
-        if Path(str(item.fspath)).resolve().parent == here and not item.get_closest_marker(
-            "timeout"
-        ):
+        if item.path.parent == here and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(120))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import cache_standin as standin
 import pytest
-from cache_helpers import BASE, RGB, client_for, tile_url
 
+from tests.support.cache import BASE, RGB, client_for, tile_url
 from titiler_eopf.cache.clock import ManualClock
 
 
@@ -15,18 +14,13 @@ def cache(cache_for, backend_name):
 
 
 @pytest.fixture
-def client(cache):
-    standin.CONTROL["fail"] = False
-    with client_for(cache) as c:
+def client(cache, standin):
+    with client_for(cache, standin=standin) as c:
         yield c
 
 
-def renders():
-    return standin.RENDERS["count"]
-
-
-def test_miss_then_hit_identical_bytes(client, cache):
-    before = renders()
+def test_miss_then_hit_identical_bytes(client, cache, standin):
+    before = standin.renders
     first = client.get(tile_url())
     second = client.get(tile_url())
     assert first.status_code == second.status_code == 200
@@ -39,15 +33,15 @@ def test_miss_then_hit_identical_bytes(client, cache):
     )
     assert int(second.headers["age"]) >= 0
     assert second.headers["cache-control"] == cache.settings.cache_control_tile
-    assert renders() - before == 1
+    assert standin.renders - before == 1
     m = cache.metrics.snapshot()
     assert (m["hits"], m["misses"], m["writes"]) == (1, 1, 1)
     assert m["hit_ratio"] == 0.5 and m["bytes_served"] == 2048
 
 
-def test_if_none_match_answers_304(client):
+def test_if_none_match_answers_304(client, standin):
     etag = client.get(tile_url()).headers["etag"]
-    before = renders()
+    before = standin.renders
     resp = client.get(tile_url(), headers={"if-none-match": etag})
     assert resp.status_code == 304 and resp.content == b""
     assert resp.headers["x-cache"] == "HIT" and resp.headers["etag"] == etag
@@ -57,19 +51,19 @@ def test_if_none_match_answers_304(client):
         and other.headers["x-cache"] == "HIT"
         and len(other.content) == 2048
     )
-    assert renders() == before
+    assert standin.renders == before
 
 
-def test_head_answered_from_cache(client):
+def test_head_answered_from_cache(client, standin):
     cold = client.head(tile_url(z=5, x=1, y=2))  # a HEAD miss renders the GET and stores it
     assert cold.status_code == 200 and cold.headers["x-cache"] == "MISS" and cold.content == b""
-    before = renders()
+    before = standin.renders
     warm = client.head(tile_url(z=5, x=1, y=2))
     assert warm.status_code == 200 and warm.headers["x-cache"] == "HIT" and warm.content == b""
     assert warm.headers["content-length"] == "2048"
     got = client.get(tile_url(z=5, x=1, y=2))
     assert got.headers["x-cache"] == "HIT" and len(got.content) == 2048
-    assert renders() == before
+    assert standin.renders == before
 
 
 def test_defect1_repeated_params_keep_their_order(client):
@@ -114,11 +108,11 @@ def test_name_order_and_excluded_params_do_not_split_entries(client):
     )
 
 
-def test_errors_never_stored_and_empty_tiles_briefly(client, cache):
+def test_errors_never_stored_and_empty_tiles_briefly(client, cache, standin):
     boom = "/collections/c/items/boom/tiles/WebMercatorQuad/1/0/0.png"
-    before = renders()
+    before = standin.renders
     assert [client.get(boom).status_code for _ in range(2)] == [500, 500]
-    assert renders() - before == 2
+    assert standin.renders - before == 2
     outside = "/collections/c/items/outside/tiles/WebMercatorQuad/1/0/0.png"
     first, second = client.get(outside), client.get(outside)
     assert first.status_code == second.status_code == 404
@@ -175,12 +169,12 @@ def test_entries_expire_after_their_ttl(cache_for, backend_name):
         assert client.get(tile_url()).headers["x-cache"] == "MISS"
 
 
-def test_client_no_cache_is_ignored_by_default(client):
+def test_client_no_cache_is_ignored_by_default(client, standin):
     """Defect 2: a hard reload (Cache-Control: no-cache) from any client used
     to re-render and rewrite the entry: three requests, three renders."""
     url = tile_url(z=7, x=1, y=1)
     first = client.get(url)
-    before = renders()
+    before = standin.renders
     for header in (
         {"cache-control": "no-cache"},
         {"cache-control": "max-age=0, no-cache"},
@@ -188,39 +182,41 @@ def test_client_no_cache_is_ignored_by_default(client):
     ):
         resp = client.get(url, headers=header)
         assert resp.headers["x-cache"] == "HIT" and resp.content == first.content
-    assert renders() == before
+    assert standin.renders == before
 
 
-def test_client_no_cache_honoured_when_configured(cache_for, backend_name):
+def test_client_no_cache_honoured_when_configured(cache_for, backend_name, standin):
     cache = cache_for(backend_name, honor_no_cache=True)
-    with client_for(cache) as client:
+    with client_for(cache, standin=standin) as client:
         url = tile_url(z=7, x=1, y=1)
         client.get(url)
-        before = renders()
+        before = standin.renders
         fresh = client.get(url, headers={"cache-control": "no-cache"})
-        assert fresh.headers["x-cache"] == "MISS" and renders() == before + 1
+        assert fresh.headers["x-cache"] == "MISS" and standin.renders == before + 1
         assert client.get(url).headers["x-cache"] == "HIT"
 
 
-def test_admin_bypass_header_needs_the_token(cache_for, backend_name):
+def test_admin_bypass_header_needs_the_token(cache_for, backend_name, standin):
     cache = cache_for(backend_name, admin_token="s3cret", honor_no_cache=False)
-    with client_for(cache) as client:
+    with client_for(cache, standin=standin) as client:
         url = tile_url(z=7, x=2, y=2)
         client.get(url)
         assert client.get(url, headers={"cache-control": "no-cache"}).headers["x-cache"] == "HIT"
         assert client.get(url, headers={"x-cache-bypass": "wrong"}).headers["x-cache"] == "HIT"
-        before = renders()
+        before = standin.renders
         assert client.get(url, headers={"x-cache-bypass": "s3cret"}).headers["x-cache"] == "MISS"
-        assert renders() == before + 1
+        assert standin.renders == before + 1
 
 
-def test_uncacheable_routes_pass_through(client):
+def test_uncacheable_routes_pass_through(client, standin):
     for url in [f"{BASE}/point/1,2", f"{BASE}/map", "/healthz", "/tileMatrixSets"]:
         resp = client.get(url)
         assert resp.status_code == 200 and "x-cache" not in resp.headers, url
-    before = renders()
+    before = standin.renders
     post = client.post(f"{BASE}/statistics")
-    assert post.status_code == 200 and "x-cache" not in post.headers and renders() == before + 1
+    assert (
+        post.status_code == 200 and "x-cache" not in post.headers and standin.renders == before + 1
+    )
 
 
 def test_oversize_body_streams_and_is_not_stored(cache_for, backend_name):
@@ -237,7 +233,7 @@ def test_oversize_body_streams_and_is_not_stored(cache_for, backend_name):
         assert client.get(small).headers["x-cache"] == "HIT"
 
 
-def test_generation_bump_makes_next_request_a_miss(client, cache, backend_name, s3):
+def test_generation_bump_makes_next_request_a_miss(client, cache, backend_name, s3, standin):
     from titiler_eopf.cache.invalidation import invalidate_scope
 
     url = tile_url(z=9, x=3, y=3)
@@ -245,11 +241,11 @@ def test_generation_bump_makes_next_request_a_miss(client, cache, backend_name, 
     key_before = cache.key_for_url(url)
     result = invalidate_scope(cache, "sentinel-2-l2a", None)
     assert result.generation and result.generation["collection"] == "sentinel-2-l2a"
-    standin.CONTROL["version"] = 2  # a re-render is now recognisably different
+    standin.version = 2  # a re-render is now recognisably different
     try:
         new = client.get(url)
     finally:
-        standin.CONTROL.pop("version")
+        standin.version = 1
     assert new.headers["x-cache"] == "MISS" and new.content != old.content
     again = client.get(url)
     assert again.headers["x-cache"] == "HIT" and again.content == new.content
@@ -312,18 +308,18 @@ def _corrupted_entry_is_a_miss_and_repaired(client, cache, backend_name, s3):
     assert cache.metrics.corrupt == 1
 
 
-def test_stale_served_only_when_render_fails(cache_for, backend_name):
+def test_stale_served_only_when_render_fails(cache_for, backend_name, standin):
     clock = ManualClock()
     cache = cache_for(backend_name, tile_ttl=60, stale_if_error=60, clock=clock)
-    with client_for(cache) as client:
+    with client_for(cache, standin=standin) as client:
         url = tile_url(z=11, x=1, y=1)
         good = client.get(url).content
         clock.advance(61)
-        standin.CONTROL["fail"] = True
+        standin.fail = True
         try:
             stale = client.get(url)
         finally:
-            standin.CONTROL["fail"] = False
+            standin.fail = False
         assert (
             stale.status_code == 200
             and stale.headers["x-cache"] == "STALE"

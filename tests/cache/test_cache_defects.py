@@ -8,12 +8,12 @@ import gzip
 import json
 from pathlib import Path
 
-import cache_standin as standin
 import pytest
-from cache_helpers import BASE, RGB, client_for, tile_url
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.support import standin
+from tests.support.cache import BASE, RGB, client_for, tile_url
 from titiler_eopf.admin.routes import build_admin_router, build_status_router
 from titiler_eopf.cache import CacheMiddleware
 from titiler_eopf.cache.invalidation import invalidate_pattern

@@ -11,9 +11,9 @@ import signal
 import time
 
 import pytest
-from cache_helpers import client_for, tile_url
-from cache_servers import MotoProcess, RedisProcess, make_settings, s3_client
 
+from tests.support.cache import client_for, make_settings, s3_client, tile_url
+from tests.support.servers import MotoProcess, RedisProcess
 from titiler_eopf.cache import build_cache
 from titiler_eopf.cache.clock import ManualClock
 

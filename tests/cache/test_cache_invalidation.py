@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import morecantile
 import pytest
-from cache_helpers import BASE, ITEM, client_for, tile_url
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.support.cache import BASE, ITEM, client_for, tile_url
 from titiler_eopf.admin.routes import build_admin_router, build_status_router
 from titiler_eopf.cache import invalidation as inv
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eopf_sample.mosaic import COLLECTION_MOSAIC, MOSAIC_ITEMS
-from tests.mosaic.conftest import B04, MOSAIC, seam_tile
+from tests.support.mosaic import B04, MOSAIC, seam_tile
 from titiler_eopf.cache import CacheMiddleware
 from titiler_eopf.cache.invalidation import invalidate_scope, invalidate_tiles
 from titiler_eopf.tiler.app import create_tiler_app

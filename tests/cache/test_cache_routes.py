@@ -32,6 +32,7 @@ SAMPLE = {
     "miny": "-45",
     "maxx": "11.25",
     "maxy": "46.1",
+    "render_id": "vv-vh-descending",
 }
 
 
@@ -80,8 +81,9 @@ def test_every_variant_the_app_serves_is_recognised_as_its_kind(app_paths):
             match = match_path(fill(path))
             assert match is not None and match.kind == route.kind, (path, match)
             checked += 1
-    # tile x4 and mosaic tile x4, tilejson x2, info x3, statistics, preview x3, bbox x2
-    assert checked >= 19, checked
+    # tile x4 and mosaic tile x4, tilejson x2, info x3, statistics, preview x3, bbox x2,
+    # renders x2
+    assert checked >= 21, checked
 
 
 def test_every_image_format_of_titiler_is_recognised():

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from cache_helpers import client_for, tile_url
-from cache_servers import ROOT
 
+from tests.support.cache import client_for, tile_url
+from tests.support.servers import ROOT
 from titiler_eopf.cache import CacheConfigError, build_cache, load_settings
 
 P = "TITILER_EOPF_CACHE_"

@@ -6,14 +6,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import anyio
-import cache_standin as standin
 import httpx
 import pytest
-from cache_helpers import cached_app, tile_url
-from cache_servers import ROOT, free_port, wait_port
+
+from tests.support.cache import cached_app, tile_url
+from tests.support.servers import ROOT, free_port, wait_port
 
 SLOW_TILE = tile_url(base="/collections/c/items/slow")
 
@@ -37,12 +36,13 @@ def fire(urls: list[str], transport=None) -> list[httpx.Response]:
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis", "s3_redis"])
-def test_concurrent_misses_in_one_process_render_once(cache_for, backend):
+def test_concurrent_misses_in_one_process_render_once(cache_for, backend, standin):
     cache = cache_for(backend, lock_poll=0.02)
-    before = standin.RENDERS["count"]
-    responses = fire([SLOW_TILE] * 20, transport=httpx.ASGITransport(app=cached_app(cache)))
+    before = standin.renders
+    app = cached_app(cache, standin=standin)
+    responses = fire([SLOW_TILE] * 20, transport=httpx.ASGITransport(app=app))
     assert {r.status_code for r in responses} == {200}
-    assert standin.RENDERS["count"] - before == 1
+    assert standin.renders - before == 1
     assert len({r.content for r in responses}) == 1
     assert sorted(r.headers["x-cache"] for r in responses) == ["HIT"] * 19 + ["MISS"]
 
@@ -66,7 +66,7 @@ def test_50_concurrent_misses_across_processes_render_once(
     log = tmp_path / "renders.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TITILER_EOPF_")}
     env |= {
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "lambda_src"), str(Path(__file__).parent)]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "lambda_src"), str(ROOT)]),
         "STANDIN_RENDER_LOG": str(log),
         "STANDIN_SLOW": "0.5",
         # the environment names existing deployments use
@@ -93,7 +93,7 @@ def test_50_concurrent_misses_across_processes_render_once(
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "cache_stampede_server:app",
+                "tests.support.standin_server:app",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -102,7 +102,7 @@ def test_50_concurrent_misses_across_processes_render_once(
                 "warning",
             ],
             env=env,
-            cwd=Path(__file__).parent,
+            cwd=ROOT,
         )
         for p in ports
     ]

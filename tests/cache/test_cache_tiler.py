@@ -1,21 +1,18 @@
-"""The real tiler behind the cache, on the sample products.
-
-Skipped cleanly when the tiler (or the sample generator) cannot be imported.
-"""
+"""The real tiler behind the cache, on the sample products, in the production order
+(compression outside the cache, as ``main.py`` builds it)."""
 
 from __future__ import annotations
 
+import morecantile
 import pytest
+from fastapi.testclient import TestClient
+from starlette_cramjam.middleware import CompressionMiddleware
 
-app_module = pytest.importorskip("titiler_eopf.tiler.app", reason="tiler not importable")
-eopf_sample = pytest.importorskip("eopf_sample", reason="sample generator not importable")
-
-import morecantile  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-
-from titiler_eopf.cache import CacheMiddleware  # noqa: E402
-from titiler_eopf.main import _compression  # noqa: E402 (the deployed compression)
-from titiler_eopf.tiler.settings import TilerSettings  # noqa: E402
+import eopf_sample
+from titiler_eopf.cache import CacheMiddleware
+from titiler_eopf.main import INCOMPRESSIBLE
+from titiler_eopf.tiler import app as app_module
+from titiler_eopf.tiler.settings import TilerSettings
 
 RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [
     ("rescale", "0,1")
@@ -34,7 +31,11 @@ def client(request, sample_store, cache_for):
         return app_module.create_tiler_app(settings)
 
     cache = cache_for(request.param)
-    app = _compression(CacheMiddleware(app_factory=factory, cache=cache))
+    app = CompressionMiddleware(
+        CacheMiddleware(app_factory=factory, cache=cache),
+        minimum_size=1024,
+        exclude_mediatype=INCOMPRESSIBLE,
+    )
     with TestClient(app) as c:
         c.built = built
         c.cache = cache

@@ -2,14 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.servers import RedisProcess
-
 
 @pytest.fixture(scope="session")
-def handler_redis():
-    server = RedisProcess().start()
-    yield server
-    server.stop()
+def handler_redis(redis_server):
+    """The session's redis-server (flushed by ``handler_env``)."""
+    return redis_server
 
 
 @pytest.fixture

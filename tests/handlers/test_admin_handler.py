@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.handlers.events import ITEM, RGB_QUERY, FakeContext, http_api_event
+from tests.support.events import ITEM, RGB_QUERY, FakeContext, http_api_event
 
 TILE = f"/collections/sentinel-2-l2a/items/{ITEM}/tiles/WebMercatorQuad/12/2178/1514.png"
 TILE_2 = f"/collections/sentinel-2-l2a/items/{ITEM}/tiles/WebMercatorQuad/13/4356/3029.png"

@@ -11,7 +11,7 @@ import sys
 
 from fastapi.testclient import TestClient
 
-from tests.handlers.events import ITEM, RGB_QUERY, FakeContext, http_api_event
+from tests.support.events import ITEM, RGB_QUERY, FakeContext, http_api_event
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 
@@ -114,8 +114,7 @@ def test_named_stage_is_routed_and_kept_in_urls(handler_env):
 
 FRESH_PROCESS = r"""
 import json, sys
-sys.path.insert(0, sys.argv[1])
-from tests.handlers.events import http_api_event, FakeContext, RGB_QUERY
+from tests.support.events import http_api_event, FakeContext, RGB_QUERY
 from titiler_eopf.handlers import tile
 response = tile.handler(http_api_event(sys.argv[2], RGB_QUERY), FakeContext())
 heavy = [m for m in ("rasterio", "xarray", "zarr", "titiler", "rio_tiler", "numpy")

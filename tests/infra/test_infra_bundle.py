@@ -32,8 +32,7 @@ import pytest
 from infrastructure import bundling
 from infrastructure.bundling import recipe
 from infrastructure.bundling.cdk import lambda_code
-
-from .conftest import ROOT
+from tests.support.infra import ROOT
 
 pytestmark = pytest.mark.bundle
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, VARIANTS, synth_stack, synthesize
+from tests.support.infra import ROOT, VARIANTS, synth_stack, synthesize
 
 CONFIGS = {
     "default": {},

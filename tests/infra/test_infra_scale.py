@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from .conftest import logical_id, only
+from tests.support.infra import logical_id, only
 
 
 def _resources(template) -> dict:

@@ -12,8 +12,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infrastructure.functions import ADMIN_HANDLER, TILE_HANDLER
-
-from .conftest import logical_id, only
+from tests.support.infra import logical_id, only
 
 
 @pytest.fixture(scope="module")

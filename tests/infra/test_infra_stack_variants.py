@@ -9,7 +9,7 @@ import json
 import pytest
 from aws_cdk.assertions import Template
 
-from .conftest import logical_id, only, synth_stack
+from tests.support.infra import logical_id, only, synth_stack
 
 VARIANT = {
     "stage": "prod",

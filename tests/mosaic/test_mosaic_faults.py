@@ -7,8 +7,8 @@ import time
 
 from fastapi.testclient import TestClient
 
-from tests.mosaic.conftest import B04, MOSAIC, seam_tile
-from tests.servers import free_port
+from tests.support.mosaic import B04, MOSAIC, seam_tile
+from tests.support.servers import free_port
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 

@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from eopf_sample.mosaic import MOSAIC_ITEMS
-from tests.mosaic.conftest import B04, MOSAIC, load_npy, pixel_items, seam_tile, zone_seam_tile
+from tests.support.mosaic import B04, MOSAIC, load_npy, pixel_items, seam_tile, zone_seam_tile
 
 NEWEST_FIRST = sorted(MOSAIC_ITEMS, key=lambda i: i.datetime, reverse=True)
 

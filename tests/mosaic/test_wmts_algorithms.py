@@ -12,7 +12,7 @@ from pyproj import Transformer
 
 from eopf_sample import COLLECTION_NATIVE, ITEM_ID, X0, Y0
 from eopf_sample.mosaic import MOSAIC_ITEMS
-from tests.mosaic.conftest import B04, MOSAIC, load_npy, seam_tile
+from tests.support.mosaic import B04, MOSAIC, load_npy, seam_tile
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 

@@ -8,7 +8,7 @@ import subprocess
 
 import httpx
 
-from tests.ops.conftest import BBOX, ITEM, _clean_environ, console_script
+from tests.support.ops import BBOX, ITEM, clean_environ, console_script
 from titiler_eopf.presets import PRESETS, tile_url
 
 C = "sentinel-2-l2a"
@@ -46,7 +46,7 @@ def counts(stdout: str) -> dict:
 def test_console_script_runs_and_errors_in_one_line(ops):
     script = console_script()
     assert script.exists(), "make install puts titiler-eopf in the venv's bin/"
-    env = _clean_environ() | ops.env
+    env = clean_environ() | ops.env
     done = subprocess.run(
         [script, "cache", "status", "--url", ops.url],
         env=env,
@@ -87,6 +87,17 @@ def test_seed_renders_then_every_tile_is_a_hit(cli, ops):
     keys = json.loads(out)["keys"]
     assert len(keys) == first["rendered"] + first["empty"]
     assert all(k["key"].startswith(f"tile/ops/{C}/{ITEM}/") for k in keys)
+
+
+def test_seed_render_requests_the_tiles_its_renders_route_lists(cli, ops):
+    code, out, err = cli(*seed_args(ops, "--render", "false-colour"))
+    assert code == 0, err
+    assert counts(out)["rendered"] >= 2 and counts(out)["failed"] == 0
+    render = httpx.get(f"{ops.url}/collections/{C}/items/{ITEM}/renders/false-colour").json()
+    xyz = render["links"]["xyz"].format(z=12, x=2178, y=1514)
+    assert x_cache(xyz) == "HIT"
+    code, _, err = cli(*seed_args(ops, "--render", "no-such-render"))
+    assert code == 1 and "rendering 'no-such-render'" in err and "HTTP 404" in err
 
 
 def test_seed_above_the_bound_asks_for_yes_and_requests_nothing(cli, ops):
@@ -164,7 +175,7 @@ def test_seed_resumes_after_an_interruption(cli, ops, tmp_path):
     ]
     proc = subprocess.Popen(
         argv,
-        env=_clean_environ() | ops.env,
+        env=clean_environ() | ops.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

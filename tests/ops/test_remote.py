@@ -16,7 +16,7 @@ import json
 import httpx
 import pytest
 
-from tests.ops.conftest import BBOX, ITEM
+from tests.support.ops import BBOX, ITEM
 from titiler_eopf.presets import PRESETS, tile_url
 
 C = "sentinel-2-l2a"

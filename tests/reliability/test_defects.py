@@ -16,35 +16,15 @@ import threading
 import time
 import uuid
 
-import morecantile
 import pytest
 from fastapi.testclient import TestClient
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from tests.reliability.conftest import cache_settings, s3_client
-from tests.servers import RedisProcess
+from tests.support.reliability import B04, RGB, cache_settings, centre_tile, item, tile_path
+from tests.support.servers import RedisProcess, s3_client
 from titiler_eopf.cache import build_cache
 from titiler_eopf.main import create_app
 from titiler_eopf.tiler.settings import TilerSettings
-
-B04 = [("variables", "/measurements/reflectance:b04"), ("rescale", "0,1")]
-RGB = [("variables", f"/measurements/reflectance:{b}") for b in ("b04", "b03", "b02")] + [
-    ("rescale", "0,1")
-]
-
-
-def item(collection=COLLECTION_NATIVE, item_id=ITEM_ID) -> str:
-    return f"/collections/{collection}/items/{item_id}"
-
-
-def centre_tile(z=12):
-    minx, miny, maxx, maxy = BOUNDS_LONLAT
-    return morecantile.tms.get("WebMercatorQuad").tile((minx + maxx) / 2, (miny + maxy) / 2, z)
-
-
-def tile_path(collection=COLLECTION_NATIVE, z=12, fmt="png") -> str:
-    t = centre_tile(z)
-    return f"{item(collection)}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.{fmt}"
 
 
 def client_for(store, cache, **tiler):
@@ -130,7 +110,7 @@ def rewrite_band(store, collection=COLLECTION_NATIVE, band="b04", factor=0.5):
     root = store / collection / f"{ITEM_ID}.zarr"
     group = zarr.open_group(str(root), mode="r+")
     refl = group["measurements/reflectance"]
-    for name, level in refl.groups():
+    for _name, level in refl.groups():
         if band in level:
             arr = level[band]
             arr[...] = (arr[...] * factor).astype(arr.dtype)
@@ -166,8 +146,8 @@ def test_rewritten_product_serves_new_bytes_within_the_window(product_copy, back
             time.sleep(0.1)
         served_new_after = time.monotonic() - changed_at
         print(
-            f"rewritten product served new bytes after {served_new_after:.2f} s (window {window} s),"
-            f" store checks while serving HITs inside the window: 0"
+            f"rewritten product served new bytes after {served_new_after:.2f} s "
+            f"(window {window} s), store checks while serving HITs inside the window: 0"
         )
         assert resp.headers["x-cache"] == "MISS" and served_new_after <= window + 0.5
         again = client.get(tile_path(), params=B04)
@@ -184,12 +164,7 @@ def test_rewritten_product_serves_new_bytes_within_the_window(product_copy, back
 def test_waiters_recover_after_a_lost_lock_release(monkeypatch):
     """Redis pauses while the lock holder finishes: its store and its release
     fail. Later requests for the URL must not wait out a long lock TTL."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cache"))
-    import cache_standin as standin
-
+    from tests.support import standin
     from titiler_eopf.cache import CacheMiddleware
 
     monkeypatch.setenv("STANDIN_SLOW", "0.6")
@@ -245,7 +220,8 @@ def test_unknown_ids_create_nothing(
     )
     statuses = {}
     with client_for(sample_store, cache) as client:
-        for i in range(150):
+        # 50 random ids x 3 routes: each one a lookup and a 404 (more would only repeat them)
+        for _ in range(50):
             rid = uuid.uuid4().hex
             for url in (
                 f"/collections/{COLLECTION_NATIVE}/items/{rid}/tiles/WebMercatorQuad/3/1/1.png",
@@ -282,7 +258,7 @@ def test_every_redis_key_expires(sample_store, redis_db, redis_server):
     assert keys and all(redis_db.ttl(k) > 0 for k in keys), [(k, redis_db.ttl(k)) for k in keys]
 
 
-# --- 6. smaller ones --------------------------------------------------------------------------------
+# --- 6. smaller ones ------------------------------------------------------------------------
 def test_admin_cursor_must_be_a_cursor(sample_store, redis_db, redis_server):
     cache = make_cache("redis", redis_server, admin_token="tok")  # the cache section reads it
     with client_for(sample_store, cache) as client:
@@ -340,7 +316,7 @@ def test_s3_invalidation_reaches_other_processes_within_the_refresh(
         ) == one.backend.generations(COLLECTION_NATIVE, ITEM_ID)
 
 
-# --- the HIT path: one round trip -------------------------------------------------------------------
+# --- the HIT path: one round trip -----------------------------------------------------------
 @pytest.mark.parametrize("backend_name", ["redis", "s3_redis"])
 def test_a_hit_is_one_redis_round_trip(
     sample_store, backend_name, redis_db, redis_server, s3_server, bucket

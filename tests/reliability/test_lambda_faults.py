@@ -11,10 +11,10 @@ import hashlib
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.handlers.events import FakeContext, http_api_event
-from tests.reliability.harness import kill9, restart
-from tests.reliability.test_defects import B04, RGB, item, tile_path
-from tests.servers import RedisProcess
+from tests.support.events import FakeContext, http_api_event
+from tests.support.harness import kill9, restart
+from tests.support.reliability import B04, RGB, item, tile_path
+from tests.support.servers import RedisProcess
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 

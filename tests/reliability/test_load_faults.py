@@ -1,6 +1,6 @@
 """Load with faults, against the app as a real server process on loopback.
 
-About 1,500 requests at concurrency 12 over 36 distinct URLs (three zooms, both
+750 requests at concurrency 12 over 36 distinct URLs (three zooms, both
 layouts, png/webp/jpg, two band orders and a single band, TileJSON, info). The
 test's own Redis (or S3 server) is killed with SIGKILL once a third of the
 requests completed and restarted at two thirds, while requests keep flowing.
@@ -22,8 +22,7 @@ import morecantile
 import pytest
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from tests.reliability.conftest import s3_client
-from tests.reliability.harness import (
+from tests.support.harness import (
     AppServer,
     LoadRun,
     kill9,
@@ -31,9 +30,11 @@ from tests.reliability.harness import (
     restart,
     run_load,
 )
-from tests.servers import MotoProcess, RedisProcess
+from tests.support.servers import MotoProcess, RedisProcess, s3_client
 
-TOTAL = 1500
+# 250 requests per phase: every URL is missed, then hit several times, before the fault and
+# after the restart; during the fault each request renders uncached (the phase's cost).
+TOTAL = 750
 CONCURRENCY = 12
 HOST = "tiles.test"
 FIGURES = Path(__file__).resolve().parent / "figures"

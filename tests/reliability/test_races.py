@@ -10,32 +10,23 @@ it are still finishing (they answer their own clients, but are not stored).
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.reliability.conftest import cache_settings
+from tests.support.reliability import cache_settings
+from tests.support.standin import StandIn
 from titiler_eopf.cache import CacheMiddleware, build_cache
 from titiler_eopf.cache import invalidation as inv
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cache"))
-import cache_standin as standin  # noqa: E402
 
 
 def standin_body(url: str, version: int) -> bytes:
     """The stand-in's bytes for ``url`` at a data version (what a render returns)."""
     from starlette.testclient import TestClient as Plain
 
-    saved = standin.CONTROL.get("version", 1)
-    standin.CONTROL["version"] = version
-    try:
-        return Plain(standin.create_app()).get(url.replace("/slow/", "/slow/")).content
-    finally:
-        standin.CONTROL["version"] = saved
+    return Plain(StandIn(version=version).app()).get(url.replace("/slow/", "/slow/")).content
 
 
 def _digest(body: bytes) -> str:
@@ -67,7 +58,7 @@ def test_no_pre_invalidation_etag_after_the_admin_call(
     backend, action, redis_db, redis_server, s3_server, bucket, monkeypatch
 ):
     monkeypatch.setenv("STANDIN_SLOW", "0.15")
-    standin.CONTROL["version"] = 1
+    standin = StandIn(version=1)
     cache = build_cache(
         cache_settings(
             backend,
@@ -80,7 +71,7 @@ def test_no_pre_invalidation_etag_after_the_admin_call(
     seen: list[tuple[float, float, str, str]] = []
     stop = threading.Event()
     try:
-        with TestClient(CacheMiddleware(standin.create_app(), cache=cache)) as client:
+        with TestClient(CacheMiddleware(standin.app(), cache=cache)) as client:
             old_bodies = {_digest(standin_body(url, 1)) for url in URLS}
 
             def worker(offset: int):
@@ -106,7 +97,7 @@ def test_no_pre_invalidation_etag_after_the_admin_call(
             deadline = time.monotonic() + 30
             while cache.metrics.writes < len(threads) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            standin.CONTROL["version"] = 2  # the data changes...
+            standin.version = 2  # the data changes...
             ACTIONS[action](cache)  # ...and the operator invalidates
             returned = time.monotonic()
             # run on until enough requests were sent (and answered) after the call
@@ -119,7 +110,7 @@ def test_no_pre_invalidation_etag_after_the_admin_call(
             for t in threads:
                 t.join(10)
     finally:
-        standin.CONTROL["version"] = 1
+        standin.version = 1
     after = [s for s in seen if s[0] > returned]
     stale = [s for s in after if s[2] in old_bodies]
     in_flight = [s for s in seen if s[0] < returned < s[1] and s[3] != "HIT"]

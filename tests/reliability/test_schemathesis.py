@@ -12,8 +12,9 @@ The app runs as ``make run`` serves it (``python -m titiler_eopf``: create_app, 
 loopback, the in-memory cache in front of the tiler), in its own process with its address space
 capped (``MEMORY_CAP``), so that a request that would eat the machine fails there as a 5xx
 instead. A request counts as a failure when it answers 5xx or takes longer than
-``SLOW_SECONDS`` (a hang on Lambda is a 504 from the HTTP API after 30 s). Failures are collected per operation and
-reported together, with the request that produced them, so one run shows every defect.
+``SLOW_SECONDS`` (a hang on Lambda is a 504 from the HTTP API after 30 s). Failures are
+collected per operation and reported together, with the request that produced them, so one
+run shows every defect.
 """
 
 from __future__ import annotations
@@ -26,15 +27,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-schemathesis = pytest.importorskip("schemathesis")
-
-import requests  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from eopf_sample import ITEM_IDS  # noqa: E402
-from tests.servers import free_port, wait_port  # noqa: E402
+from eopf_sample import ITEM_IDS
+from tests.support.servers import free_port, wait_port
 
 ADMIN_TOKEN = "schemathesis-admin-token"
 # Examples per operation and mode (fewer where the schema allows fewer): about a minute here.
@@ -120,42 +119,47 @@ def _explore(schema, server, sample_variables, pinned: bool) -> dict[str, Run]:
     for result in schema.get_all_operations():
         operation = result.ok()
         run = runs.setdefault(operation.label, Run())
-
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            derandomize=True,  # the same examples every run: a failure reproduces
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=operation.as_strategy(), data=st.data())
-        def check(case, data):
-            if pinned:
-                _pin(case, data, sample_variables)
-            started = time.monotonic()
-            run.examples += 1
-            try:
-                response = case.call(
-                    base_url=server,
-                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                    timeout=SLOW_SECONDS,
-                )
-            except requests.RequestException as exc:  # a hang, or the server died
-                run.failures.append(f"{type(exc).__name__}: {case.as_curl_command()}")
-                return
-            elapsed = time.monotonic() - started
-            run.seconds += elapsed
-            run.slowest = max(run.slowest, (elapsed, case.as_curl_command()))
-            run.statuses[response.status_code] += 1
-            if response.status_code >= 500 or elapsed > SLOW_SECONDS:
-                run.failures.append(
-                    f"{response.status_code} in {elapsed:.1f}s: {case.as_curl_command()}\n"
-                    f"    {response.text[:300]}"
-                )
-
-        check()
+        _checker(operation, run, server, sample_variables, pinned)()
     return runs
+
+
+def _checker(operation, run: Run, server, sample_variables, pinned: bool):
+    """The hypothesis test of one operation, recording into ``run``."""
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same examples every run: a failure reproduces
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(), data=st.data())
+    def check(case, data):
+        if pinned:
+            _pin(case, data, sample_variables)
+        started = time.monotonic()
+        run.examples += 1
+        try:
+            response = case.call(
+                base_url=server,
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                timeout=SLOW_SECONDS,
+            )
+        except requests.RequestException as exc:  # a hang, or the server died
+            run.failures.append(f"{type(exc).__name__}: {case.as_curl_command()}")
+            return
+        elapsed = time.monotonic() - started
+        run.seconds += elapsed
+        run.slowest = max(run.slowest, (elapsed, case.as_curl_command()))
+        run.statuses[response.status_code] += 1
+        if response.status_code >= 500 or elapsed > SLOW_SECONDS:
+            run.failures.append(
+                f"{response.status_code} in {elapsed:.1f}s: {case.as_curl_command()}\n"
+                f"    {response.text[:300]}"
+            )
+
+    return check
 
 
 def _report(runs: dict[str, Run], mode: str) -> str:

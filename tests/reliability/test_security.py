@@ -6,8 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eopf_sample import COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from tests.reliability.conftest import cache_settings
-from tests.reliability.test_defects import B04, item, tile_path
+from tests.support.reliability import B04, cache_settings, item, tile_path
 from titiler_eopf.cache import build_cache
 from titiler_eopf.main import create_app
 from titiler_eopf.tiler.settings import TilerSettings

@@ -14,9 +14,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.reliability.conftest import cache_settings
-from tests.reliability.harness import DelayProxy
-from tests.reliability.test_defects import B04, tile_path
+from tests.support.harness import DelayProxy
+from tests.support.reliability import B04, cache_settings, tile_path
 from titiler_eopf.cache import build_cache
 from titiler_eopf.cache.clock import ManualClock
 from titiler_eopf.main import create_app

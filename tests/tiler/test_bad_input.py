@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_NATIVE
-from tests.tiler.conftest import RGB, item_path
+from tests.support.tiler import RGB, item_path
 
 ITEM = item_path(COLLECTION_NATIVE)
 B04 = [("variables", RGB[0])]

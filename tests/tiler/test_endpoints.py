@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_NATIVE, ITEM_ID
-from tests.tiler.conftest import RGB, decode_image, item_path, variables_query
+from tests.support.tiler import RGB, decode_image, item_path, variables_query
 
 PNG = b"\x89PNG\r\n\x1a\n"
 RGB_RESCALED = variables_query() + [("rescale", "0,1")]
@@ -106,7 +106,8 @@ def test_tile_expression_bidx_colormap_nodata_resampling(client, collection):
     red, nir = (2000 + 2400) * 1e-4 - 0.1, (5000 + 2400) * 1e-4 - 0.1
     assert data[0, 128, 128] == pytest.approx((nir - red) / (nir + red), abs=1e-5)
 
-    single = client.get(f"{base}.npy", params=variables_query() + [("bidx", "2")])
+    # one band of the stacked image: expression=b{n} (bidx selects bands of each variable)
+    single = client.get(f"{base}.npy", params=variables_query() + [("expression", "b2")])
     assert numpy.load(io.BytesIO(single.content))[0, 128, 128] == pytest.approx(
         (3000 + 2400) * 1e-4 - 0.1, abs=1e-6
     )
@@ -270,10 +271,11 @@ def test_bidx_out_of_range_is_400(client):
     tile = a_tile()
     response = client.get(
         f"{item_path(COLLECTION_NATIVE)}/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png",
-        params=variables_query() + [("bidx", "7")],
+        params=variables_query() + [("bidx", "2")],
     )
     assert response.status_code == 400
-    assert "between 1 and 3" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "Invalid bidx [2]" in detail and "has 1 band(s)" in detail
 
 
 def test_feature_and_feature_statistics(client, collection):

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from eopf_sample import COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from tests.loopback import LoopbackStore
+from tests.support.loopback import LoopbackStore
 from titiler_eopf.tiler import metadata_cache
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.settings import TilerSettings

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eopf_sample import COLLECTION_NATIVE, ITEM_ID
-from tests.tiler.conftest import item_path
+from tests.support.tiler import item_path
 from titiler_eopf.tiler import assets, listing
 from titiler_eopf.tiler.settings import TilerSettings
 

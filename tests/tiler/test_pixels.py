@@ -16,7 +16,7 @@ from eopf_sample import (
     block_of,
     expected_reflectance,
 )
-from tests.tiler.conftest import RGB, decode_image, item_path, variables_query
+from tests.support.tiler import RGB, decode_image, item_path, variables_query
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.reader import EOPFReader
 

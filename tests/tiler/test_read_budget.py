@@ -18,7 +18,7 @@ from eopf_sample import (
     COLLECTION_NATIVE,
     SCALE_FACTOR,
 )
-from tests.tiler.conftest import decode_image, item_path, variables_query
+from tests.support.tiler import decode_image, item_path, variables_query
 from titiler_eopf.tiler import chunkcache
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
-from tests.tiler.conftest import RGB, item_path, variables_query
+from tests.support.tiler import RGB, item_path, variables_query
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 
@@ -178,7 +178,7 @@ def test_corrupt_chunk_is_a_502_naming_the_item_and_is_never_cached(sample_store
 @pytest.fixture(scope="module")
 def http_store(sample_store):
     """The sample products behind the loopback object store (HTTP with Range support)."""
-    from tests.loopback import LoopbackStore
+    from tests.support.loopback import LoopbackStore
 
     with LoopbackStore(sample_store) as store:
         yield store.url

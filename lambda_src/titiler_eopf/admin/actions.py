@@ -159,15 +159,16 @@ class SeedRequest(AdminRequest):
     minzoom: int | None = Zoom
     maxzoom: int | None = Zoom
     bbox: list[float] | None = BBox
-    presets: list[str] = Field(default_factory=lambda: [DEFAULT_PRESET], min_length=1)
+    presets: list[str] | None = None  # None: the default preset, unless renders are given
+    renders: list[str] = Field(default_factory=list, max_length=16)  # `/renders/{name}` names
     start: int = Field(0, ge=0)
     limit: int | None = Field(None, ge=1, le=MAX_SEED_TILES)  # None: MAX_SEED_TILES
     concurrency: int = Field(8, ge=1, le=MAX_SEED_CONCURRENCY)
 
     @field_validator("presets")
     @classmethod
-    def _known_presets(cls, names: list[str]) -> list[str]:
-        for name in names:
+    def _known_presets(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or ():
             try:
                 get_preset(name)
             except ValueError as exc:
@@ -180,6 +181,10 @@ class SeedRequest(AdminRequest):
             raise bad_request("seed needs 'collection' and 'item'")
         check_zoom_range(self.minzoom, self.maxzoom, "seed needs 'minzoom' and 'maxzoom'")
         check_bbox(self.bbox)
+        if self.presets is None:
+            self.presets = [] if self.renders else [DEFAULT_PRESET]
+        if not self.presets and not self.renders:
+            raise bad_request("seed needs at least one preset or render")
         return self
 
 

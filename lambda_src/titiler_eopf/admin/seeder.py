@@ -6,7 +6,7 @@ key). Standard library only (and the leaf modules ``paths`` and ``presets``): th
 admin Lambda's ``seed`` action and the CLI's ``cache seed`` both run it. A job is
 built from a validated :class:`~titiler_eopf.admin.actions.SeedRequest`.
 
-A job's requests are numbered in a fixed order (zoom, preset, row, column), so a
+A job's requests are numbered in a fixed order (zoom, preset or render, row, column), so a
 run can stop anywhere and continue from the indices already done (the CLI keeps
 them in a state file; the admin Lambda returns the next index).
 """
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from titiler_eopf.paths import webmercator_tile_range
-from titiler_eopf.presets import get_preset, tile_url, tilejson_url
+from titiler_eopf.presets import Preset, get_preset, tile_url, tilejson_url
 
 if TYPE_CHECKING:
     from titiler_eopf.admin.actions import SeedRequest
@@ -47,6 +47,8 @@ class SeedJob:
     minzoom: int
     maxzoom: int
     presets: tuple[str, ...] = ("true-colour",)
+    # the item's renderings by name (``/renders/{name}``: its STAC renders), resolved up front
+    renders: tuple[Preset, ...] = ()
 
     @classmethod
     def of(cls, request: SeedRequest, base_url: str, bbox) -> SeedJob:
@@ -58,8 +60,16 @@ class SeedJob:
             tuple(float(v) for v in bbox),
             request.minzoom,
             request.maxzoom,
-            tuple(request.presets),
+            tuple(request.presets or ()),
         )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The renderings of the job: its presets, then its renders."""
+        return (*self.presets, *(r.name for r in self.renders))
+
+    def rendering(self, name: str) -> Preset:
+        return next((r for r in self.renders if r.name == name), None) or get_preset(name)
 
     def _ranges(self) -> Iterator[tuple[int, tuple[int, int, int, int]]]:
         for z in range(self.minzoom, self.maxzoom + 1):
@@ -67,20 +77,20 @@ class SeedJob:
 
     def count(self) -> int:
         tiles = sum((x1 - x0 + 1) * (y1 - y0 + 1) for _, (x0, y0, x1, y1) in self._ranges())
-        return tiles * len(self.presets)
+        return tiles * len(self.names)
 
     def requests(self) -> Iterator[tuple[int, str, int, int, int]]:
         """``(index, preset, z, x, y)`` in the job's fixed order."""
         index = 0
         for z, (x0, y0, x1, y1) in self._ranges():
-            for name in self.presets:
+            for name in self.names:
                 for y in range(y0, y1 + 1):
                     for x in range(x0, x1 + 1):
                         yield index, name, z, x, y
                         index += 1
 
     def url(self, preset: str, z: int, x: int, y: int) -> str:
-        return tile_url(self.base_url, self.collection, self.item, get_preset(preset), z, x, y)
+        return tile_url(self.base_url, self.collection, self.item, self.rendering(preset), z, x, y)
 
     def signature(self) -> str:
         """Identifies the job (a state file belongs to one job only)."""
@@ -156,11 +166,36 @@ def fetch_tile(index: int, url: str, timeout: float = 60.0) -> Outcome:
     return Outcome(index, url, kind, status, x_cache)
 
 
+def item_render(base_url: str, collection: str, item: str, name: str, timeout: float = 30.0):
+    """An item's rendering by name, as its ``/renders/{name}`` lists it (its STAC render, or a
+    preset that fits it): the seeder then requests the very tile URLs that route lists."""
+    url = f"{base_url.rstrip('/')}/collections/{collection}/items/{item}/renders/{name}"
+    try:
+        status, _, body = http_get(url, timeout)
+    except (OSError, urllib.error.URLError) as exc:
+        raise SeedError(f"cannot reach {base_url}: {getattr(exc, 'reason', exc)}") from None
+    if status != 200:
+        raise SeedError(
+            f"rendering {name!r} of {collection}/{item}: HTTP {status}: {error_detail(body)}"
+        )
+    try:
+        render = json.loads(body)
+        params = tuple((str(k), str(v)) for k, v in render["params"])
+    except (ValueError, KeyError, TypeError):
+        raise SeedError(f"rendering {name!r} of {collection}/{item}: not a rendering") from None
+    return Preset(name, str(render.get("title") or name), params)
+
+
+def resolve_renders(base_url: str, collection: str, item: str, names) -> tuple[Preset, ...]:
+    return tuple(item_render(base_url, collection, item, name) for name in names)
+
+
 def product_bounds(
-    base_url: str, collection: str, item: str, preset: str, timeout: float = 30.0
+    base_url: str, collection: str, item: str, preset: str | Preset, timeout: float = 30.0
 ) -> tuple:
     """The product's lon/lat bounds, from its TileJSON (default bbox of a job)."""
-    url = tilejson_url(base_url, collection, item, get_preset(preset))
+    preset = preset if isinstance(preset, Preset) else get_preset(preset)
+    url = tilejson_url(base_url, collection, item, preset)
     try:
         status, _, body = http_get(url, timeout)
     except (OSError, urllib.error.URLError) as exc:

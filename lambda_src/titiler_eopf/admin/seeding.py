@@ -9,6 +9,7 @@ done). The CLI's ``--lambda`` mode calls slice after slice until ``next`` is Non
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from titiler_eopf.admin import seeder
 from titiler_eopf.admin.actions import MAX_SEED_TILES, BadRequest, SeedRequest
@@ -39,12 +40,16 @@ def build_job(request: SeedRequest, base_url: str | None) -> seeder.SeedJob:
             "seeding needs the API URL: set TITILER_EOPF_SEED_API_URL (the stack sets it)"
         )
     try:
+        renders = seeder.resolve_renders(
+            base_url, request.collection, request.item, request.renders
+        )
+        first = request.presets[0] if request.presets else renders[0]
         bbox = request.bbox or seeder.product_bounds(
-            base_url, request.collection, request.item, request.presets[0]
+            base_url, request.collection, request.item, first
         )
     except seeder.SeedError as exc:
         raise BadRequest(str(exc)) from None
-    return seeder.SeedJob.of(request, base_url, bbox)
+    return replace(seeder.SeedJob.of(request, base_url, bbox), renders=renders)
 
 
 def slice_of(job: seeder.SeedJob, start: int, end: int) -> Iterator[tuple]:

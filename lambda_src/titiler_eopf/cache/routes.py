@@ -27,6 +27,8 @@ from titiler_eopf.paths import (
     ITEM_PREFIX,
     MOSAIC_ITEM,
     PREVIEW,
+    RENDER,
+    RENDERS,
     STATISTICS,
     TILE,
     TILEJSON,
@@ -58,6 +60,9 @@ class CachedRoute:
 ROUTES: tuple[CachedRoute, ...] = (
     CachedRoute("tile", ITEM_PREFIX + TILE),
     CachedRoute("tilejson", ITEM_PREFIX + TILEJSON),
+    # an item's named renderings and their URLs: metadata, like TileJSON
+    CachedRoute("renders", ITEM_PREFIX + RENDERS),
+    CachedRoute("renders", ITEM_PREFIX + RENDER),
     CachedRoute("info", ITEM_PREFIX + INFO, implied=(("format", ""),)),
     CachedRoute("info", ITEM_PREFIX + INFO_GEOJSON, implied=(("format", "geojson"),)),
     CachedRoute("statistics", ITEM_PREFIX + STATISTICS),
@@ -74,8 +79,8 @@ ROUTES: tuple[CachedRoute, ...] = (
 TILE_KINDS = frozenset({"tile", "mosaic_tile"})
 KINDS = tuple(dict.fromkeys(route.kind for route in ROUTES))
 # Kinds whose body embeds absolute URLs built from the request (TileJSON's
-# ``tiles``): keyed by the public base URL too.
-EMBEDS_BASE_URL = frozenset({"tilejson", "mosaic_tilejson"})
+# ``tiles``, the renders' links): keyed by the public base URL too.
+EMBEDS_BASE_URL = frozenset({"tilejson", "mosaic_tilejson", "renders"})
 
 # Cache-key names of the path parameters whose tiler name differs (entries written
 # before the cache used the tiler's templates keep their keys).

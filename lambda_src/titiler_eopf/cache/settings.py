@@ -20,6 +20,7 @@ P = "TITILER_EOPF_CACHE_"
 TTL_CLASS = {
     "tile": "tile",
     "tilejson": "metadata",
+    "renders": "metadata",
     "info": "metadata",
     "statistics": "metadata",
     "preview": "preview",

@@ -176,7 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="presets",
         action="append",
         choices=list(PRESETS),
-        help=f"repeat for several (default: {DEFAULT_PRESET})",
+        help=f"repeat for several (default: {DEFAULT_PRESET}, unless --render is given)",
+    )
+    seed.add_argument(
+        "--render",
+        dest="renders",
+        action="append",
+        metavar="NAME",
+        help="a rendering of the item's /renders (its STAC renders); repeat for several",
     )
     seed.add_argument(
         "--url",

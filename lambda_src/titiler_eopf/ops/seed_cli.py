@@ -9,6 +9,7 @@ everything succeeded. Failed requests are not marked done: a re-run retries them
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from titiler_eopf.ops.admin_client import (
     require_output,
     stack_outputs,
 )
+from titiler_eopf.presets import Preset
 
 MAX_CONCURRENCY = 32
 SAVE_EVERY_S = 1.0
@@ -116,21 +118,28 @@ def _counts_text(counts: dict) -> str:
 def seed_command(args) -> int:
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         raise SeedCLIError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
-    presets = tuple(args.presets or ["true-colour"])
+    renders = tuple(getattr(args, "renders", None) or ())
+    presets = tuple(args.presets or ([] if renders else ["true-colour"]))
     lambda_only = bool(args.function) and not args.url
     if lambda_only:
-        return _seed_through_lambda(args, presets)
+        return _seed_through_lambda(args, presets, renders)
     base_url = args.url
     if not base_url and args.stack:
         base_url = require_output(stack_outputs(args.stack, args.region), "ApiUrl", args.stack)
     base_url = (
         base_url or os.environ.get("TITILER_EOPF_SEED_URL") or "http://127.0.0.1:8000"
     ).rstrip("/")
+    try:
+        resolved = seeder.resolve_renders(base_url, args.collection, args.item, renders)
+    except seeder.SeedError as exc:
+        raise SeedCLIError(str(exc)) from None
+    first = presets[0] if presets else resolved[0]
     job = _job(
         args,
         base_url,
         presets,
-        lambda: seeder.product_bounds(base_url, args.collection, args.item, presets[0]),
+        lambda: seeder.product_bounds(base_url, args.collection, args.item, first),
+        resolved,
     )
     state = State(_state_path(args, job), job, args.restart)
     todo = [r for r in job.requests() if r[0] not in state.done]
@@ -162,7 +171,7 @@ def seed_command(args) -> int:
     return _finish(job.count(), summary.counts, summary.failures, summary.seconds, state)
 
 
-def _job(args, base_url: str, presets: tuple, bounds) -> seeder.SeedJob:
+def _job(args, base_url: str, presets: tuple, bounds, renders: tuple = ()) -> seeder.SeedJob:
     """The job of the command line (validated as the admin Lambda validates a seed event);
     ``bounds()`` gives the product's bbox when the command has none."""
     try:
@@ -174,15 +183,17 @@ def _job(args, base_url: str, presets: tuple, bounds) -> seeder.SeedJob:
             maxzoom=args.maxzoom,
             bbox=args.bbox,
             presets=list(presets),
+            renders=[r.name for r in renders],
         )
         job = seeder.SeedJob.of(request, base_url, request.bbox or bounds())
+        job = dataclasses.replace(job, renders=tuple(renders))
     except (BadRequest, seeder.SeedError) as exc:
         raise SeedCLIError(str(exc)) from None
     total = job.count()
     if total > args.max_tiles and not args.yes:
         raise SeedCLIError(
             f"this job requests {total} tiles"
-            f" (z{args.minzoom}-{args.maxzoom} x {len(presets)} preset(s)), "
+            f" (z{args.minzoom}-{args.maxzoom} x {len(job.names)} rendering(s)), "
             f"more than --max-tiles {args.max_tiles}: pass --yes to go ahead"
         )
     return job
@@ -206,7 +217,7 @@ def _finish(total: int, counts: dict, failures: list, seconds: float, state: Sta
     return 0
 
 
-def _seed_through_lambda(args, presets: tuple) -> int:
+def _seed_through_lambda(args, presets: tuple, renders: tuple = ()) -> int:
     """Slices of the job run by the admin Lambda until ``next`` is null."""
     admin = LambdaAdmin(args.function, args.region)
     first = {
@@ -216,6 +227,7 @@ def _seed_through_lambda(args, presets: tuple) -> int:
         "minzoom": args.minzoom,
         "maxzoom": args.maxzoom,
         "presets": list(presets),
+        "renders": list(renders),
         "concurrency": min(args.concurrency, 16),
     }
     if args.bbox:
@@ -225,6 +237,8 @@ def _seed_through_lambda(args, presets: tuple) -> int:
         "lambda:" + args.function,
         presets,
         lambda: reply_body(admin({**first, "limit": 1}))["result"]["bbox"],
+        # the Lambda resolves the renders: here they only name the job's requests
+        tuple(Preset(name, name, ()) for name in renders),
     )
     first["bbox"] = list(job.bbox)
     state = State(_state_path(args, job), job, args.restart)

@@ -15,6 +15,7 @@ their nodata is the array's own fill value (:func:`product.categorical_nodata`).
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -128,11 +129,23 @@ def parse_sel(sel: Sequence[str] | None) -> dict[str, tuple[str, str | None]]:
     return parsed
 
 
+def _datetime(value: str) -> numpy.datetime64:
+    """An ISO 8601 instant; with a UTC offset (``Z``, ``+00:00``, as STAC datetimes and the
+    Explorer's ``sel=time=`` links have them) taken to UTC, as CF times are."""
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return numpy.datetime64(value)  # numpy's forms (`2022-01`), or its error
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.UTC).replace(tzinfo=None)
+    return numpy.datetime64(parsed)
+
+
 def _cast(value: str, coordinate: numpy.ndarray, dim: str):
     kind = coordinate.dtype.kind
     try:
         if kind == "M":
-            return numpy.datetime64(value)
+            return _datetime(value)
         if kind in "iuf":
             return coordinate.dtype.type(value)
     except ValueError as exc:
@@ -144,14 +157,42 @@ def _cast(value: str, coordinate: numpy.ndarray, dim: str):
 
 
 def _choose(dim: str, value: str, method: str | None, coordinate: numpy.ndarray):
-    """Check the selection against the coordinate now, so that a miss is a clear 400."""
+    """The coordinate value the selection names, found now (a miss is a clear 400).
+
+    ``nearest``/``pad``/``backfill`` are resolved here to an exact value, by comparing values,
+    not by position: the time axis of a cube appended to out of order is not sorted, and
+    xarray's methods refuse an index that is not monotonic.
+    """
     cast = _cast(value, coordinate, dim)
-    if method is None and cast not in coordinate:
+    if method is None:
+        if cast not in coordinate:
+            raise ParameterError(
+                f"sel {dim}={value}: no such value; '{dim}' has {_listing(coordinate)} "
+                f"(or use sel={dim}=nearest::{value})"
+            )
+        return cast
+    if coordinate.dtype.kind not in "iufM":
+        raise ParameterError(f"sel {dim}={method}::{value}: '{dim}' is not numbers or times")
+    if coordinate.dtype.kind == "M":  # compared as ns since the epoch
+        values = coordinate.astype("datetime64[ns]").astype("int64").astype("float64")
+        target = float(numpy.datetime64(cast, "ns").astype("int64"))
+    else:
+        values, target = coordinate.astype("float64"), float(cast)
+    if method in ("pad", "ffill"):
+        candidates = numpy.flatnonzero(values <= target)
+        pick = candidates[numpy.argmax(values[candidates])] if candidates.size else None
+    elif method in ("backfill", "bfill"):
+        candidates = numpy.flatnonzero(values >= target)
+        pick = candidates[numpy.argmin(values[candidates])] if candidates.size else None
+    else:  # nearest
+        pick = int(numpy.argmin(numpy.abs(values - target))) if values.size else None
+    found = None if pick is None else coordinate[pick]
+    if found is None:
         raise ParameterError(
-            f"sel {dim}={value}: no such value; '{dim}' has {_listing(coordinate)} "
-            f"(or use sel={dim}=nearest::{value})"
+            f"sel {dim}={method}::{value}: no value of '{dim}' on that side "
+            f"('{dim}' has {_listing(coordinate)})"
         )
-    return cast
+    return found
 
 
 def radar_error(product: Product, label: str, path: str, name: str) -> VariableError:
@@ -223,7 +264,7 @@ def _band(product: Product, label: str, name: str, pyramid: Pyramid, selection) 
     for dim, values in coordinates.items():
         if dim in selection:
             value, method = selection[dim]
-            chosen[dim] = (_choose(dim, value, method, values), method)
+            chosen[dim] = (_choose(dim, value, method, values), None)  # an exact value
         elif dim == BAND_DIM and not band_values:
             band_values = tuple(values)
         elif len(values) == 1:

@@ -42,12 +42,12 @@ def _coordinate(place):
 
 
 def output_bands(reader_params, layer_params) -> int:
-    """Bands of the image answered: the expression's, the bidx, else one per variable."""
+    """Bands of the image answered: the expression's, else one per variable (times the bidx,
+    which select bands of each variable)."""
     if getattr(layer_params, "expression", None):
         return expression_bands(layer_params.expression)
-    if getattr(layer_params, "indexes", None):
-        return len(layer_params.indexes)
-    return max(1, len(getattr(reader_params, "variables", None) or ()))
+    variables = max(1, len(getattr(reader_params, "variables", None) or ()))
+    return variables * max(1, len(getattr(layer_params, "indexes", None) or ()))
 
 
 def check_zoom(tms, z: int, x: int, y: int) -> None:

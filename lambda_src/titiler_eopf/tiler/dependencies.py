@@ -27,6 +27,7 @@ from rio_tiler.types import RIOResampling
 from titiler.core import dependencies as core
 from titiler.xarray import dependencies as xarray_dependencies
 
+from titiler_eopf.paths import expression_variables
 from titiler_eopf.tiler.errors import EOPFError, LimitError, ParameterError
 from titiler_eopf.tiler.limits import LimitSettings, env_name
 
@@ -85,7 +86,25 @@ class VariablesParams(core.DefaultDependency):
         ),
     ] = None
 
+    # TiTiler-EOPF's links carry `assets` (a STAC asset name): an item here is one product, its
+    # bands are the variables, so it is accepted and ignored.
+    assets: Annotated[
+        list[str] | None,
+        Query(
+            description="Accepted for TiTiler-EOPF links and ignored: the bands are chosen by "
+            "`variables` or by the variables an `expression` names.",
+        ),
+    ] = None
+    # Read here too (the layer options declare it in the schema): the variables an expression
+    # names as `{group}:{variable}` are read without `variables`.
+    expression: Annotated[str | None, Query(include_in_schema=False)] = None
+
     def __post_init__(self):
+        named = [
+            v for v in expression_variables(self.expression) if v not in (self.variables or ())
+        ]
+        if named:
+            self.variables = [*(self.variables or ()), *named]
         dims = []
         for item in self.sel or ():
             if not SEL_PATTERN.match(item):
@@ -94,6 +113,11 @@ class VariablesParams(core.DefaultDependency):
         twice = sorted({d for d in dims if dims.count(d) > 1})
         if twice:
             raise ParameterError(f"sel names the dimension '{twice[0]}' twice: give one value")
+
+    def as_dict(self, exclude_none: bool = True) -> dict:
+        """The reader's options: the variables (with those of the expression) and ``sel``."""
+        options = {"variables": self.variables, "sel": self.sel}
+        return {k: v for k, v in options.items() if v is not None or not exclude_none}
 
 
 @dataclass
@@ -133,6 +157,27 @@ def bounded_dependencies(limits: LimitSettings) -> dict[str, Any]:
 
     @dataclass
     class LayerParams(core.BidxExprParams):
+        indexes: Annotated[
+            list[int] | None,
+            Query(
+                title="Band indexes",
+                alias="bidx",
+                description="Band(s) of each variable, from 1 (TiTiler-EOPF's semantics): "
+                "`variables=/g:a&variables=/g:b&bidx=1` is an image of a and b. A multi-band "
+                "variable (the quicklook `tci`) has one band per value of its `band` dimension.",
+            ),
+        ] = None
+        expression: Annotated[
+            str | None,
+            Query(
+                title="Band math expression",
+                description="rio-tiler band math, `;` between output bands. Bands are named "
+                "`{group}:{variable}` (read without `variables`, e.g. "
+                "`(/measurements/reflectance:b08-/measurements/reflectance:b04)/(...)`) or "
+                "b1..bN, the requested variables in order.",
+            ),
+        ] = None
+
         def __post_init__(self):
             indexes = self.indexes or []
             if len(indexes) > limits.max_variables:

@@ -23,7 +23,7 @@ from titiler.core.resources.enums import ImageType, OptionalHeader
 from titiler.core.resources.responses import JSONResponse
 from titiler.core.utils import render_image
 
-from titiler_eopf.paths import ID_PATTERN, ITEM_PREFIX, MAX_ZOOM
+from titiler_eopf.paths import ID_PATTERN, ITEM_PREFIX, MAX_ZOOM, PARAM_PATTERNS, RENDER, RENDERS
 from titiler_eopf.tiler import budget, checks
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.colormaps import colormap_dependency
@@ -33,12 +33,15 @@ from titiler_eopf.tiler.dependencies import (
     safe_render,
 )
 from titiler_eopf.tiler.dependencies import colormap_dependency as bounded_colormap
-from titiler_eopf.tiler.errors import ParameterError
+from titiler_eopf.tiler.errors import ItemNotFoundError, ParameterError
 from titiler_eopf.tiler.html import templates
 from titiler_eopf.tiler.http_errors import ClassifiedRoute
+from titiler_eopf.tiler.layers import LayerReader
 from titiler_eopf.tiler.limits import LimitSettings
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.reader import EOPFReader
+from titiler_eopf.tiler.renders import get_render, item_renders, render_entry
+from titiler_eopf.tiler.stac import StacClient, StacItemLocation, item_location, render_selection
 
 TILE = "/tiles/{tileMatrixSetId}/{z}/{x}/{y}"
 
@@ -56,8 +59,9 @@ def image_response(image, rendered: tuple[bytes, str], headers=None, projjson=Fa
     return Response(content, media_type=media_type, headers=headers)
 
 
-def item_dependency(catalog: Catalog):
-    """Path dependency returning the opened product."""
+def item_dependency(catalog: Catalog, stac: StacClient | None = None):
+    """Path dependency returning the opened product: ``{store}/{collection}/{item}.zarr``, else
+    (with a STAC API) where the STAC item's Zarr asset is, under the store root."""
 
     def item(
         collection_id: Annotated[
@@ -65,7 +69,17 @@ def item_dependency(catalog: Catalog):
         ],
         item_id: Annotated[str, Path(pattern=ID_PATTERN.pattern, description="Item (product) id")],
     ) -> Product:
-        return catalog.open(collection_id, item_id)
+        try:
+            return catalog.open(collection_id, item_id)
+        except ItemNotFoundError:
+            found = stac.item(collection_id, item_id) if stac is not None else None
+            if found is None:
+                raise
+            sel = render_selection(stac.renders(collection_id, item_id))
+            location = item_location(catalog.settings, collection_id, found, sel)
+            if not isinstance(location, StacItemLocation):
+                raise
+            return catalog.open(collection_id, item_id, location)
 
     return item
 
@@ -119,16 +133,17 @@ class EOPFTilerFactory(TilerFactory):
     """TilerFactory for EOPF items, with `@{scale}x` tiles, `/info` and `/map`."""
 
     catalog: Catalog = field()
-    reader: type[EOPFReader] = EOPFReader
+    reader: type[EOPFReader] = LayerReader  # TiTiler-EOPF's bidx and expression
     # Every size-like option bounded by these limits (TilerSettings is one).
     limits: LimitSettings = field(factory=LimitSettings.model_construct)
     path_dependency: Any = field(default=None)
+    stac: StacClient | None = None  # STAC items (located by their Zarr asset) and renders
     router: APIRouter = field(factory=lambda: APIRouter(route_class=ClassifiedRoute))
     router_prefix: str = ITEM_PREFIX
     add_viewer: bool = False
 
     def __attrs_post_init__(self):
-        self.path_dependency = item_dependency(self.catalog)
+        self.path_dependency = item_dependency(self.catalog, self.stac)
         for name, value in _options(self, self.limits).items():
             setattr(self, name, value)
         self.route_dependencies = [*item_route_checks(self, self.limits), *self.route_dependencies]
@@ -137,6 +152,7 @@ class EOPFTilerFactory(TilerFactory):
     def register_routes(self):
         super().register_routes()
         self.map_viewer()
+        self.renders()
 
     def tile(self):
         # `{y}@{scale}x` first: titiler's `{y}.{format}` would take `3@2x.png` for y="3@2x"
@@ -256,22 +272,43 @@ class EOPFTilerFactory(TilerFactory):
             )
 
     def map_viewer(self):
+        """The map: `/map` (ours), `/viewer` and `/{tileMatrixSetId}/map.html` (the Explorer's
+        links to TiTiler-EOPF), one page."""
+        Preset = Annotated[
+            str | None,
+            Query(
+                description="Rendering to open with: a name of `/renders` (the item's STAC "
+                "renders, true-colour, ndvi, vv-vh-descending, ...)"
+            ),
+        ]
+
+        def page(request, product, reader_params, preset, tms_id):
+            from titiler_eopf.tiler.viewer import viewer_context  # only for the map
+
+            if tms_id != "WebMercatorQuad":
+                raise ParameterError(
+                    f"Unknown tileMatrixSetId '{tms_id}' for the map viewer: MapLibre "
+                    "draws WebMercatorQuad tiles (other matrix sets: /tiles/{tileMatrixSetId}/... "
+                    "and TileJSON)"
+                )
+            renders = item_renders(product, self.stac)
+            item_url = self.item_url(request)
+            context = viewer_context(
+                request, product, reader_params.variables, preset, item_url, renders
+            )
+            return templates.TemplateResponse(request, "viewer.html", context)
+
         @self.router.get(
-            "/map",
-            response_class=HTMLResponse,
-            operation_id=f"{self.operation_prefix}getMapViewer",
+            "/map", response_class=HTMLResponse, operation_id=f"{self.operation_prefix}getMapViewer"
+        )
+        @self.router.get(
+            "/viewer", response_class=HTMLResponse, operation_id=f"{self.operation_prefix}getViewer"
         )
         def map_viewer(
             request: Request,
             product=Depends(self.path_dependency),
             reader_params=Depends(self.reader_dependency),
-            preset: Annotated[
-                str | None,
-                Query(
-                    description="Rendering to open with: true-colour (default), false-colour "
-                    "or ndvi"
-                ),
-            ] = None,
+            preset: Preset = None,
             tileMatrixSetId: Annotated[
                 str,
                 Query(
@@ -280,21 +317,67 @@ class EOPFTilerFactory(TilerFactory):
                 ),
             ] = "WebMercatorQuad",
         ):
-            """A map of the item (MapLibre GL served by the app): presets, rescale and colour
-            formula controls, the footprint, and tiles counted by X-Cache. With `variables`,
-            the query parameters are the rendering it opens with."""
-            from titiler_eopf.tiler.viewer import viewer_context  # presets: only for /map
+            """A map of the item (MapLibre GL served by the app): its renderings, rescale and
+            colour formula controls, the footprint, and tiles counted by X-Cache. With
+            `variables` or an `expression`, the query parameters are the rendering it opens with."""
+            return page(request, product, reader_params, preset, tileMatrixSetId)
 
-            if tileMatrixSetId != "WebMercatorQuad":
-                raise ParameterError(
-                    f"Unknown tileMatrixSetId '{tileMatrixSetId}' for the map viewer: MapLibre "
-                    "draws WebMercatorQuad tiles (other matrix sets: /tiles/{tileMatrixSetId}/... "
-                    "and TileJSON)"
-                )
-            tilejson = self.url_for(request, "tilejson", tileMatrixSetId="WebMercatorQuad")
-            item_url = tilejson.rsplit("/WebMercatorQuad/tilejson.json", 1)[0]
-            context = viewer_context(request, product, reader_params.variables, preset, item_url)
-            return templates.TemplateResponse(request, "viewer.html", context)
+        @self.router.get(
+            "/{tileMatrixSetId}/map.html",
+            response_class=HTMLResponse,
+            operation_id=f"{self.operation_prefix}getMapHtml",
+        )
+        def map_html(
+            request: Request,
+            tileMatrixSetId: Annotated[str, Path(max_length=64, description="WebMercatorQuad")],
+            product=Depends(self.path_dependency),
+            reader_params=Depends(self.reader_dependency),
+            preset: Preset = None,
+        ):
+            """The map (titiler's `/{tileMatrixSetId}/map.html` form of the Explorer's links)."""
+            return page(request, product, reader_params, preset, tileMatrixSetId)
+
+    def item_url(self, request: Request) -> str:
+        """The item's base URL (as the request reached it)."""
+        tilejson = self.url_for(request, "tilejson", tileMatrixSetId="WebMercatorQuad")
+        return tilejson.rsplit("/WebMercatorQuad/tilejson.json", 1)[0]
+
+    def renders(self):
+        """`/renders` and `/renders/{render_id}`: the item's named renderings and their URLs."""
+
+        @self.router.get(
+            RENDERS,
+            response_class=JSONResponse,
+            operation_id=f"{self.operation_prefix}getRenders",
+            responses={200: {"description": "The item's renderings with their URLs."}},
+        )
+        def render_list(request: Request, product=Depends(self.path_dependency)):
+            """The item's STAC `renders` (over its collection's), then the presets whose
+            variables it has: each with its parameters and its xyz, TileJSON, map and preview
+            URLs (the seeder's `--render NAME` requests the same tiles)."""
+            item_url = self.item_url(request)
+            return {
+                "renders": {
+                    name: render_entry(name, source, preset, item_url)
+                    for name, (source, preset) in item_renders(product, self.stac).items()
+                }
+            }
+
+        @self.router.get(
+            RENDER,
+            response_class=JSONResponse,
+            operation_id=f"{self.operation_prefix}getRender",
+            responses={200: {"description": "One rendering with its URLs."}},
+        )
+        def render_one(
+            request: Request,
+            render_id: Annotated[str, Path(pattern=PARAM_PATTERNS["render_id"])],
+            product=Depends(self.path_dependency),
+        ):
+            """One rendering of `/renders`."""
+            renders = item_renders(product, self.stac)
+            source, preset = get_render(renders, render_id, product.location.label)
+            return render_entry(render_id, source, preset, self.item_url(request))
 
 
 def product_summary(product: Product) -> dict:

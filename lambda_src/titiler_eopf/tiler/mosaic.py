@@ -35,8 +35,8 @@ from titiler_eopf.tiler.errors import ParameterError, VariableError
 from titiler_eopf.tiler.factory import image_response
 from titiler_eopf.tiler.html import templates
 from titiler_eopf.tiler.http_errors import ClassifiedRoute
-from titiler_eopf.tiler.mosaic_backend import StacMosaicBackend, item_location
-from titiler_eopf.tiler.stac import SearchParams, StacClient
+from titiler_eopf.tiler.mosaic_backend import StacMosaicBackend
+from titiler_eopf.tiler.stac import SearchParams, StacClient, item_location
 
 logger = logging.getLogger(__name__)
 
@@ -454,12 +454,15 @@ def _parse_bbox(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def add_mosaic_routes(app, catalog: Catalog, item_factory) -> MosaicTilerFactory | None:
-    """Register the mosaic routes when a STAC API is configured; returns their factory."""
+def add_mosaic_routes(
+    app, catalog: Catalog, item_factory, stac: StacClient | None = None
+) -> MosaicTilerFactory | None:
+    """Register the mosaic routes when a STAC API is configured; returns their factory.
+    ``stac``: the client the item routes use (one search cache per process)."""
     if not catalog.settings.stac_api_url:
         return None
     shared = {name: getattr(item_factory, name) for name in SHARED}
-    factory = MosaicTilerFactory(catalog=catalog, **shared)
+    factory = MosaicTilerFactory(catalog=catalog, stac=stac, **shared)
     app.include_router(factory.router, prefix=factory.router_prefix)
     app.state.mosaic = factory
     return factory

@@ -11,7 +11,6 @@ root (hrefs elsewhere are not followed: the server reads only its own store), el
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import attr
@@ -25,35 +24,13 @@ from rio_tiler.mosaic.backend import BaseBackend
 from titiler_eopf.paths import MAX_ZOOM
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.errors import ItemNotFoundError, StoreError
-from titiler_eopf.tiler.reader import EOPFReader
-from titiler_eopf.tiler.stac import SearchParams, StacClient, item_href
-from titiler_eopf.tiler.store import ItemLocation, locate
+from titiler_eopf.tiler.layers import LayerReader
+from titiler_eopf.tiler.stac import SearchParams, StacClient, item_location, render_selection
 
 logger = logging.getLogger(__name__)
 
 MOSAIC_THREADS = 4  # items read side by side for one tile
 POINT_EPSILON = 1e-7  # degrees: the search box of a point
-
-
-def item_location(settings, collection_id: str, item: dict) -> ItemLocation:
-    """Where an item's product is: its Zarr asset under the store root, else the convention."""
-    item_id = item["id"]
-    href = item_href(item)
-    root = settings.store_url
-    if href:
-        if "://" not in root:
-            root = str(Path(root).resolve())
-            href = href.removeprefix("file://")
-        if href == root or href.startswith(root.rstrip("/") + "/"):
-            return ItemLocation(collection_id, item_id, href)
-        logger.info(
-            "item %s/%s: asset %s is outside the store %s; using the store's layout",
-            collection_id,
-            item_id,
-            href,
-            root,
-        )
-    return locate(settings, collection_id, item_id)
 
 
 @attr.s
@@ -79,7 +56,8 @@ class StacMosaicBackend(BaseBackend):
 
     def open_item(self, item: dict):
         """The product of a STAC item (502 when the API lists a product the store lacks)."""
-        location = item_location(self.settings, self.input, item)
+        renders = (item.get("properties") or {}).get("renders") or {}
+        location = item_location(self.settings, self.input, item, render_selection(renders))
         try:
             return self.catalog.open(self.input, item["id"], location)
         except ItemNotFoundError as exc:
@@ -88,7 +66,7 @@ class StacMosaicBackend(BaseBackend):
             ) from exc
 
     def item_reader(self, item: dict, tms=None, **options: Any) -> BaseReader:
-        return EOPFReader(self.open_item(item), tms=tms or self.tms, **options)
+        return LayerReader(self.open_item(item), tms=tms or self.tms, **options)
 
     def asset_name(self, asset: dict) -> str:
         return asset["id"]

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cachetools import TTLCache
 
@@ -29,6 +30,7 @@ from titiler_eopf.tiler.errors import (
     StoreError,
     StoreTimeoutError,
 )
+from titiler_eopf.tiler.store import ItemLocation, locate
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,36 @@ class StacClient:
         truncated = bool(has_next or (matched is not None and matched > len(features)))
         return Search(features, truncated)
 
+    def item(self, collection_id: str, item_id: str) -> dict | None:
+        """The STAC item (None when the API has no such item), cached as searches are."""
+        key = (collection_id, "item", item_id)
+        found = self.cache.get(key)
+        if found is None:
+            found = self._get(
+                f"/collections/{collection_id}/items/{item_id}",
+                None,
+                f"the item '{collection_id}/{item_id}'",
+            )
+            found = found if isinstance(found, dict) else {}  # {}: known to be absent
+            self.cache.put(key, found)
+        return found or None
+
+    def collection_renders(self, collection_id: str) -> dict:
+        """The collection's ``renders`` (the defaults of its items), {} when none."""
+        key = (collection_id, "collection")
+        found = self.cache.get(key)
+        if found is None:
+            found = self._get(f"/collections/{collection_id}", None, "a collection") or {}
+            self.cache.put(key, found)
+        renders = found.get("renders") if isinstance(found, dict) else None
+        return renders if isinstance(renders, dict) else {}
+
+    def renders(self, collection_id: str, item_id: str) -> dict[str, dict]:
+        """An item's STAC ``renders`` over its collection's (by name): {} when none."""
+        item = self.item(collection_id, item_id) or {}
+        own = (item.get("properties") or {}).get("renders")
+        return {**self.collection_renders(collection_id), **(own if isinstance(own, dict) else {})}
+
     # -- tiles ----------------------------------------------------------------------------
     def items_for_tile(
         self, collection_id: str, tms, tile, params: SearchParams, zoom_up: int
@@ -256,14 +288,57 @@ def _detail(response) -> str:
 
 
 def item_href(item: dict) -> str | None:
-    """The Zarr href of a STAC item: the asset typed Zarr (or named like one), else None."""
+    """The product a STAC item's Zarr asset is in: the asset typed Zarr (or named like one),
+    cut to its ``.zarr`` root when it points at a group inside (the Explorer's
+    ``.../{item}.zarr/measurements/reflectance``, ``.../s1-rtc-31TCH.zarr/descending``)."""
     assets = item.get("assets") or {}
     for name, asset in assets.items():
-        href = asset.get("href") or ""
+        href = (asset.get("href") or "").rstrip("/")
         media = (asset.get("type") or "").lower()
-        if "zarr" in media or href.rstrip("/").endswith(".zarr") or name in ("product", "zarr"):
-            return href.rstrip("/")
+        if "zarr" in media or ".zarr" in href or name in ("product", "zarr"):
+            if ".zarr/" in href:
+                href = href[: href.index(".zarr/") + len(".zarr")]
+            return href
     return None
+
+
+@dataclass(frozen=True)
+class StacItemLocation(ItemLocation):
+    """An item found by its STAC Zarr asset, with the ``sel`` its renders pin (a
+    per-acquisition item is one time slice of a shared cube)."""
+
+    sel: tuple[str, ...] = ()
+
+
+def render_selection(renders: dict) -> tuple[str, ...]:
+    """The ``sel`` an item's renders pin (the first render that has one), else ()."""
+    for render in renders.values():
+        sel = render.get("sel") if isinstance(render, dict) else None
+        if sel:
+            return (sel,) if isinstance(sel, str) else tuple(str(v) for v in sel)
+    return ()
+
+
+def item_location(settings, collection_id: str, item: dict, sel=()) -> ItemLocation:
+    """Where an item's product is: its Zarr asset under the store root, else the store's
+    layout (hrefs elsewhere are not followed: the server reads only its own store)."""
+    item_id = item["id"]
+    href = item_href(item)
+    root = settings.store_url
+    if href:
+        if "://" not in root:
+            root = str(Path(root).resolve())
+            href = href.removeprefix("file://")
+        if href == root or href.startswith(root.rstrip("/") + "/"):
+            return StacItemLocation(collection_id, item_id, href, tuple(sel))
+        logger.info(
+            "item %s/%s: asset %s is outside the store %s; using the store's layout",
+            collection_id,
+            item_id,
+            href,
+            root,
+        )
+    return locate(settings, collection_id, item_id)
 
 
 __all__ = [
@@ -272,5 +347,7 @@ __all__ = [
     "StacAPIError",
     "StacAPITimeoutError",
     "StacClient",
+    "StacItemLocation",
     "item_href",
+    "item_location",
 ]

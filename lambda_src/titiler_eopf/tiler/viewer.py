@@ -1,8 +1,9 @@
-"""The map viewer's page context (``/collections/{c}/items/{i}/map``).
+"""The map viewer's page context (``{item}/map``, ``{item}/viewer``, ``{item}/{tms}/map.html``).
 
-The page offers the presets of ``titiler_eopf.presets`` whose bands the product
-has (and, when the URL carries ``variables``, a "from the URL" rendering first),
-and requests the same tile URLs as ``titiler-eopf cache seed``.
+The page offers the item's renderings (its STAC renders, then the presets whose bands the
+product has; see :mod:`titiler_eopf.tiler.renders`), and, when the URL carries ``variables``
+or an ``expression``, a "from the URL" rendering first; it requests the same tile URLs as
+``titiler-eopf cache seed``.
 """
 
 from __future__ import annotations
@@ -17,20 +18,25 @@ COLORMAPS = ("rdylgn", "viridis", "greens", "rdbu", "spectral", "cfastie")
 CUSTOM = "custom"
 
 
-def _usable(preset, available: set[str]) -> bool:
-    return all(value in available for key, value in preset.params if key == "variables")
-
-
 def viewer_context(
-    request: Request, product, variables: list[str] | None, preset: str | None, item_url: str
+    request: Request,
+    product,
+    variables: list[str] | None,
+    preset: str | None,
+    item_url: str,
+    renders: dict,
 ) -> dict:
-    if preset is not None and preset not in PRESETS:
-        raise VariableError(f"unknown preset {preset!r}; expected one of: {', '.join(PRESETS)}")
-    available = set(product.available_variables())
+    """``renders``: the item's renderings (``renders.item_renders``), offered in that order."""
+    if preset is not None and preset not in renders:
+        if preset in PRESETS:
+            raise VariableError(
+                f"preset {preset!r} needs bands this product lacks; usable here: "
+                f"{', '.join(renders) or 'none'}"
+            )
+        raise VariableError(f"unknown preset {preset!r}; expected one of: {', '.join(renders)}")
     presets = [
-        {"name": p.name, "title": p.title, "params": list(p.params)}
-        for p in PRESETS.values()
-        if _usable(p, available)
+        {"name": name, "title": p.title, "params": list(p.params)}
+        for name, (_, p) in renders.items()
     ]
     if variables:
         params = [
@@ -42,18 +48,13 @@ def viewer_context(
         initial = CUSTOM
     elif not presets:
         raise VariableError(
-            "this product has none of the bands of the viewer's presets: give 'variables' (e.g. "
-            "?variables={group}:{variable}&rescale=0,1). Available variables: "
-            + ", ".join(sorted(available))
+            "this product has none of the bands of the viewer's presets (and no STAC renders): "
+            "give 'variables' (e.g. ?variables={group}:{variable}&rescale=0,1). Available "
+            "variables: " + ", ".join(sorted(product.available_variables()))
         )
     else:
         names = [p["name"] for p in presets]
         initial = preset or (DEFAULT_PRESET if DEFAULT_PRESET in names else names[0])
-        if initial not in names:
-            raise VariableError(
-                f"preset {initial!r} needs bands this product lacks; usable here: "
-                f"{', '.join(names)}"
-            )
     return {
         "title": product.location.label,
         "maplibre_js": vendor_url(request, "maplibre-gl", "maplibre-gl.js"),

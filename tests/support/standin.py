@@ -3,14 +3,14 @@
 Bodies are deterministic: a function of the route, the path parameters and
 the query (names unordered, repeated values in order, as the real tiler reads
 them), so a test can tell exactly which request a body belongs to. Every
-render is counted in-process and, when ``STANDIN_RENDER_LOG`` is set, appended
-to that file so renders in other processes can be counted too.
+render is counted by the app's ``StandIn`` and, when ``STANDIN_RENDER_LOG`` is set,
+appended to that file so renders in other processes can be counted too.
 
 Behaviour switches (deterministic by path, so they work across processes):
 item ``empty`` -> tiles 204; ``missing`` -> 404 (unknown item); ``outside`` -> 404
 marked ``X-Tile-Empty``; ``boom`` -> 500; ``slow`` ->
-sleeps ``STANDIN_SLOW`` seconds (default 0.3) before answering. ``CONTROL``
-holds in-process switches (``fail``: every render answers 500).
+sleeps ``STANDIN_SLOW`` seconds (default 0.3) before answering. Switches of one app
+(``fail``, ``version``) are attributes of its ``StandIn``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
@@ -38,29 +39,49 @@ CONTENT_TYPES = {
     "pngraw": "image/png",
     "": "image/png",
 }
-CONTROL = {"fail": False}
-_lock = threading.Lock()
-RENDERS = {"count": 0}
 
 
-def _note_render(desc: str) -> None:
-    with _lock:
-        RENDERS["count"] += 1
-    path = os.environ.get("STANDIN_RENDER_LOG")
-    if path:
-        with open(path, "a") as fh:  # O_APPEND: one short line per render, atomic
-            fh.write(f"{os.getpid()} {desc}\n")
+@dataclass
+class StandIn:
+    """One stand-in app's switches and render count: each test makes its own (the
+    ``standin`` fixture), so no state outlives a test or leaks between apps.
+
+    ``fail``: every render answers 500; ``version``: part of every body, bump it to make
+    a re-render recognisable (read when the render starts, like a tiler reading the data
+    as it was then); ``renders``: renders in this process; ``render_log``: a file every
+    render is also appended to, so renders in other processes can be counted too.
+    """
+
+    fail: bool = False
+    version: int = 1
+    renders: int = 0
+    render_log: str | None = field(default_factory=lambda: os.environ.get("STANDIN_RENDER_LOG"))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note_render(self, desc: str) -> None:
+        with self._lock:
+            self.renders += 1
+        if self.render_log:
+            with open(self.render_log, "a") as fh:  # O_APPEND: one short line per render, atomic
+                fh.write(f"{os.getpid()} {desc}\n")
+
+    def app(self, compress: bool = False):
+        """The stand-in app; ``compress=True`` wraps it in its own GZipMiddleware, i.e. an
+        inner app that compresses whenever the request allows it."""
+        app = Starlette(routes=routes)
+        app.state.standin = self
+        if compress:
+            return GZipMiddleware(app, minimum_size=100)
+        return app
 
 
-def render_count(path: str | None = None) -> int:
-    path = path or os.environ.get("STANDIN_RENDER_LOG")
-    if path:
-        try:
-            with open(path) as fh:
-                return sum(1 for _ in fh)
-        except FileNotFoundError:
-            return 0
-    return RENDERS["count"]
+def create_app(compress: bool = False):
+    """A stand-in app with switches of its own (the ASGI factory of ``standin_server``)."""
+    return StandIn().app(compress)
+
+
+def _standin(request: Request) -> StandIn:
+    return request.app.state.standin
 
 
 def canonical(request: Request) -> dict:
@@ -74,11 +95,8 @@ def canonical(request: Request) -> dict:
     }
 
 
-def body_for(doc: dict, size: int = 2048, version: int | None = None) -> bytes:
-    """Deterministic bytes of ``size`` for a request description (and the
-    in-process ``CONTROL["version"]``, to make a re-render recognisable: read
-    when the render starts, like a tiler reading the data as it was then)."""
-    version = CONTROL.get("version", 1) if version is None else version
+def body_for(doc: dict, size: int = 2048, version: int = 1) -> bytes:
+    """Deterministic bytes of ``size`` for a request description and data version."""
     seed = json.dumps([doc.get("query"), doc, version], sort_keys=True).encode()
     out = bytearray(b"STANDIN" + seed[:400])
     counter = 0
@@ -92,7 +110,7 @@ def _behaviour(request: Request) -> Response | None:
     item = request.path_params.get("item")
     if item == "slow":
         time.sleep(float(os.environ.get("STANDIN_SLOW", "0.3")))
-    if CONTROL["fail"] or item == "boom":
+    if _standin(request).fail or item == "boom":
         return Response(b"render failed", status_code=500, media_type="text/plain")
     if item == "missing":  # an unknown item: not cacheable
         return JSONResponse({"detail": "Item 'missing' not found"}, status_code=404)
@@ -105,8 +123,8 @@ def _behaviour(request: Request) -> Response | None:
 
 def tile(request: Request) -> Response:
     doc = canonical(request)
-    version = CONTROL.get("version", 1)
-    _note_render(json.dumps(doc, sort_keys=True))
+    version = _standin(request).version
+    _standin(request).note_render(json.dumps(doc, sort_keys=True))
     early = _behaviour(request)
     if early is not None:
         return early
@@ -123,7 +141,7 @@ def tile(request: Request) -> Response:
 
 def metadata(request: Request) -> Response:
     doc = canonical(request)
-    _note_render(json.dumps(doc, sort_keys=True))
+    _standin(request).note_render(json.dumps(doc, sort_keys=True))
     early = _behaviour(request)
     if early is not None:
         return early
@@ -134,17 +152,20 @@ def metadata(request: Request) -> Response:
 
 def image(request: Request) -> Response:
     doc = canonical(request)
-    _note_render(json.dumps(doc, sort_keys=True))
+    _standin(request).note_render(json.dumps(doc, sort_keys=True))
     early = _behaviour(request)
     if early is not None:
         return early
     fmt = request.path_params.get("format", "png")
-    return Response(body_for(doc, 4096), media_type=CONTENT_TYPES.get(fmt, "image/png"))
+    return Response(
+        body_for(doc, 4096, _standin(request).version),
+        media_type=CONTENT_TYPES.get(fmt, "image/png"),
+    )
 
 
 def uncached(request: Request) -> Response:
-    _note_render("uncached " + request.url.path)
-    return JSONResponse({"path": request.url.path, "n": RENDERS["count"]})
+    _standin(request).note_render("uncached " + request.url.path)
+    return JSONResponse({"path": request.url.path, "n": _standin(request).renders})
 
 
 P = "/collections/{collection}/items/{item}"
@@ -171,12 +192,3 @@ routes = [
     Route("/healthz", uncached, name="healthz"),
     Route("/tileMatrixSets", uncached, name="tms"),
 ]
-
-
-def create_app(compress: bool = False):
-    """``compress=True`` wraps the stand-in in its own GZipMiddleware, i.e. an
-    inner app that compresses whenever the request allows it."""
-    app = Starlette(routes=routes)
-    if compress:
-        return GZipMiddleware(app, minimum_size=100)
-    return app

@@ -100,7 +100,7 @@ def sweep_product(client, collection: str, item: str, extra: dict | None = None)
         def ask(kind, path, variable=variable, params=params, **more):
             response = client.get(f"{base}{path}", params={**params, **more})
             answer = Answer(
-                variable,
+                variable,  # noqa: B023
                 kind,
                 response.status_code,
                 "" if response.status_code < 400 else _detail(response),

@@ -5,7 +5,7 @@
 ``pypgstac migrate``, loads ``stac_dir/collection.json`` and ``stac_dir/items.ndjson``, and
 serves stac-fastapi-pgstac with uvicorn on a free port. ``stop()`` ends both.
 
-The STAC API runs from its own venv (``.venv-stacapi``, pinned in ``tests/stacapi/
+The STAC API runs from its own venv (``.venv-stacapi``, pinned in ``tests/support/
 requirements.txt``: its pins conflict with the Lambda's), made by ``make stacapi``.
 PostgreSQL refuses to run as root: as root, the cluster is made and run as ``postgres``.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, wait_port
+from tests.support.servers import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STAC_VENV = Path(os.environ.get("TITILER_EOPF_STACAPI_VENV", ROOT / ".venv-stacapi"))

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers import MotoProcess, RedisProcess, free_port, wait_port
+from tests.support.servers import MotoProcess, RedisProcess, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,11 +47,11 @@ class AppServer:
         )
         try:
             wait_port(self.port, 60)
-        except RuntimeError:
+        except RuntimeError as exc:
             self.proc.kill()
             raise RuntimeError(
                 f"app server did not start: {self.proc.stderr.read().decode()[-2000:]}"
-            )
+            ) from exc
         return self
 
     def stop(self) -> None:

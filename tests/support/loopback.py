@@ -11,8 +11,8 @@
 
 In-process: ``with LoopbackStore(root, latency=0.02, bandwidth=100e6) as store: store.url``.
 As a process (benchmarks measuring the tiler's own RSS):
-``python -m tests.loopback ROOT --port N --latency 0.02 --bandwidth 100e6``.
-S3 (``s3://``) goes through moto's server instead (``tests.servers.MotoProcess``).
+``python -m tests.support.loopback ROOT --port N --latency 0.02 --bandwidth 100e6``.
+S3 (``s3://``) goes through moto's server instead (``tests.support.servers.MotoProcess``).
 """
 
 from __future__ import annotations

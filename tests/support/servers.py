@@ -1,4 +1,9 @@
-"""Local servers the tests start themselves (real processes on free ports)."""
+"""Local servers the tests start themselves (real processes on free ports).
+
+The session-wide instances are fixtures of ``tests/conftest.py`` (one Redis, one moto S3
+server per test session, i.e. per xdist worker); a fault test that kills or pauses a server
+starts its own instance of these classes.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -88,3 +94,16 @@ class MotoProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+
+def s3_client(endpoint: str):
+    """A boto3 S3 client on a moto server (moto accepts any credentials)."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

@@ -1,0 +1,64 @@
+"""Cache settings on the test servers, and the stand-in app behind the cache middleware."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+from starlette_cramjam.middleware import CompressionMiddleware
+
+from tests.support.servers import s3_client  # noqa: F401 (re-exported for the cache tests)
+from tests.support.standin import StandIn
+from titiler_eopf.cache import CacheMiddleware, CacheSettings
+from titiler_eopf.main import INCOMPRESSIBLE
+
+BACKENDS = ["memory", "redis", "s3", "s3_redis"]
+RGB = (
+    "variables=/measurements/reflectance:b04&variables=/measurements/reflectance:b03"
+    "&variables=/measurements/reflectance:b02&rescale=0,1"
+    "&color_formula=gamma rgb 1.3, sigmoidal rgb 6 0.1, saturation 1.2"
+)
+ITEM = "S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613"
+BASE = f"/collections/sentinel-2-l2a/items/{ITEM}"
+
+
+def tile_url(z=12, x=2138, y=1505, ext=".png", query=RGB, base=BASE):
+    return f"{base}/tiles/WebMercatorQuad/{z}/{x}/{y}{ext}" + (f"?{query}" if query else "")
+
+
+def make_settings(
+    backend: str, *, redis_port=None, s3_endpoint=None, bucket=None, **overrides
+) -> CacheSettings:
+    kwargs: dict = {"backend": backend, "namespace": "test"}
+    if backend in ("redis", "s3_redis"):
+        kwargs |= {
+            "redis_host": "127.0.0.1",
+            "redis_port": redis_port,
+            # generous enough for a loaded 2-core CI box, still fails fast
+            "redis_connect_timeout": 0.5,
+            "redis_read_timeout": 0.5,
+        }
+    if backend in ("s3", "s3_redis"):
+        kwargs |= {
+            "s3_bucket": bucket,
+            "s3_endpoint_url": s3_endpoint,
+            "s3_aws_access_key_id": "testing",
+            "s3_aws_secret_access_key": "testing",
+            "s3_connect_timeout": 1.0,
+            "s3_read_timeout": 2.0,
+            "s3_generation_refresh": 0,
+        }
+    kwargs.update(overrides)
+    return CacheSettings(_env_file=None, **kwargs)
+
+
+def cached_app(cache, *, standin: StandIn | None = None, compress_outer=True, compress_inner=False):
+    """``Compression -> CacheMiddleware -> stand-in``, the production order (``main.py``
+    puts starlette-cramjam's CompressionMiddleware outside the cache)."""
+    standin = standin or StandIn()
+    app = CacheMiddleware(standin.app(compress=compress_inner), cache=cache)
+    if not compress_outer:
+        return app
+    return CompressionMiddleware(app, minimum_size=1024, exclude_mediatype=INCOMPRESSIBLE)
+
+
+def client_for(cache, **kwargs) -> TestClient:
+    return TestClient(cached_app(cache, **kwargs))
