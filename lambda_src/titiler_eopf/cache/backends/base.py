@@ -224,6 +224,14 @@ class Backend:
     def describe(self, key_id: str) -> EntryMeta | None:
         return None
 
+    # --- raw blobs (product metadata shared by the tiler, see TileCache.get_blob) ---
+    def get_blob(self, key: str) -> bytes | None:
+        """Bytes stored by ``put_blob`` (None: absent, or a backend without blobs)."""
+        return None
+
+    def put_blob(self, key: str, value: bytes, expire: int) -> None:
+        return None
+
     # --- stampede lock ----------------------------------------------------
     def try_lock(self, key_id: str, token: str, ttl: float) -> bool:
         return True

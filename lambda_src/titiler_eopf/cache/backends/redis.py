@@ -348,6 +348,12 @@ class RedisBackend(Backend):
         gc, gi = (got.decode() if isinstance(got, bytes) else got).split("/")
         return gc, gi, seen[2]
 
+    def get_blob(self, key):
+        return self.conn.call(lambda r: r.get(f"cache:blob/{self.ns}/{key}"))
+
+    def put_blob(self, key, value, expire):
+        self.conn.call(lambda r: r.set(f"cache:blob/{self.ns}/{key}", value, ex=expire))
+
     def discard(self, key):
         self.conn.call(lambda r: r.unlink(_ekey(key.id)))
 
