@@ -1,4 +1,4 @@
-"""Full-size MISS benchmark through the loopback object store, beside stock titiler.xarray.
+"""Full-size MISS benchmark through the loopback store, side by side with stock titiler.xarray.
 
 For each product of ``make bench-data`` (L2A and L1C, native and GeoZarr) and each zoom, a fresh
 process (a cold Lambda container) serves, through the loopback store (HTTP, 20 ms per request,
@@ -56,7 +56,10 @@ def measure(fn):
             "rss_mb": rss_mb(), **extra}
 
 out = {"rss_start_mb": rss_mb()}
-if args["mode"] == "ours":
+if args["mode"] == "whole":  # TiTiler-EOPF with the sub-chunk path off: whole chunks
+    from titiler_eopf.tiler import blosc_ranges
+    blosc_ranges.eligible = lambda array: False
+if args["mode"] in ("ours", "whole"):
     from fastapi.testclient import TestClient
     from titiler_eopf.cache.settings import CacheSettings
     from titiler_eopf.main import create_app
@@ -87,6 +90,9 @@ if args["mode"] == "ours":
     out["hit"] = measure(get("/tiles/WebMercatorQuad/{}/{}/{}.png".format(*args["tiles"][0])))
     from titiler_eopf.tiler import chunkcache
     out["chunks"] = chunkcache.stats()
+    if args["mode"] == "whole":
+        print("RESULT " + json.dumps(out))
+        sys.exit(0)
     from titiler_eopf.tiler.catalog import Catalog
     from titiler_eopf.tiler.reader import EOPFReader
     product = Catalog(TilerSettings(store_url=args["store"], store_allow_http=True)).open(
@@ -133,12 +139,55 @@ else:
 print("RESULT " + json.dumps(out))
 """
 
+# A cold container opening a product (TileJSON: metadata + coordinates), with the product's
+# metadata shared through a cache tier (files here, counted) or not.
+OPEN_CHILD = r"""
+import json, os, sys, time
+args = json.loads(sys.argv[1])
+from tests.support.loopback import remote_reset, remote_stats
+from fastapi.testclient import TestClient
+from titiler_eopf.tiler.app import create_tiler_app
+from titiler_eopf.tiler.settings import TilerSettings
 
-def run_child(args: dict, timeout: float) -> dict:
+class FileBlobs:  # the cache tier: one file per key, round trips counted
+    def __init__(self, root):
+        self.root, self.requests = root, 0
+    def path(self, key):
+        return os.path.join(self.root, key.replace("/", "_"))
+    def get(self, key):
+        self.requests += 1
+        try:
+            return open(self.path(key), "rb").read()
+        except FileNotFoundError:
+            return None
+    def put(self, key, value):
+        self.requests += 1
+        open(self.path(key), "wb").write(value)
+
+blobs = FileBlobs(args["blobs"]) if args["blobs"] else None
+settings = TilerSettings(store_url=args["store"], store_allow_http=True)
+client = TestClient(create_tiler_app(settings, metadata_store=blobs))
+client.get("/tileMatrixSets")
+import rasterio, xarray, zarr  # noqa: F401
+params = [("variables", f"/measurements/reflectance:{b}") for b in args["bands"]]
+base = f"/collections/{args['collection']}/items/{args['item']}"
+remote_reset(args["store"])
+started = time.perf_counter()
+status = client.get(base + "/WebMercatorQuad/tilejson.json", params=params).status_code
+ms = (time.perf_counter() - started) * 1000
+stats = remote_stats(args["store"])
+out = {"ms": ms, "status": status, "store_requests": stats["requests"],
+       "version_checks": 2, "tier_requests": blobs.requests if blobs else 0}
+client.get(base + "/WebMercatorQuad/tilejson.json", params=params + [("v", "2")])  # publishes
+print("RESULT " + json.dumps(out))
+"""
+
+
+def run_child(args: dict, timeout: float, code: str = CHILD) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambda_src'}:{ROOT}"}
     try:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps(args)],
+            [sys.executable, "-c", code, json.dumps(args)],
             env=env,
             cwd=ROOT,
             capture_output=True,
@@ -156,11 +205,15 @@ def run_child(args: dict, timeout: float) -> dict:
 # -- the minimum a tile must fetch -------------------------------------------------------------
 
 
-def minimum_bytes(product_dir: Path, name: str, level: str, band: str, tile) -> int:
-    """Compressed bytes of the chunks (inner chunks) that intersect the tile, plus shard indexes."""
+def minimum_bytes(product_dir: Path, name: str, level: str, band: str, tile, blocks=True) -> int:
+    """Compressed bytes a tile must fetch: GeoZarr, the inner chunks that intersect it plus the
+    shard indexes; native (blosc chunks), the header, block table and blocks holding the tile's
+    rows of each chunk it intersects (``blocks=False``: the whole chunks)."""
     import morecantile
     import numpy
     from rasterio.warp import transform_bounds
+
+    from titiler_eopf.tiler import blosc_ranges
 
     node = fullsize.reflectance_node(fullsize.load_structure(name))["members"][level]["members"][
         band
@@ -182,7 +235,19 @@ def minimum_bytes(product_dir: Path, name: str, level: str, band: str, tile) -> 
         for i in range(row0 // ch, (row1 - 1) // ch + 1):
             for j in range(col0 // cw, (col1 - 1) // cw + 1):
                 chunk = path / f"{i}.{j}"
-                total += chunk.stat().st_size if chunk.exists() else 0
+                if not chunk.exists():
+                    continue
+                if not blocks:
+                    total += chunk.stat().st_size
+                    continue
+                # the block minimum: header + block table + the blocks holding the rows
+                raw = chunk.read_bytes()
+                header = blosc_ranges.parse_header(raw[: blosc_ranges.table_size(raw[:16])])
+                r0, r1 = max(row0, i * ch) - i * ch, min(row1, (i + 1) * ch) - i * ch
+                row_bytes = cw * numpy.dtype(node["dtype"]).itemsize
+                span = header.block_span(r0 * row_bytes, r1 * row_bytes)
+                total += len(header.table)
+                total += sum(int(header.ends[b] - header.starts[b]) for b in span)
         return total
     config = fullsize._sharding(node)
     ih, iw = config["chunk_shape"]
@@ -279,6 +344,10 @@ def main() -> None:
                 stock = run_child(
                     {**common, "mode": "stock", "levels": ours["levels"]}, args.timeout
                 )
+                whole = None
+                if product.layout == "native":
+                    whole = run_child({**common, "mode": "whole"}, args.timeout)
+                    ours["whole"] = whole
                 minimum = [
                     sum(
                         minimum_bytes(product_dir, name, lv, band, morecantile.Tile(x, y, zz))
@@ -294,12 +363,73 @@ def main() -> None:
                     file=sys.stderr,
                     flush=True,
                 )
+        opens = cold_opens(store, args.products.split(","), args.timeout)
     finally:
         server.terminate()
         server.wait(10)
     report(rows, lo, hi)
     goals(rows)
+    report_opens(opens)
     chunk_cache_choice(data)
+
+
+def cold_opens(store: str, names: list[str], timeout: float) -> list:
+    """Per product: a cold open from the store alone, the first open with a shared tier
+    (publishes), then a cold open of the known product from the shared tier."""
+    import tempfile
+
+    out = []
+    for name in names:
+        product = fullsize.PRODUCTS[name]
+        common = {
+            "store": store,
+            "collection": product.collection,
+            "item": product.item_id,
+            "bands": BANDS,
+        }
+        with tempfile.TemporaryDirectory() as blobs:
+            plain = run_child({**common, "blobs": ""}, timeout, OPEN_CHILD)
+            first = run_child({**common, "blobs": blobs}, timeout, OPEN_CHILD)
+            known = run_child({**common, "blobs": blobs}, timeout, OPEN_CHILD)
+        out.append((name, plain, first, known))
+    return out
+
+
+def report_opens(opens) -> None:
+    print()
+    print(
+        "Cold-container open (TileJSON of a product in a fresh process: metadata + coordinates), "
+        "from the store alone, and with product metadata shared through the cache tier (here a "
+        "directory standing for it, its round trips counted): the first container publishes, a "
+        "later cold container opens the known product from one blob. Store requests include "
+        "the version check (HEAD .zmetadata + HEAD zarr.json)."
+    )
+    print()
+    print(
+        "| product | store only: ms | store requests | first with tier: ms | store requests | "
+        "known product: ms | store requests | cache-tier requests | known/store-only |"
+    )
+    print("|" + "---|" * 9)
+    for name, plain, first, known in opens:
+        if any("error" in r for r in (plain, first, known)):
+            error = plain.get("error") or first.get("error") or known.get("error")
+            print(f"| {name} | error: {error} |")
+            continue
+        print(
+            f"| {name} | {plain['ms']:.0f} | {plain['store_requests']} | {first['ms']:.0f} | "
+            f"{first['store_requests']} | {known['ms']:.0f} | {known['store_requests']} | "
+            f"{known['tier_requests']} | {known['ms'] / plain['ms']:.2f} |"
+        )
+    worst = max((k["tier_requests"] for _, _, _, k in opens if "error" not in k), default=-1)
+    beyond = max(
+        (k["store_requests"] - k["version_checks"] for _, _, _, k in opens if "error" not in k),
+        default=-1,
+    )
+    print()
+    print(
+        f"Goal: cold open of a known product <= 2 requests to the cache tier (max {worst}), "
+        f"0 to the store beyond the version check (max {beyond})."
+    )
 
 
 def chunk_cache_choice(data: Path) -> None:
@@ -318,66 +448,69 @@ def chunk_cache_choice(data: Path) -> None:
     print()
     print(
         f"Chunk cache: a native 5490 x 5490 chunk is {len(raw) / 1e6:.1f} MB compressed, "
-        f"{len(decoded) / 1e6:.1f} MB decoded; fetching it costs {fetch:.0f} ms here, decoding it "
-        f"{min(decode):.0f} ms. A cache of compressed bytes would hold "
-        f"{len(decoded) / len(raw):.1f}x more chunks but every hit would still decode "
-        f"({min(decode):.0f} ms per chunk, 3 chunks per "
-        "true-colour tile); decoded chunks make a neighbour's MISS a slice (table above): kept."
+        f"{len(decoded) / 1e6:.1f} MB decoded; fetching it whole costs {fetch:.0f} ms here, "
+        f"decoding it whole {min(decode):.0f} ms. Sub-chunk reads fetch and decode only the "
+        "blosc blocks (~12 rows each) holding a tile's rows, and the chunk cache keeps those "
+        "decoded blocks: a neighbour sharing the rows decodes nothing, one below fetches only "
+        "its new blocks."
     )
 
 
+def _neighbour_mean(tiles) -> float:
+    ok = [t["ms"] for t in tiles[1:] if t["status"] == 200]
+    return sum(ok) / len(ok) if ok else float("nan")
+
+
 def goals(rows) -> None:
-    """The issue's goals, computed from the rows above."""
-    ok = [(n, z, o, s, m) for n, z, o, s, m in rows if s is not None]
-    geo = [
-        o["tiles"][0]["bytes"] / m[0]
-        for n, z, o, s, m in ok
-        if n.endswith("geozarr") and 10 <= z <= 14 and m[0]
-    ]
-
-    def neighbours(product):
-        return [
-            (
-                sum(t["ms"] for t in o["tiles"][1:] if t["status"] == 200)
-                / max(1, sum(t["status"] == 200 for t in o["tiles"][1:]))
-            )
-            / o["tiles"][0]["ms"]
-            for n, z, o, s, m in ok
-            if n == product and 11 <= z <= 14
+    """The issue's goals (17, with 7's), computed from the rows above."""
+    ok = {(n, z): (o, s, m) for n, z, o, s, m in rows if s is not None}
+    nan = float("nan")
+    print()
+    print("Goals (issue 17), from the table above:")
+    for layout in ("l2a", "l1c"):
+        native = [
+            (z, *ok[(f"{layout}-native", z)])
+            for z in range(11, 15)
+            if (f"{layout}-native", z) in ok
         ]
-
-    l1c = [(z, o) for n, z, o, s, m in ok if n.startswith("l1c")]
-    advertised = [(z, o["tiles"][0]["status"]) for z, o in l1c if z >= o["minzoom"]]
-    slow = max((o["tiles"][0]["ms"] for z, o in l1c if 7 <= z <= 9), default=float("nan"))
-    rss = max((max(t["rss_mb"] for t in o["tiles"]) for z, o in l1c), default=float("nan"))
+        ratios = [o["tiles"][0]["bytes"] / m[0] for z, o, s, m in native if m[0]]
+        print(
+            f"- {layout}-native z11-z14 bytes fetched per first MISS / block minimum: max "
+            f"{max(ratios, default=nan):.2f} (goal <= 1.5)"
+        )
+        versus = []
+        for z, o, _s, _m in native:
+            geo = ok.get((f"{layout}-geozarr", z))
+            if geo:
+                versus.append(f"z{z} {o['tiles'][0]['ms']:.0f}/{geo[0]['tiles'][0]['ms']:.0f}")
+        print(
+            f"- {layout}-native first MISS ms / {layout}-geozarr first MISS ms: "
+            f"{', '.join(versus)} (goal: native <= GeoZarr)"
+        )
+        neighbours = [_neighbour_mean(o["tiles"]) / o["tiles"][0]["ms"] for z, o, s, m in native]
+        print(
+            f"- {layout}-native z11-z14 neighbours' MISS / first tile's: max "
+            f"{max(neighbours, default=nan):.2f} (goal <= 0.20)"
+        )
+        speedups = [
+            o["whole"]["tiles"][0]["ms"] / o["tiles"][0]["ms"]
+            for z, o, s, m in native
+            if o.get("whole", {}).get("tiles")
+        ]
+        print(
+            f"- {layout}-native z11-z14 whole-chunk first MISS / sub-chunk first MISS: min "
+            f"{min(speedups, default=nan):.2f}, max {max(speedups, default=nan):.2f}"
+        )
     speed = []
-    for _name, _z, o, s, _m in ok:
+    for o, s, _m in ok.values():
         st = (s.get("tiles") or [{}])[0]
         speed.append(
             (st.get("ms", float("inf")) if st.get("status") == 200 else float("inf"))
             / (o["tiles"][0]["ms"] + o["open"]["ms"])
         )
-    print()
-    print("Goals (issue 7), from the table above:")
-    print(
-        "- GeoZarr z10-z14 bytes fetched per MISS / minimum: max "
-        f"{max(geo, default=float('nan')):.2f} (goal <= 1.5)"
-    )
-    for product, chunks in (("l2a-native", "5490 x 5490"), ("l1c-native", "1830 x 1830")):
-        print(
-            f"- {product} ({chunks} chunks) z11-z14 neighbours' MISS / first tile's: max "
-            f"{max(neighbours(product), default=float('nan')):.2f} (goal <= 0.20)"
-        )
-    print(
-        "- L1C true colour, zooms TileJSON advertises: statuses "
-        f"{sorted(set(st for _, st in advertised))} over {len(advertised)} product/zoom pairs "
-        f"(goal: all 200); z7-z9 first MISS max {slow:.0f} ms (goal < 3000); "
-        f"peak RSS max {rss:.0f} MB (goal <= 1500)"
-    )
     print(
         "- stock titiler.xarray / TiTiler-EOPF (open + first tile): min "
-        f"{min(speed, default=float('nan')):.2f} over every product and zoom "
-        "(goal >= 1; inf = stock fails)"
+        f"{min(speed, default=nan):.2f} over every product and zoom (goal >= 1; inf = stock fails)"
     )
 
 
@@ -388,35 +521,46 @@ def report(rows, lo, hi) -> None:
         f"{BANDWIDTH / 1e6:.0f} MB/s per response); true colour b04,b03,b02; each product and "
         "zoom in a fresh process (cold container); neighbours = the 3 tiles east, south, "
         "south-east of the first, in the same process; open = TileJSON (opens the product: "
-        "metadata and coordinates; imports done before, in both processes); stock = "
-        "titiler.xarray Reader per band on the same level, in its own fresh process, "
-        "opening the level for every request as its tile endpoint does: "
-        "stock/ours (first) compares it with open + first MISS."
+        "metadata and coordinates; imports done before, in every process). MB minimum: GeoZarr, "
+        "the inner chunks intersecting the first tile + shard indexes; native, the block "
+        "minimum (header + block table + the blosc blocks holding the tile's rows, per chunk). "
+        "whole-chunk = TiTiler-EOPF with sub-chunk reads off (the previous path), in its own "
+        "fresh process in the same run; stock = titiler.xarray Reader per band on the same "
+        "level, in its own fresh process, opening the level for every request as its tile "
+        "endpoint does: stock/ours (first) compares it with open + first MISS."
     )
     print()
     print(
         "| product | z | levels | status | open ms | first MISS ms | neighbours MISS ms (mean) | "
         "neighbours/first | HIT ms | requests (first) | MB fetched (first) | MB minimum | "
-        "fetched/min | peak RSS MB | stock first ms | stock neighbours ms | stock/ours (first) | "
-        "stock/ours (neighbours) | stock peak RSS MB | TileJSON minzoom |"
+        "fetched/min | peak RSS MB | whole-chunk first ms | whole-chunk neighbours ms | "
+        "whole-chunk MB (first) | whole-chunk peak RSS MB | stock first ms | "
+        "stock neighbours ms | stock/ours (first) | stock peak RSS MB | TileJSON minzoom |"
     )
-    print("|" + "---|" * 20)
+    print("|" + "---|" * 23)
     for name, z, ours, stock, minimum in rows:
         if stock is None:
-            print(f"| {name} | {z} | | error: {ours['error']} |" + " |" * 16)
+            print(f"| {name} | {z} | | error: {ours['error']} |" + " |" * 19)
             continue
         tiles = ours["tiles"]
-        first, neighbours = tiles[0], tiles[1:]
-        ok = [t for t in neighbours if t["status"] == 200]
-        n_ms = sum(t["ms"] for t in ok) / len(ok) if ok else float("nan")
+        first = tiles[0]
+        n_ms = _neighbour_mean(tiles)
         status = ",".join(str(t["status"]) for t in tiles)
         if first["status"] != 200:
             status += f" ({first.get('detail', '')[:120]})"
+        whole = ours.get("whole") or {}
+        if whole.get("tiles"):
+            w = whole["tiles"]
+            whole_txt = (
+                f"{w[0]['ms']:.0f} | {_neighbour_mean(w):.0f} | {mb(w[0]['bytes'])} | "
+                f"{max(t['rss_mb'] for t in w):.0f}"
+            )
+        else:
+            whole_txt = f"{whole.get('error', '')[:60]} | | |"
         stock_tiles = stock.get("tiles") or []
         if stock_tiles and stock_tiles[0]["status"] == 200:
             s_first = stock_tiles[0]["ms"]
-            s_ok = [t["ms"] for t in stock_tiles[1:] if t["status"] == 200]
-            s_n = sum(s_ok) / len(s_ok) if s_ok else float("nan")
+            s_n = _neighbour_mean(stock_tiles)
             s_rss = max(t["rss_mb"] for t in stock_tiles)
             s_first_txt = f"{s_first:.0f}"
         else:
@@ -429,11 +573,11 @@ def report(rows, lo, hi) -> None:
         print(
             f"| {name} | {z} | {levels} | {status} | {ours['open']['ms']:.0f} | "
             f"{first['ms']:.0f} | {n_ms:.0f} | {n_ms / first['ms']:.2f} | "
-            f"{ours['hit']['ms']:.0f} | {first['requests']} | "
-            f"{mb(first['bytes'])} | {mb(min_first)} | {ratio:.2f} | "
-            f"{max(t['rss_mb'] for t in tiles):.0f} | {s_first_txt} | {s_n:.0f} | "
-            f"{s_first / (first['ms'] + ours['open']['ms']):.2f} | "
-            f"{s_n / n_ms if ok else float('nan'):.2f} | {s_rss:.0f} | {ours['minzoom']} |"
+            f"{ours['hit']['ms']:.0f} | {first['requests']} | {mb(first['bytes'])} | "
+            f"{mb(min_first)} | {ratio:.2f} | {max(t['rss_mb'] for t in tiles):.0f} | "
+            f"{whole_txt} | {s_first_txt} | {s_n:.0f} | "
+            f"{s_first / (first['ms'] + ours['open']['ms']):.2f} | {s_rss:.0f} | "
+            f"{ours['minzoom']} |"
         )
 
 

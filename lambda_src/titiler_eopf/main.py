@@ -86,7 +86,12 @@ def create_app(
                 else {},
             }
 
-        app = create_tiler_app(settings, versions=versions, readiness={"cache": cache_readiness})
+        app = create_tiler_app(
+            settings,
+            versions=versions,
+            readiness={"cache": cache_readiness},
+            metadata_store=CacheBlobs(cache),
+        )
         app.include_router(build_status_router(cache))
         if admin_token is not None:
             service = AdminService(cache)
@@ -119,6 +124,20 @@ def create_app(
     # SnapStart init calls it, so that the imports it costs are in the snapshot.
     app.prime = lambda: cache_layer.app
     return app
+
+
+class CacheBlobs:
+    """The tiler's ``metadata_cache.BlobStore`` over the cache tier (products' metadata shared
+    across containers): the tiler never imports the cache."""
+
+    def __init__(self, cache: TileCache):
+        self.cache = cache
+
+    def get(self, key: str) -> bytes | None:
+        return self.cache.get_blob(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self.cache.put_blob(key, value)
 
 
 class PublicURLMiddleware:

@@ -81,6 +81,26 @@ class TileCache:
 
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
+    # --- raw blobs -----------------------------------------------------------
+    def get_blob(self, key: str) -> bytes | None:
+        """Bytes by key for the tiler's shared product metadata (blocking; fail-open)."""
+        if self.backend is None:
+            return None
+        try:
+            return self.backend.get_blob(key)
+        except Exception:  # noqa: BLE001 - the cache tier down: the tiler reads the store
+            return None
+
+    def put_blob(self, key: str, value: bytes) -> None:
+        if self.backend is None:
+            return
+        try:
+            self.backend.put_blob(
+                key, value, self.settings.metadata_ttl or self.settings.default_ttl
+            )
+        except Exception:  # noqa: BLE001
+            return
+
     # --- keys ----------------------------------------------------------------
     def key_for(self, match: RouteMatch, query_string: bytes | str, base_url: str = "") -> CacheKey:
         return build_key(self.settings.namespace, match, query_string, self.excluded, base_url)

@@ -33,12 +33,15 @@ def create_tiler_app(
     catalog: Catalog | None = None,
     versions=None,
     readiness: dict[str, Callable[[], dict]] | None = None,
+    metadata_store=None,
 ) -> FastAPI:
     """Build the FastAPI tiler for ``settings`` (nothing read from the environment).
     ``versions``: the ``SourceVersions`` shared with the cache (one per process);
     ``readiness``: more parts of ``/readyz`` (``main.py`` adds the cache's state), each a
-    callable answering a dict whose ``ready`` says whether the app can serve."""
-    catalog = catalog or Catalog(settings, versions)
+    callable answering a dict whose ``ready`` says whether the app can serve;
+    ``metadata_store``: where opened products' metadata is shared across containers
+    (``metadata_cache.BlobStore``, an adapter over the cache tier)."""
+    catalog = catalog or Catalog(settings, versions, metadata_store)
     app = FastAPI(
         title="TiTiler-EOPF",
         description="Tiles, previews, points and statistics of EOPF Zarr products "

@@ -13,7 +13,7 @@ import threading
 
 from cachetools import LRUCache
 
-from titiler_eopf.tiler import chunkcache
+from titiler_eopf.tiler import chunkcache, metadata_cache
 from titiler_eopf.tiler.budget import ReadLimits
 from titiler_eopf.tiler.errors import InternalError, not_found, reading
 from titiler_eopf.tiler.product import Product
@@ -27,8 +27,15 @@ logger = logging.getLogger(__name__)
 class Catalog:
     """``open(collection, item)`` -> Product, cached."""
 
-    def __init__(self, settings: TilerSettings, versions: SourceVersions | None = None):
+    def __init__(
+        self,
+        settings: TilerSettings,
+        versions: SourceVersions | None = None,
+        metadata_store: metadata_cache.BlobStore | None = None,
+    ):
         self.settings = settings
+        # product metadata shared across containers (the cache tier), see metadata_cache
+        self.metadata_store = metadata_store
         self.versions = versions or SourceVersions(settings)
         self._cache: LRUCache = LRUCache(maxsize=max(settings.dataset_cache_size, 1))
         self._enabled = settings.dataset_cache_size > 0
@@ -46,6 +53,7 @@ class Catalog:
             with self._lock:
                 product = self._cache.get(key)
             if product is not None and product.source_version == version:
+                metadata_cache.publish(product.store)  # coordinates read since it opened
                 return product
             if product is not None:
                 logger.info(
@@ -55,7 +63,9 @@ class Catalog:
                     product.source_version,
                     version,
                 )
-        product = self._open(location or locate(self.settings, collection_id, item_id), version)
+        location = location or locate(self.settings, collection_id, item_id)
+        product = self._open(location, version, (collection_id, item_id))
+        metadata_cache.publish(product.store)
         if self._enabled:
             with self._lock:
                 self._cache[key] = product
@@ -65,12 +75,14 @@ class Catalog:
         with self._lock:
             self._cache.clear()
 
-    def _open(self, location: ItemLocation, version: str) -> Product:
+    def _open(self, location: ItemLocation, version: str, ids: tuple[str, str]) -> Product:
         import zarr
 
         settings = self.settings
         with reading(location):
-            store = open_zarr_store(settings, location)
+            store = metadata_cache.wrap_store(
+                open_zarr_store(settings, location), self.metadata_store, *ids, version
+            )
             try:
                 root = zarr.open_group(store=store, mode="r")
             except KeyError as exc:  # metadata that names a node the store lacks

@@ -237,6 +237,14 @@ class Backend:
         """Is ``cursor`` a ``scan`` cursor of this backend (default: an integer)?"""
         return cursor.isascii() and cursor.isdigit() and int(cursor) < 2**64
 
+    # --- raw blobs (product metadata shared by the tiler, see TileCache.get_blob) ---
+    def get_blob(self, key: str) -> bytes | None:
+        """Bytes stored by ``put_blob`` (None: absent, or a backend without blobs)."""
+        return None
+
+    def put_blob(self, key: str, value: bytes, expire: int) -> None:
+        return None
+
     # --- stampede lock ----------------------------------------------------
     def try_lock(self, key_id: str, token: str, ttl: float) -> bool:
         return True

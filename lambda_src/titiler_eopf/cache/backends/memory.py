@@ -25,6 +25,7 @@ from .base import (
     same_generation,
 )
 
+MAX_BLOBS = 256  # raw blobs (product metadata) kept
 MAX_SCOPES = 65_536  # generations kept for scopes without entries (bumped only)
 
 
@@ -41,6 +42,7 @@ class MemoryBackend(Backend):
         self._index: dict[tuple[str, str], dict[str, str]] = {}
         self._locks = LocalLocks()  # one process: no shared lock store needed
         self._mutex = threading.RLock()
+        self._blobs: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
 
     def generations(self, collection, item):
         with self._mutex:
@@ -136,6 +138,20 @@ class MemoryBackend(Backend):
     def discard(self, key: CacheKey) -> None:
         with self._mutex:
             self._remove(key.id)
+
+    def get_blob(self, key):
+        with self._mutex:
+            rec = self._blobs.get(key)
+            if rec is None or self.clock.wall() >= rec[1]:
+                return None
+            return rec[0]
+
+    def put_blob(self, key, value, expire):
+        with self._mutex:  # a few blobs (product metadata), bounded by count
+            self._blobs[key] = (bytes(value), self.clock.wall() + expire)
+            self._blobs.move_to_end(key)
+            while len(self._blobs) > MAX_BLOBS:
+                self._blobs.popitem(last=False)
 
     def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
         with self._mutex:

@@ -293,6 +293,12 @@ class RedisBackend(Backend):
             return None
         return gc, _text(gi), seen[2]
 
+    def get_blob(self, key):
+        return self.conn.call(lambda r: r.get(f"cache:blob/{self.ns}/{key}"))
+
+    def put_blob(self, key, value, expire):
+        self.conn.call(lambda r: r.set(f"cache:blob/{self.ns}/{key}", value, ex=expire))
+
     def discard(self, key):
         self.conn.call(lambda r: r.unlink(self.keys.entry(key.id)))
 
