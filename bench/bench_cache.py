@@ -69,7 +69,10 @@ def timed(client, url, headers=None):
 def run(backend: str, settings: CacheSettings, n: int, render_ms: float, size: int) -> dict:
     cache = build_cache(settings)
     app = GZipMiddleware(CacheMiddleware(renderer(render_ms, size), cache=cache), minimum_size=500)
-    client = TestClient(app)
+    # One event loop for the whole run (as uvicorn and Mangum keep one): without the
+    # context manager TestClient starts a loop per request, and the asyncio Redis path
+    # would open a new client (and connection) for each.
+    client = TestClient(app).__enter__()
     urls = [
         f"/collections/s2/items/{backend}-{time.time_ns()}/tiles/WebMercatorQuad/12/{x}/7.png?variables=b04"
         "&variables=b03&variables=b02"
@@ -109,7 +112,7 @@ def floor_ms(n: int, size: int) -> float:
         Starlette(routes=[Route("/collections/{c}/items/{i}/tiles/{tms}/{z}/{x}/{y}.png", tile)]),
         minimum_size=500,
     )
-    client = TestClient(app)
+    client = TestClient(app).__enter__()  # one event loop, as in run()
     url = (
         "/collections/s2/items/floor/tiles/WebMercatorQuad/12/1/7.png"
         "?variables=b04&variables=b03&variables=b02"
@@ -195,10 +198,17 @@ def main() -> int:
             "s3_read_timeout": 5,
         }
         results = {}
-        for backend in ("memory", "redis", "s3_redis", "s3"):
-            results[backend] = run(
+        # "(thread)": the same backend with every Redis call in a worker thread
+        # (TITILER_EOPF_CACHE_REDIS_ASYNC=false), beside the asyncio HIT path.
+        for name in ("memory", "redis", "redis (thread)", "s3_redis", "s3_redis (thread)", "s3"):
+            backend = name.split()[0]
+            results[name] = run(
                 backend,
-                CacheSettings(backend=backend, **(common | {"namespace": f"bench-{backend}"})),
+                CacheSettings(
+                    backend=backend,
+                    redis_async="thread" not in name,
+                    **(common | {"namespace": f"bench-{backend}"}),
+                ),
                 args.n,
                 args.render_ms,
                 args.size,
@@ -215,13 +225,13 @@ def main() -> int:
         "(medians, ms; moto S3 is local, real S3 is slower)"
     )
     print(
-        f"{'backend':10} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} "
+        f"{'backend':18} {'MISS':>8} {'HIT':>8} {'HIT p95':>8} {'304':>8} {'MISS/HIT':>9} "
         f"{'HIT vs memory':>14}"
     )
     mem_hit = results["memory"]["hit"]
     for name, r in results.items():
         print(
-            f"{name:10} {r['miss']:8.2f} {r['hit']:8.2f} {r['hit_p95']:8.2f} {r['304']:8.2f} "
+            f"{name:18} {r['miss']:8.2f} {r['hit']:8.2f} {r['hit_p95']:8.2f} {r['304']:8.2f} "
             f"{r['miss'] / r['hit']:8.1f}x {r['hit'] / mem_hit:13.1f}x"
         )
     print()
@@ -230,12 +240,12 @@ def main() -> int:
         f"bare Redis GET of the same bytes {bare_get:.2f} ms (goal: hit/floor <= 1.5)"
     )
     print(
-        f"{'backend':10} {'HIT':>8} {'hit/floor':>10} {'HIT - floor':>12} {'(HIT - floor)/GET':>18}"
+        f"{'backend':18} {'HIT':>8} {'hit/floor':>10} {'HIT - floor':>12} {'(HIT - floor)/GET':>18}"
     )
     for name, r in results.items():
         extra = r["hit"] - floor
         print(
-            f"{name:10} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  "
+            f"{name:18} {r['hit']:8.2f} {r['hit'] / floor:9.2f}x {extra:11.2f}  "
             f"{extra / bare_get:17.1f}x"
         )
     return 0

@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+from tests.support.redis_cluster import RedisClusterProcess, uses_redis_cluster
 from tests.support.samples import sample_products
 from tests.support.servers import MotoProcess, RedisProcess
 
@@ -20,13 +21,16 @@ from tests.support.servers import MotoProcess, RedisProcess
 def pytest_collection_modifyitems(items):
     """Groups for ``pytest -n 2 --dist loadgroup`` (make test): every test of the STAC API
     runs on one worker (one PostgreSQL + STAC API per run), so does every test of the Lambda
-    bundle (one build, one build cache), and so do a module's tests when they share a
+    bundle (one build, one build cache), so does every test on the local Redis Cluster (one
+    cluster per run), and so do a module's tests when they share a
     module-scoped fixture (built once); any other test goes to whichever worker is free."""
     for item in items:
         if "stac_api" in item.fixturenames:
             group = "stac-api"
         elif item.path.name == "test_infra_bundle.py":
             group = "bundle"
+        elif uses_redis_cluster(item):
+            group = "redis-cluster"  # one cluster (6 redis-servers) per run, not per worker
         elif _uses_module_fixture(item):
             group = item.nodeid.split("::")[0]
         else:
@@ -87,6 +91,23 @@ def stac_api(sample_store):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A local Redis Cluster (3 masters + 3 replicas, ``RedisClusterProcess``) for the
+    session, started on first use; tests flush it (``redis_cluster_flushed``) and may kill
+    and restart its nodes."""
+    cluster = RedisClusterProcess().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_flushed(redis_cluster):
+    redis_cluster.wait_healthy()  # a failover test may have left a node rejoining
+    redis_cluster.flush()
+    return redis_cluster
 
 
 @pytest.fixture

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cache import BACKENDS, make_settings, s3_client
+from tests.support.cache import (
+    BACKENDS,
+    CLUSTER_BACKENDS,
+    make_settings,
+    s3_client,
+    uses_redis,
+    uses_s3,
+)
 from tests.support.standin import StandIn
 from titiler_eopf.cache import CacheSettings, build_cache
 from titiler_eopf.cache.clock import SYSTEM_CLOCK
@@ -65,20 +72,25 @@ def s3(cache_moto):
 
 @pytest.fixture
 def settings_for(request, cache_redis, cache_moto):
-    """``settings_for(backend, **overrides)`` wired to this test's servers."""
+    """``settings_for(backend, **overrides)`` wired to this test's servers (the cluster
+    is started, once per session, by the first test that asks for a cluster backend)."""
     made = {}
 
     def factory(backend: str, **overrides) -> CacheSettings:
-        if backend in ("redis", "s3_redis") and "redis" not in made:
+        cluster = backend in CLUSTER_BACKENDS
+        if uses_redis(backend) and not cluster and "redis" not in made:
             request.getfixturevalue("redis_client")  # flush
             made["redis"] = True
-        if backend in ("s3", "s3_redis") and "bucket" not in made:
+        if cluster and "cluster" not in made:
+            made["cluster"] = request.getfixturevalue("redis_cluster_flushed").port
+        if uses_s3(backend) and "bucket" not in made:
             made["bucket"] = request.getfixturevalue("bucket")
         return make_settings(
             backend,
             redis_port=cache_redis.port,
             s3_endpoint=cache_moto.url,
             bucket=made.get("bucket"),
+            cluster_port=made.get("cluster"),
             **overrides,
         )
 

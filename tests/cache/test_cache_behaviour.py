@@ -1,10 +1,20 @@
-"""The behavioural suite, run against every backend (memory, redis, s3, s3_redis)."""
+"""The behavioural suite, run against every backend (memory, redis, s3, s3_redis, and
+redis/s3_redis on a Redis Cluster)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.cache import BASE, RGB, client_for, tile_url
+from tests.support.cache import (
+    BASE,
+    RGB,
+    base_backend,
+    client_for,
+    redis_of,
+    tile_url,
+    uses_redis,
+    uses_s3,
+)
 from titiler_eopf.cache.clock import ManualClock
 
 
@@ -154,11 +164,9 @@ def test_per_kind_ttls_are_applied(cache_for, backend_name):
             key = cache.key_for_url("http://testserver" + url)
             meta = cache.backend.describe(key.id)
             assert meta is not None and meta.ttl == ttl, url
-            if backend_name in ("redis", "s3_redis"):
-                import redis
-
-                r = redis.Redis(port=cache.settings.redis_port)
-                assert ttl - 5 <= r.ttl(f"cache:{key.id}") <= ttl
+            if uses_redis(backend_name):
+                r, keys = redis_of(cache)
+                assert ttl - 5 <= r.ttl(keys.entry(key.id)) <= ttl
 
 
 def test_entries_expire_after_their_ttl(cache_for, backend_name):
@@ -255,7 +263,7 @@ def test_generation_bump_makes_next_request_a_miss(client, cache, backend_name, 
     assert again.headers["x-cache"] == "HIT" and again.content == new.content
     # One key per request: the entry was overwritten in place, no orphan left behind.
     assert cache.key_for_url(url).id == key_before.id
-    if backend_name in ("s3", "s3_redis"):
+    if uses_s3(backend_name):
         obj = s3.get_object(Bucket=cache.settings.s3_bucket, Key=f"cache/{key_before.id}")
         assert obj["Body"].read() == new.content
 
@@ -276,12 +284,10 @@ def corrupt_entry(cache, backend_name, key_id: str, s3):
     if backend_name == "memory":
         meta, body, exp = cache.backend._entries[key_id]
         cache.backend._entries[key_id] = (meta, b"X" + body[1:], exp)
-    elif backend_name == "redis":
-        import redis
-
-        r = redis.Redis(port=cache.settings.redis_port)
-        body = r.hget(f"cache:{key_id}", "body")
-        r.hset(f"cache:{key_id}", "body", b"X" + body[1:])
+    elif base_backend(backend_name) == "redis":
+        r, keys = redis_of(cache)
+        body = r.hget(keys.entry(key_id), "body")
+        r.hset(keys.entry(key_id), "body", b"X" + body[1:])
     else:
         bucket, key = cache.settings.s3_bucket, f"cache/{key_id}"
         obj = s3.get_object(Bucket=bucket, Key=key)

@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.support.cache import BASE, ITEM, client_for, tile_url
+from tests.support.cache import BASE, ITEM, client_for, tile_url, uses_s3
 from titiler_eopf.admin.routes import build_admin_router, build_status_router
 from titiler_eopf.cache import invalidation as inv
 
@@ -85,7 +85,7 @@ def test_hard_item_purge_counts_what_was_deleted(cache_for, backend_name, s3):
             client.get(tile_url(base="/collections/sentinel-2-l2a/items/keep")).headers["x-cache"]
             == "HIT"
         )
-    if backend_name in ("s3", "s3_redis"):
+    if uses_s3(backend_name):
         listed = s3.list_objects_v2(Bucket=cache.settings.s3_bucket, Prefix="cache/").get(
             "Contents", []
         )

@@ -92,6 +92,10 @@ def test_existing_deployment_names_keep_working(env, monkeypatch):
         ({"REDIS_CONNECT_TIMEOUT": "abc"}, f"{P}REDIS_CONNECT_TIMEOUT"),
         ({"LOCK_POLL": "2", "LOCK_TTL": "3"}, f"{P}LOCK_POLL"),
         ({"NAMESPACE": "a/b"}, f"{P}NAMESPACE"),
+        (
+            {"BACKEND": "redis", "REDIS_HOST": "h", "REDIS_CLUSTER": "true", "REDIS_DB": "2"},
+            f"{P}REDIS_DB must be 0 with {P}REDIS_CLUSTER=true",
+        ),
     ],
 )
 def test_wrong_configuration_fails_naming_the_variable(env, values, named):

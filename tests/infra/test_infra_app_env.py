@@ -7,9 +7,6 @@ from tests.support.infra import logical_id
 from titiler_eopf.environment import env_name
 from titiler_eopf.settings import sections
 
-# Set by the stack for the cluster client, which the cluster branch of issue 16 reads.
-PENDING = {"TITILER_EOPF_CACHE_REDIS_CLUSTER"}
-
 
 def _env(synth, function) -> dict:
     resources = synth.template.to_json()["Resources"]
@@ -24,7 +21,7 @@ def test_every_app_variable_of_the_cdn_stack_is_read_by_the_app(variant_synth):
     admin = _env(synth, synth.stack.functions.admin_function)
     for env in (tile, admin):
         ours = {name for name in env if name.startswith("TITILER_EOPF_")}
-        assert ours - read - PENDING == set()
+        assert ours - read == set()
         assert "TITILER_EOPF_ORIGIN_VERIFY_SECRET_ARN" in env  # check (tile), send (seeder)
     assert "TITILER_EOPF_CDN_DISTRIBUTION_ID" in admin
     assert "TITILER_EOPF_CDN_DISTRIBUTION_ID" not in tile

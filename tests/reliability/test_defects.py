@@ -317,19 +317,29 @@ def test_s3_invalidation_reaches_other_processes_within_the_refresh(
 
 
 # --- the HIT path: one round trip -----------------------------------------------------------
-@pytest.mark.parametrize("backend_name", ["redis", "s3_redis"])
+@pytest.mark.parametrize("backend_name", ["redis", "s3_redis", "redis_cluster", "s3_redis_cluster"])
 def test_a_hit_is_one_redis_round_trip(
-    sample_store, backend_name, redis_db, redis_server, s3_server, bucket
+    sample_store, backend_name, redis_db, redis_server, s3_server, bucket, request
 ):
+    """One pipeline: one round trip on a node, at most two in parallel on a cluster (the
+    collection's slot and the item's), on the asyncio path (no worker thread)."""
+    cluster = (
+        request.getfixturevalue("redis_cluster_flushed").port if "cluster" in backend_name else None
+    )
     cache = build_cache(
         cache_settings(
-            backend_name, redis_port=redis_server.port, s3_url=s3_server.url, bucket=bucket
+            backend_name,
+            redis_port=redis_server.port,
+            s3_url=s3_server.url,
+            bucket=bucket,
+            cluster_port=cluster,
         )
     )
     with client_for(sample_store, cache) as client:
         first = client.get(tile_path(), params=RGB)
         calls = []
         original = cache.backend.conn.call
+        original_async = cache.backend.aio.call
 
         def counting(
             fn, *args, **kwargs
@@ -337,7 +347,12 @@ def test_a_hit_is_one_redis_round_trip(
             calls.append(fn)
             return original(fn, *args, **kwargs)
 
+        async def counting_async(fn):
+            calls.append(fn)
+            return await original_async(fn)
+
         cache.backend.conn.call = counting
+        cache.backend.aio.call = counting_async
         if hasattr(cache.backend, "s3"):
             s3_calls = []
             s3_original = cache.backend.s3.call

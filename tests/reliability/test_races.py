@@ -53,12 +53,17 @@ ACTIONS = {
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("action", list(ACTIONS))
-@pytest.mark.parametrize("backend", ["memory", "redis", "s3_redis"])
+@pytest.mark.parametrize(
+    "backend", ["memory", "redis", "s3_redis", "redis_cluster", "s3_redis_cluster"]
+)
 def test_no_pre_invalidation_etag_after_the_admin_call(
-    backend, action, redis_db, redis_server, s3_server, bucket, monkeypatch
+    backend, action, redis_db, redis_server, s3_server, bucket, monkeypatch, request
 ):
     monkeypatch.setenv("STANDIN_SLOW", "0.15")
     standin = StandIn(version=1)
+    cluster = (
+        request.getfixturevalue("redis_cluster_flushed").port if "cluster" in backend else None
+    )
     cache = build_cache(
         cache_settings(
             backend,
@@ -66,6 +71,7 @@ def test_no_pre_invalidation_etag_after_the_admin_call(
             s3_url=s3_server.url,
             bucket=bucket,
             lock_wait=0.05,
+            cluster_port=cluster,
         )
     )
     seen: list[tuple[float, float, str, str]] = []

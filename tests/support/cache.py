@@ -10,7 +10,9 @@ from tests.support.standin import StandIn
 from titiler_eopf.cache import CacheMiddleware, CacheSettings
 from titiler_eopf.main import INCOMPRESSIBLE
 
-BACKENDS = ["memory", "redis", "s3", "s3_redis"]
+BACKENDS = ["memory", "redis", "s3", "s3_redis", "redis_cluster", "s3_redis_cluster"]
+# Test backend names on the session's Redis Cluster -> the cache's backend setting.
+CLUSTER_BACKENDS = {"redis_cluster": "redis", "s3_redis_cluster": "s3_redis"}
 RGB = (
     "variables=/measurements/reflectance:b04&variables=/measurements/reflectance:b03"
     "&variables=/measurements/reflectance:b02&rescale=0,1"
@@ -24,14 +26,38 @@ def tile_url(z=12, x=2138, y=1505, ext=".png", query=RGB, base=BASE):
     return f"{base}/tiles/WebMercatorQuad/{z}/{x}/{y}{ext}" + (f"?{query}" if query else "")
 
 
+def base_backend(name: str) -> str:
+    """``redis_cluster`` -> ``redis``: the setting behind a test backend name."""
+    return CLUSTER_BACKENDS.get(name, name)
+
+
+def uses_redis(name: str) -> bool:
+    return base_backend(name) in ("redis", "s3_redis")
+
+
+def uses_s3(name: str) -> bool:
+    return base_backend(name) in ("s3", "s3_redis")
+
+
+def redis_of(cache):
+    """The cache's own Redis client (a node or a cluster) and its key layout: tests
+    reach the stored records as ``client.hget(layout.entry(key_id), ...)``."""
+    return cache.backend.conn.client, cache.backend.keys
+
+
 def make_settings(
-    backend: str, *, redis_port=None, s3_endpoint=None, bucket=None, **overrides
+    backend: str, *, redis_port=None, s3_endpoint=None, bucket=None, cluster_port=None, **overrides
 ) -> CacheSettings:
+    """Settings for a test backend name (``redis_cluster``/``s3_redis_cluster``: the
+    ``redis``/``s3_redis`` backend on the Redis Cluster whose seed is ``cluster_port``)."""
+    cluster = backend in CLUSTER_BACKENDS
+    backend = base_backend(backend)
     kwargs: dict = {"backend": backend, "namespace": "test"}
     if backend in ("redis", "s3_redis"):
         kwargs |= {
             "redis_host": "127.0.0.1",
-            "redis_port": redis_port,
+            "redis_port": cluster_port if cluster else redis_port,
+            "redis_cluster": cluster,
             # generous enough for a loaded 2-core CI box, still fails fast
             "redis_connect_timeout": 0.5,
             "redis_read_timeout": 0.5,

@@ -4,6 +4,10 @@ After ``failures`` consecutive errors the breaker opens: calls fail at once
 (no timeout paid) so requests bypass the cache with no added latency. After
 ``reset`` seconds one probe call is let through (half-open); its success closes
 the breaker, its failure re-opens it for another ``reset``.
+
+``before_probe`` (optional) runs inside the probe, before the call: a Redis
+Cluster client refreshes its slot map there, so the probe after a failover
+goes to the promoted replica and the breaker closes on its first success.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 log = logging.getLogger("titiler_eopf.cache.circuit")
@@ -33,7 +37,12 @@ class CacheRejected(CacheError):
 
 class CircuitBreaker:
     def __init__(
-        self, name: str, failures: int, reset: float, clock: Callable[[], float] = time.monotonic
+        self,
+        name: str,
+        failures: int,
+        reset: float,
+        clock: Callable[[], float] = time.monotonic,
+        before_probe: Callable[[], object] | None = None,
     ):
         self.name = name
         self.threshold = failures
@@ -44,6 +53,7 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._probing = False
         self.opened_count = 0
+        self.before_probe = before_probe
 
     @property
     def state(self) -> str:
@@ -54,16 +64,17 @@ class CircuitBreaker:
                 return "half-open"
             return "open"
 
-    def _allow(self) -> bool:
+    def _allow(self) -> str | None:
+        """ "closed", "probe" (this caller is the one probe) or None (refused)."""
         with self._lock:
             if self._opened_at is None:
-                return True
+                return "closed"
             if self._probing:
-                return False
+                return None
             if self._clock() - self._opened_at >= self.reset:
-                self._probing = True  # this caller is the one probe
-                return True
-            return False
+                self._probing = True
+                return "probe"
+            return None
 
     def _success(self) -> None:
         with self._lock:
@@ -89,9 +100,12 @@ class CircuitBreaker:
                 self.opened_count += 1
 
     def call(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        if not self._allow():
+        allowed = self._allow()
+        if allowed is None:
             raise CacheUnavailable(f"{self.name} circuit open")
         try:
+            if allowed == "probe" and self.before_probe is not None:
+                self.before_probe()
             result = fn(*args, **kwargs)
         except CacheRejected:
             self._success()
@@ -99,5 +113,33 @@ class CircuitBreaker:
         except Exception as exc:  # any client error counts: the breaker must see them all
             self._failure(exc)
             raise CacheError(f"{self.name}: {exc!r}") from exc
+        self._success()
+        return result
+
+    async def acall(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        before_probe: Callable[[], Awaitable[object]] | None = None,
+    ) -> T:
+        """``call`` for a coroutine (the asyncio lookup path): the same states,
+        counted together with the blocking calls of the same client."""
+        allowed = self._allow()
+        if allowed is None:
+            raise CacheUnavailable(f"{self.name} circuit open")
+        try:
+            if allowed == "probe" and before_probe is not None:
+                await before_probe()
+            result = await fn()
+        except CacheRejected:
+            self._success()
+            raise
+        except Exception as exc:  # any client error counts: the breaker must see them all
+            self._failure(exc)
+            raise CacheError(f"{self.name}: {exc!r}") from exc
+        except BaseException:  # cancelled: neither a success nor a failure
+            if allowed == "probe":
+                with self._lock:
+                    self._probing = False  # let the next caller probe
+            raise
         self._success()
         return result

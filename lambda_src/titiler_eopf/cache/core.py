@@ -13,6 +13,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from .backends import BROKEN, Backend, Lookup, make_backend
+from .backends.base import NEEDS_THREAD
 from .clock import SYSTEM_CLOCK, Clock
 from .keys import CacheKey, build_key
 from .metrics import CacheMetrics
@@ -130,9 +131,44 @@ class TileCache:
         key = self.key_for(match, query_string, base_url)
         found, gens = self.backend.lookup(key, want_body)
         source = self.source_version(match.collection, match.item)
-        if found is not None and found.meta is not BROKEN and found.meta.src != source:
-            if found.meta.gens == f"{gens[0]}/{gens[1]}":  # else outdated anyway
-                source = self.source_version(match.collection, match.item, fresh=True)
+        if self._version_moved(found, gens, source):
+            source = self.source_version(match.collection, match.item, fresh=True)
+        return self._validated(key, found, gens, source)
+
+    async def lookup(
+        self, match: RouteMatch, query_string: bytes, want_body: bool, base_url: str = ""
+    ) -> tuple[CacheKey, Lookup | None]:
+        """``key_and_lookup`` for the middleware: on the event loop when the backend
+        has an asyncio path and the product's version is known without asking the
+        store (a HIT without a worker-thread hop), else in a worker thread."""
+        source = self._known_version(match) if self.backend.async_lookup else None
+        if source is not None:
+            key = self.key_for(match, query_string, base_url)
+            got = await self.backend.lookup_async(key, want_body)
+            if got is not NEEDS_THREAD:
+                found, gens = got
+                if not self._version_moved(found, gens, source):
+                    return self._validated(key, found, gens, source)
+        return await self.run(self.key_and_lookup, match, query_string, want_body, base_url)
+
+    def _known_version(self, match: RouteMatch) -> str | None:
+        """The product's source version if known without a store request, else None."""
+        if self.source_version is unversioned:
+            return ""
+        known = getattr(self.source_version, "known", None)
+        return known(match.collection, match.item) if known is not None else None
+
+    @staticmethod
+    def _version_moved(found: Lookup | None, gens, source: str) -> bool:
+        """An otherwise valid entry written under another source version: ask the store."""
+        return (
+            found is not None
+            and found.meta is not BROKEN
+            and found.meta.src != source
+            and found.meta.gens == f"{gens[0]}/{gens[1]}"  # else outdated anyway
+        )
+
+    def _validated(self, key: CacheKey, found: Lookup | None, gens, source: str):
         key = replace(key, generations=gens, source=source)
         if (
             found is not None

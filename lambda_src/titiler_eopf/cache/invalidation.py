@@ -220,8 +220,9 @@ def _check_pattern(pattern: str, limit: int, confirm: bool):
 
 
 def check_cursor(cache: TileCache, cursor: str | None) -> str | None:
-    """A cursor is what a previous page returned: a non-negative integer (Redis,
-    memory) or an entry id (S3). Anything else is a 400, not a backend error."""
+    """A cursor is what a previous page returned: a non-negative integer (memory;
+    Redis, then optionally ``~`` and an entry id) or an entry id (S3). Anything else
+    is a 400, not a backend error."""
     if cursor is None or cursor == "":
         return None
     if cache.backend.name == "s3":
@@ -230,10 +231,10 @@ def check_cursor(cache: TileCache, cursor: str | None) -> str | None:
                 "cursor must be the 'cursor' value of a previous page (an entry id), or omitted"
             )
         return cursor
-    if not (cursor.isascii() and cursor.isdigit() and int(cursor) < 2**64):
+    if not cache.backend.valid_cursor(cursor):
         raise InvalidInput(
-            "cursor must be the 'cursor' value of a previous page (a non-negative integer),"
-            " or omitted"
+            "cursor must be the 'cursor' value of a previous page (a non-negative integer,"
+            " with Redis optionally followed by '~' and an entry id), or omitted"
         )
     return cursor
 

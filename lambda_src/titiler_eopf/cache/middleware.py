@@ -157,8 +157,7 @@ class CacheResponder:
     # --- lookup and serving ------------------------------------------------------------------
     async def _lookup(self, want_body: bool) -> tuple[CacheKey, Lookup | None]:
         base = base_url(self.scope) if self.match.embeds_base_url else ""
-        return await self.cache.run(
-            self.cache.key_and_lookup,
+        return await self.cache.lookup(
             self.match,
             self.scope.get("query_string", b""),
             want_body,

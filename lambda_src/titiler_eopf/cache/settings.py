@@ -75,6 +75,12 @@ class CacheSettings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_password_secret_arn: str | None = None  # ElastiCache AUTH token in Secrets Manager
     redis_tls: bool = False
+    # A Redis Cluster (ElastiCache cluster mode, ElastiCache Serverless): host/port is
+    # any seed node (or the configuration endpoint); keys are hash-tagged per item.
+    redis_cluster: bool = False
+    # Lookups on the event loop (redis.asyncio, one pool per loop): a HIT without a
+    # worker-thread hop. Off: every Redis call runs in a worker thread.
+    redis_async: bool = True
     redis_connect_timeout: float = Field(0.05, gt=0, le=10)
     redis_read_timeout: float = Field(0.05, gt=0, le=10)
 
@@ -163,6 +169,10 @@ class CacheSettings(BaseSettings):
             raise ValueError(
                 f"{P}REDIS_PASSWORD (or {P}REDIS_PASSWORD_SECRET_ARN) requires {P}REDIS_TLS=true:"
                 " an AUTH token must not travel in clear"
+            )
+        if self.redis_cluster and self.redis_db:
+            raise ValueError(
+                f"{P}REDIS_DB must be 0 with {P}REDIS_CLUSTER=true (a cluster has one database)"
             )
         if self.redis_password and self.redis_password_secret_arn:
             raise ValueError(f"set only one of {P}REDIS_PASSWORD and {P}REDIS_PASSWORD_SECRET_ARN")

@@ -60,6 +60,17 @@ class SourceVersions:
             self._memo[key] = (version, now)
         return version
 
+    def known(self, collection: str, item: str) -> str | None:
+        """The remembered version while it is fresh, without asking the store (None
+        otherwise): the cache's asyncio HIT path reads it on the event loop."""
+        if not (ID_PATTERN.match(collection) and ID_PATTERN.match(item)):
+            return "absent"
+        with self._lock:
+            known = self._memo.get((collection, item))
+        if known is not None and time.monotonic() - known[1] < self.interval:
+            return known[0]
+        return None
+
     def forget(self, collection: str, item: str | None = None) -> None:
         with self._lock:
             for key in [k for k in self._memo if k[0] == collection and item in (None, k[1])]:

@@ -124,6 +124,10 @@ class Lookup:
     body: bytes | None  # None when not asked for, or when the body is missing
 
 
+# ``lookup_async``'s answer when the lookup needs a blocking call: ask ``lookup`` (in a
+# worker thread) instead.
+NEEDS_THREAD = object()
+
 # Generation of a scope that has none yet. Stored generations are unique tokens
 # (``new_generation``), created when the first entry of the scope is written,
 # never by a lookup: an anonymous request for a made-up id creates nothing.
@@ -170,6 +174,7 @@ def glob_match(key_id: str, pattern: str) -> bool:
 class Backend:
     name = "base"
     blocking = True  # run calls in a worker thread
+    async_lookup = False  # has ``lookup_async`` (on the event loop) usable now
     cross_process_lock = False
 
     # --- generations -----------------------------------------------------
@@ -195,6 +200,10 @@ class Backend:
         """The entry (or None) and the scope's current generations, read
         together (one round trip where the store allows it)."""
         raise NotImplementedError
+
+    async def lookup_async(self, key: CacheKey, want_body: bool):
+        """``lookup`` on the event loop (when ``async_lookup``), or ``NEEDS_THREAD``."""
+        return NEEDS_THREAD
 
     def put(self, key: CacheKey, meta: EntryMeta, body: bytes, expire: int) -> bool:
         """Store the entry if the scope's generations are still
@@ -223,6 +232,10 @@ class Backend:
 
     def describe(self, key_id: str) -> EntryMeta | None:
         return None
+
+    def valid_cursor(self, cursor: str) -> bool:
+        """Is ``cursor`` a ``scan`` cursor of this backend (default: an integer)?"""
+        return cursor.isascii() and cursor.isdigit() and int(cursor) < 2**64
 
     # --- raw blobs (product metadata shared by the tiler, see TileCache.get_blob) ---
     def get_blob(self, key: str) -> bytes | None:

@@ -1,40 +1,47 @@
-"""Redis backend: metadata (and, without S3, the bodies) in Redis.
+"""Redis backend: metadata (and, without S3, the bodies) in Redis, on one node
+or on a Redis Cluster (``TITILER_EOPF_CACHE_REDIS_CLUSTER=true``).
 
-Redis layout (``id`` = ``{tile|meta}/{namespace}/{collection}/{item}/{digest}``):
+The keys, the hash tags and the write scripts are described in
+``redis_layout``: per collection a generation and a purge token, per item a
+generation, a purge token, an index of its entries and the entries.
 
-* ``cache:{id}``                     hash: metadata fields (+ ``body`` when Redis holds bodies)
-* ``cache:gen/{ns}/{c}``             generation token of a collection
-* ``cache:gen/{ns}/{c}/{i}``         generation token of an item
-* ``cache:idx/{ns}/{c}/{i}``         hash ``id -> "tms/z/x/y"`` of every entry of the item
-                                     (scope purge and tile-range purge without SCAN)
-* ``cache:items/{ns}/{c}``           set of item ids cached in a collection
-* ``cache:lock/{id}``                stampede lock (token, TTL)
-
-A HIT is one round trip: the two generations and the entry are read in one
-pipeline, and the entry counts only if it was written under those
-generations. Generation keys are created when the first entry of a scope is
-stored (a lookup creates nothing) and carry a TTL at least as long as any
-entry written under them, so every key this backend writes expires
+A HIT is one pipeline: the collection's generation and purge token, the
+item's, and the entry, read together (one round trip on a node, at most two
+in parallel on a cluster), and the entry counts only if it was written under
+those generations. Generation keys are created when the first entry of a
+scope is stored (a lookup creates nothing) and carry a TTL at least as long as
+any entry written under them, so every key this backend writes expires
 (ElastiCache's ``volatile-lru`` can evict all of them). A lost generation
 reads as ``0``, which no entry was written under: losing it is a miss, never
 a stale hit.
 
-Every write is one Lua script, so a reader never sees half a record, and it
-stores only if the scope's generations are still those the render started
-under (a render racing an invalidation is never stored after it).
+A write stores only if the scope's generations are still those the render
+started under (a render racing an invalidation is never stored after it), and
+a reader never sees half a record (each script is atomic).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from urllib.parse import unquote
 
-from ..circuit import CircuitBreaker
 from ..clock import SYSTEM_CLOCK, Clock
 from ..keys import CacheKey, parse_id, q
-from .base import BROKEN, NO_GENERATION, Backend, EntryMeta, IndexedEntry, Lookup, new_generation
+from .base import (
+    BROKEN,
+    NEEDS_THREAD,
+    NO_GENERATION,
+    Backend,
+    EntryMeta,
+    IndexedEntry,
+    Lookup,
+    glob_match,
+    new_generation,
+)
+from .redis_async import AsyncRedis
+from .redis_client import RedisConnection
+from .redis_layout import RedisLayout, purge_token, split_purge_token
 
 log = logging.getLogger("titiler_eopf.cache.redis")
 
@@ -53,146 +60,14 @@ META_FIELDS = (
     "src",
 )
 BATCH = 500
-
-# Compare-and-delete: release the lock only if we still hold it.
-_UNLOCK = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1])"
-    " else return 0 end"
-)
-# Compare-and-extend: the lock holder's heartbeat.
-_REFRESH = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2])"
-    " else return 0 end"
-)
-# Create the scope's missing generations, if they (and the purge token) are still those
-# seen. KEYS: gen_c, gen_i, purge_c. ARGV: seen gen_c, seen gen_i, new token c, new token i,
-# generation TTL (s), seen purge_c.
-# A generation "matches" when equal, or when the render saw none and the current one was
-# created by another first write (prefix "w"), not by an invalidation.
-_SAME = """
-local function same(cur, seen)
-  return cur == seen or (seen == '0' and string.sub(cur, 1, 1) == 'w')
-end
-"""
-_CLAIM = (
-    _SAME
-    + """
-local gc = redis.call('GET', KEYS[1]) or '0'
-local gi = redis.call('GET', KEYS[2]) or '0'
-local pc = redis.call('GET', KEYS[3]) or '0'
-if not same(gc, ARGV[1]) or not same(gi, ARGV[2]) or pc ~= ARGV[6] then return false end
-if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', ARGV[5]) end
-if gi == '0' then gi = ARGV[4]; redis.call('SET', KEYS[2], gi, 'EX', ARGV[5]) end
-return gc .. '/' .. gi
-"""
-)
-# Conditional write. KEYS: gen_c, gen_i, entry, idx, items, purge_c.
-# ARGV: seen gen_c, seen gen_i, new token c, new token i, entry expire (s), generation TTL (s),
-#       item id (quoted), tile, seen purge_c, then field/value pairs of the record.
-# Returns the generations written under ("c/i"), or false when they (or the purge token) moved.
-_PUT = (
-    _SAME
-    + """
-local gc = redis.call('GET', KEYS[1]) or '0'
-local gi = redis.call('GET', KEYS[2]) or '0'
-local pc = redis.call('GET', KEYS[6]) or '0'
-if not same(gc, ARGV[1]) or not same(gi, ARGV[2]) or pc ~= ARGV[9] then return false end
-local expire = tonumber(ARGV[5])
-local gen_ttl = tonumber(ARGV[6])
-if gc == '0' then gc = ARGV[3]; redis.call('SET', KEYS[1], gc, 'EX', gen_ttl)
-else redis.call('EXPIRE', KEYS[1], gen_ttl, 'GT') end
-if gi == '0' then gi = ARGV[4]; redis.call('SET', KEYS[2], gi, 'EX', gen_ttl)
-else redis.call('EXPIRE', KEYS[2], gen_ttl, 'GT') end
-redis.call('DEL', KEYS[3])
-local record = {}
-for i = 10, #ARGV do record[#record + 1] = ARGV[i] end
-record[#record + 1] = 'gens'
-record[#record + 1] = gc .. '/' .. gi
-redis.call('HSET', KEYS[3], unpack(record))
-redis.call('EXPIRE', KEYS[3], expire)
-redis.call('HSET', KEYS[4], string.sub(KEYS[3], 7), ARGV[8])
-redis.call('SADD', KEYS[5], ARGV[7])
-for _, k in ipairs({KEYS[4], KEYS[5]}) do
-  redis.call('EXPIRE', k, expire, 'NX')
-  redis.call('EXPIRE', k, expire, 'GT')
-end
-return gc .. '/' .. gi
-"""
-)
+# Key listing cursors (see ``RedisBackend.scan``): the master scanned (on a cluster) and the
+# SCAN cursor there.
+NODE_CURSOR = 2**64
+MAX_NODES = 1024
 
 
-def _secret_password(arn: str, region: str | None) -> str:
-    # Lazy: only deployments with a secret pay for boto3; explicit timeouts (titiler_eopf.aws).
-    from titiler_eopf.aws import read_secret, secret_field
-
-    # Accept a bare token or a JSON document {"password": ...} / {"token": ...}.
-    return secret_field(read_secret(arn), ("password", "token", "auth_token", "authToken"))
-
-
-class RedisConnection:
-    """Lazily created, reused client behind a circuit breaker."""
-
-    def __init__(self, settings, clock: Clock = SYSTEM_CLOCK):
-        self.settings = settings
-        self.breaker = CircuitBreaker(
-            "redis", settings.breaker_failures, settings.breaker_reset, clock=clock.monotonic
-        )
-        self._client = None
-        self._init_lock = threading.Lock()
-        self._unlock_script = None
-        self._refresh_script = None
-        self._put_script = None
-        self._claim_script = None
-
-    def _build(self):
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        s = self.settings
-        password = s.redis_password.get_secret_value() if s.redis_password else None
-        if s.redis_password_secret_arn:
-            arn = s.redis_password_secret_arn
-            region = arn.split(":")[3] if arn.startswith("arn:") and arn.count(":") >= 4 else None
-            password = _secret_password(arn, region)
-        return redis.Redis(
-            host=s.redis_host,
-            port=s.redis_port,
-            db=s.redis_db,
-            username=s.redis_username,
-            password=password,
-            ssl=s.redis_tls,
-            socket_connect_timeout=s.redis_connect_timeout,
-            socket_timeout=s.redis_read_timeout,
-            # No client-side retries: a slow or dead Redis must cost one
-            # timeout at most; the circuit breaker handles the rest.
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-            lib_name=None,
-            lib_version=None,
-        )
-
-    @property
-    def client(self):
-        if self._client is None:
-            with self._init_lock:
-                if self._client is None:
-                    self._client = self._build()
-                    self._unlock_script = self._client.register_script(_UNLOCK)
-                    self._refresh_script = self._client.register_script(_REFRESH)
-                    self._put_script = self._client.register_script(_PUT)
-                    self._claim_script = self._client.register_script(_CLAIM)
-        return self._client
-
-    def call(self, fn, *args, **kwargs):
-        def run():
-            return fn(self.client, *args, **kwargs)
-
-        return self.breaker.call(run)
-
-
-def _ekey(key_id: str) -> str:
-    return f"cache:{key_id}"
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisBackend(Backend):
@@ -206,26 +81,30 @@ class RedisBackend(Backend):
         self.ns = settings.namespace
         self.clock = clock
         self.conn = conn or RedisConnection(settings, clock)
-
-    # --- keys -------------------------------------------------------------
-    def _gen_keys(self, collection, item):
-        """Collection generation, item generation, collection purge token."""
-        base = f"cache:gen/{self.ns}/{q(collection)}"
-        return base, f"{base}/{q(item)}", f"cache:purge/{self.ns}/{q(collection)}"
-
-    def _idx_key(self, collection, item):
-        return f"cache:idx/{self.ns}/{q(collection)}/{q(item)}"
-
-    def _items_key(self, collection):
-        return f"cache:items/{self.ns}/{q(collection)}"
+        self.keys = RedisLayout(self.ns, self.conn.cluster)
+        self.aio = AsyncRedis(self.conn)
 
     # --- generations ------------------------------------------------------
+    def _queue_generations(self, pipe, collection: str, item: str) -> None:
+        """Four GETs (a cluster pipeline refuses MGET), two per slot."""
+        k = self.keys
+        pipe.get(k.gen_collection(collection))
+        pipe.get(k.purge_collection(collection))
+        pipe.get(k.gen_item(collection, item))
+        pipe.get(k.purge_item(collection, item))
+
     @staticmethod
-    def _gens(vals) -> tuple[str, str]:
-        return tuple(v.decode() if v else NO_GENERATION for v in vals)  # type: ignore[return-value]
+    def _gens(vals) -> tuple[str, str, str]:
+        gc, pc, gi, pi = (_text(v) if v else NO_GENERATION for v in vals)
+        return gc, gi, purge_token(pc, pi)
 
     def generations(self, collection, item):
-        return self._gens(self.conn.call(lambda r: r.mget(self._gen_keys(collection, item))))
+        def op(r):
+            pipe = r.pipeline(transaction=False)
+            self._queue_generations(pipe, collection, item)
+            return pipe.execute()
+
+        return self._gens(self.conn.call(op))
 
     @property
     def _gen_ttl(self) -> int:
@@ -237,14 +116,34 @@ class RedisBackend(Backend):
         )
 
     def bump(self, collection, item=None):
+        """One SET of one key, on a cluster too: every entry of the scope becomes a miss."""
         gen = new_generation()
-        gk = self._gen_keys(collection, item or "")
-        self.conn.call(lambda r: r.set(gk[0] if item is None else gk[1], gen, ex=self._gen_ttl))
+        key = (
+            self.keys.gen_collection(collection)
+            if item is None
+            else self.keys.gen_item(collection, item)
+        )
+        self.conn.call(lambda r: r.set(key, gen, ex=self._gen_ttl))
         return gen
 
     def bump_purge(self, collection):
-        key = self._gen_keys(collection, "")[2]
-        self.conn.call(lambda r: r.set(key, new_generation(), ex=self._gen_ttl))
+        """The collection's purge token, then each registered item's (see
+        ``redis_layout``): one SET plus one per item, pipelined per node."""
+        ttl = self._gen_ttl
+        self.conn.call(
+            lambda r: r.set(self.keys.purge_collection(collection), new_generation(), ex=ttl)
+        )
+        members = self.conn.call(lambda r: r.smembers(self.keys.items(collection)))
+        items = sorted(unquote(_text(m)) for m in members)
+        for start in range(0, len(items), BATCH):
+
+            def op(r, chunk=items[start : start + BATCH]):
+                pipe = r.pipeline(transaction=False)
+                for it in chunk:
+                    pipe.set(self.keys.purge_item(collection, it), new_generation(), ex=ttl)
+                return pipe.execute()
+
+            self.conn.call(op)
 
     # --- entries ----------------------------------------------------------
     # s3_redis keeps bodies in S3 and overrides these two.
@@ -253,75 +152,125 @@ class RedisBackend(Backend):
     def _body(self, key: CacheKey, meta: EntryMeta) -> bytes | None:
         return None
 
-    def _read(self, key: CacheKey, fields: tuple[str, ...]):
-        """Generations and entry fields in one pipeline (one round trip)."""
-        gk = self._gen_keys(key.collection, key.item)
+    def _queue_lookup(self, pipe, key: CacheKey, fields: tuple[str, ...]) -> None:
+        """Generations and entry fields in one pipeline (one round trip per node)."""
+        self._queue_generations(pipe, key.collection, key.item)
+        pipe.hmget(self.keys.entry(key.id), fields)
 
+    def _answer(self, fields, replies) -> tuple[tuple[str, str, str], dict]:
+        *gens, vals = replies
+        rec = {f: v for f, v in zip(fields, vals, strict=True) if v is not None}
+        return self._gens(gens), rec
+
+    def _read(self, key: CacheKey, fields: tuple[str, ...]):
         def op(r):
             pipe = r.pipeline(transaction=False)
-            pipe.mget(gk)
-            pipe.hmget(_ekey(key.id), fields)
+            self._queue_lookup(pipe, key, fields)
             return pipe.execute()
 
-        gens, vals = self.conn.call(op)
-        return self._gens(gens), {f: v for f, v in zip(fields, vals, strict=True) if v is not None}
+        return self._answer(fields, self.conn.call(op))
+
+    @staticmethod
+    def _fields(want_body: bool) -> tuple[str, ...]:
+        return META_FIELDS + (("body",) if want_body else ())
 
     def lookup(self, key: CacheKey, want_body: bool):
-        fields = META_FIELDS + (("body",) if want_body else ())
-        gens, rec = self._read(key, fields)
+        gens, rec = self._read(key, self._fields(want_body))
+        return self._found(key, want_body, gens, rec), gens
+
+    def _found(self, key: CacheKey, want_body: bool, gens, rec: dict) -> Lookup | None:
         if not rec:
-            return self._missing(key, want_body, gens), gens
+            return self._missing(key, want_body, gens)
         body = rec.pop("body", None)
         meta = EntryMeta.from_record(rec)
         if meta is None:
             log.warning("malformed metadata record", extra={"key": key.id, "backend": self.name})
-            return Lookup(BROKEN, None), gens
-        if want_body and body is None and meta.size > 0 and not self._bodies_in_redis:
+            return Lookup(BROKEN, None)
+        if self._body_elsewhere(want_body, meta, body):
             body = self._body(key, meta)
-        return Lookup(meta, body), gens
+        return Lookup(meta, body)
+
+    def _body_elsewhere(self, want_body: bool, meta: EntryMeta, body) -> bool:
+        return want_body and body is None and meta.size > 0 and not self._bodies_in_redis
+
+    # --- the asyncio lookup (a HIT without a worker-thread hop) -----------------
+    @property
+    def async_lookup(self) -> bool:
+        return self.settings.redis_async and self.aio.ready
+
+    async def lookup_async(self, key: CacheKey, want_body: bool):
+        """``lookup`` on the event loop; ``NEEDS_THREAD`` when the answer needs a
+        blocking call (an S3 body or an S3 re-warm, s3_redis): ask ``lookup`` then."""
+        fields = self._fields(want_body)
+
+        async def op(r):
+            pipe = r.pipeline(transaction=False)
+            self._queue_lookup(pipe, key, fields)
+            return await pipe.execute()
+
+        gens, rec = self._answer(fields, await self.aio.call(op))
+        if not rec and self._miss_blocks(gens):
+            return NEEDS_THREAD
+        if rec and "body" not in rec:
+            meta = EntryMeta.from_record(rec)
+            if meta is not None and self._body_elsewhere(want_body, meta, None):
+                return NEEDS_THREAD  # a large body, in S3 only
+        return self._found(key, want_body, gens, rec), gens
+
+    def _miss_blocks(self, gens) -> bool:
+        """Would ``_missing`` make a blocking call (s3_redis: the S3 copy)?"""
+        return False
 
     def _missing(self, key: CacheKey, want_body: bool, gens: tuple[str, str]) -> Lookup | None:
         """No entry in Redis (s3_redis looks in S3 before calling it a miss)."""
         return None
 
+    def _claim_collection(self, key: CacheKey, expire: int) -> str | None:
+        """The collection generation to write under (created on a first write), with
+        the item registered in the collection; None when it or the purge token moved."""
+        k = self.keys
+        seen_c = key.generations[0]
+        seen_pc = split_purge_token(key.generations[2])[0]
+        args = [seen_c, new_generation(True), self._gen_ttl, seen_pc, q(key.item), expire]
+        keys = [k.gen_collection(key.collection), k.purge_collection(key.collection)]
+        keys.append(k.items(key.collection))
+        got = self.conn.call(lambda r: self.conn.claim_collection(keys=keys, args=args, client=r))
+        return _text(got) if got else None
+
     def _write_meta(self, key: CacheKey, meta: EntryMeta, body: bytes | None, expire: int) -> bool:
-        """Conditional write (see ``_PUT``); sets ``meta.gens`` to the generations written under."""
+        """Conditional write (see ``redis_layout``): claim the collection, then write
+        the entry in the item's slot; sets ``meta.gens`` to the generations written under."""
+        expire = max(int(expire), 1)
+        gc = self._claim_collection(key, expire)
+        if gc is None:
+            return False
         record: dict = meta.to_record()
         record.pop("gens", None)
         if body is not None:
             record["body"] = body
-        gc, gi, purge = self._gen_keys(key.collection, key.item)
+        k = self.keys
         keys = [
-            gc,
-            gi,
-            _ekey(key.id),
-            self._idx_key(*key.scope),
-            self._items_key(key.collection),
-            purge,
+            k.gen_item(*key.scope),
+            k.purge_item(*key.scope),
+            k.entry(key.id),
+            k.index(*key.scope),
         ]
-        expire = max(int(expire), 1)
-        seen = key.generations
         args: list = [
-            seen[0],
-            seen[1],
+            key.generations[1],
             new_generation(True),
-            new_generation(True),
-            expire,
             max(expire, self._gen_ttl),
-            q(key.item),
+            split_purge_token(key.generations[2])[1],
+            expire,
+            key.id,
             meta.tile,
-            seen[2],
+            gc,
         ]
         for name, value in record.items():
             args += [name, value]
-
-        def op(r):
-            return self.conn._put_script(keys=keys, args=args, client=r)
-
-        written = self.conn.call(op)
+        written = self.conn.call(lambda r: self.conn.put_entry(keys=keys, args=args, client=r))
         if not written:
             return False
-        meta.gens = written.decode() if isinstance(written, bytes) else str(written)
+        meta.gens = _text(written)
         return True
 
     def put(self, key, meta, body, expire):
@@ -333,20 +282,16 @@ class RedisBackend(Backend):
         seen = key.generations
         if NO_GENERATION not in seen[:2]:
             return seen
-        gk = self._gen_keys(key.collection, key.item)
-        args = [
-            seen[0],
-            seen[1],
-            new_generation(True),
-            new_generation(True),
-            self._gen_ttl,
-            seen[2],
-        ]
-        got = self.conn.call(lambda r: self.conn._claim_script(keys=list(gk), args=args, client=r))
-        if not got:
+        gc = self._claim_collection(key, self._gen_ttl)
+        if gc is None:
             return None
-        gc, gi = (got.decode() if isinstance(got, bytes) else got).split("/")
-        return gc, gi, seen[2]
+        k = self.keys
+        keys = [k.gen_item(*key.scope), k.purge_item(*key.scope)]
+        args = [seen[1], new_generation(True), self._gen_ttl, split_purge_token(seen[2])[1]]
+        gi = self.conn.call(lambda r: self.conn.claim_item(keys=keys, args=args, client=r))
+        if not gi:
+            return None
+        return gc, _text(gi), seen[2]
 
     def get_blob(self, key):
         return self.conn.call(lambda r: r.get(f"cache:blob/{self.ns}/{key}"))
@@ -355,40 +300,43 @@ class RedisBackend(Backend):
         self.conn.call(lambda r: r.set(f"cache:blob/{self.ns}/{key}", value, ex=expire))
 
     def discard(self, key):
-        self.conn.call(lambda r: r.unlink(_ekey(key.id)))
+        self.conn.call(lambda r: r.unlink(self.keys.entry(key.id)))
 
     # --- invalidation support ---------------------------------------------
     def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
         if item is None:
-            members = self.conn.call(lambda r: r.smembers(self._items_key(collection)))
-            items = [unquote(m.decode()) for m in members]
+            members = self.conn.call(lambda r: r.smembers(self.keys.items(collection)))
+            items = [unquote(_text(m)) for m in members]
         else:
             items = [item]
         for it in sorted(items):
-            ik = self._idx_key(collection, it)
+            ik = self.keys.index(collection, it)
             cursor = 0
             while True:
                 cursor, batch = self.conn.call(lambda r, c=cursor, k=ik: r.hscan(k, c, count=1000))
                 for kid, tile in batch.items():
-                    yield IndexedEntry(kid.decode(), tile.decode())
+                    yield IndexedEntry(_text(kid), _text(tile))
                 if cursor == 0:
                     break
 
     def _delete_redis(self, ids: list[str]) -> int:
+        """One UNLINK per entry (entries of different items live in different slots on
+        a cluster), pipelined: one round trip per node and batch."""
         deleted = 0
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
 
             def op(r, chunk=chunk):
                 pipe = r.pipeline(transaction=False)
-                pipe.unlink(*[_ekey(i) for i in chunk])
+                for kid in chunk:
+                    pipe.unlink(self.keys.entry(kid))
                 for kid in chunk:
                     p = parse_id(kid)
                     if p:
-                        pipe.hdel(self._idx_key(p.collection, p.item), kid)
-                return pipe.execute()[0]
+                        pipe.hdel(self.keys.index(p.collection, p.item), kid)
+                return pipe.execute()[: len(chunk)]
 
-            deleted += int(self.conn.call(op))
+            deleted += sum(int(n) for n in self.conn.call(op))
         return deleted
 
     def delete_ids(self, ids):
@@ -402,65 +350,92 @@ class RedisBackend(Backend):
             def op(r, chunk=chunk):
                 pipe = r.pipeline(transaction=False)
                 for kid in chunk:
-                    pipe.exists(_ekey(kid))
+                    pipe.exists(self.keys.entry(kid))
                 return pipe.execute()
 
             out += [kid for kid, n in zip(chunk, self.conn.call(op), strict=True) if n]
         return out
 
+    def valid_cursor(self, cursor: str) -> bool:
+        position, _, after = cursor.partition("~")
+        return (
+            position.isascii()
+            and position.isdigit()
+            and int(position) < MAX_NODES * NODE_CURSOR
+            and (not after or parse_id(after) is not None)
+        )
+
     def scan(self, pattern, cursor, limit):
-        match = "cache:" + pattern
-        cur = int(cursor or 0)
+        """One page of entry ids matching the glob: SCAN on the node, or on each
+        master of a cluster in turn (no KEYS, no INFO).
+
+        The cursor is ``node * NODE_CURSOR + SCAN cursor`` (the master scanned, on a
+        cluster), then ``~`` and the last id returned when the page ended inside a
+        batch: the batch is read again and only ids after it (in sorted order) are
+        taken, so a page never drops the rest of a batch, whether the previous page's
+        ids were deleted (a purge) or not (a listing)."""
+        match = self.keys.scan_match(pattern)
+        nodes = self.conn.call(lambda r: self.conn.primaries())
+        position, _, after = (cursor or "0").partition("~")
+        node_index, cur = divmod(int(position), NODE_CURSOR)
         out: list[str] = []
+
+        def page(node, c, n):
+            kwargs = {"target_nodes": node} if node is not None else {}
+            return self.conn.call(lambda r: r.scan(c, match=match, count=n, **kwargs))
+
+        def resume(node: int, scan_cursor: int, last: str = "") -> str:
+            return f"{node * NODE_CURSOR + scan_cursor}" + (f"~{last}" if last else "")
+
         for _ in range(10_000):  # bounded even on a huge keyspace
-            count = max(limit - len(out), 100)
-            nxt, batch = self.conn.call(lambda r, c=cur, n=count: r.scan(c, match=match, count=n))
-            ids = [k.decode()[len("cache:") :] for k in batch]
-            ids = [i for i in ids if parse_id(i) is not None]  # entries only, not gen/idx/lock
-            if len(out) + len(ids) > limit:
-                # Do not drop keys past the limit: resume from this batch again.
-                out += ids[: limit - len(out)]
-                return out, str(cur)
-            out += ids
-            cur = nxt
-            if cur == 0:
+            if node_index >= len(nodes):
                 return out, None
+            nxt, batch = page(nodes[node_index], cur, max(limit - len(out), 100))
+            if isinstance(nxt, dict):  # a cluster client answers {node: cursor}
+                nxt = next(iter(nxt.values()), 0)
+            ids = [self.keys.entry_id(_text(k)) for k in batch]
+            ids = [i for i in ids if parse_id(i) is not None]  # entries only, not gen/idx/lock
+            if self.keys.cluster:
+                ids = [i for i in ids if glob_match(i, pattern)]
+            rest = sorted(i for i in ids if i > after)
+            if len(out) + len(rest) > limit:
+                out += rest[: limit - len(out)]
+                return out, resume(node_index, cur, out[-1])
+            out += rest
+            after, cur = "", nxt
+            if cur == 0:
+                node_index, cur = node_index + 1, 0
+                if node_index >= len(nodes):
+                    return out, None
             if len(out) >= limit:
-                return out, str(cur)
-        return out, str(cur)
+                return out, resume(node_index, cur)
+        return out, resume(node_index, cur)
 
     def describe(self, key_id):
-        vals = self.conn.call(lambda r: r.hmget(_ekey(key_id), META_FIELDS))
+        vals = self.conn.call(lambda r: r.hmget(self.keys.entry(key_id), META_FIELDS))
         rec = {f: v for f, v in zip(META_FIELDS, vals, strict=True) if v is not None}
         return EntryMeta.from_record(rec) if rec else None
 
     # --- lock ---------------------------------------------------------------
     def try_lock(self, key_id, token, ttl):
-        return bool(
-            self.conn.call(
-                lambda r: r.set(f"cache:lock/{key_id}", token, nx=True, px=int(ttl * 1000))
-            )
-        )
+        lock = self.keys.lock(key_id)
+        return bool(self.conn.call(lambda r: r.set(lock, token, nx=True, px=int(ttl * 1000))))
 
     def unlock(self, key_id, token):
-        self.conn.call(
-            lambda r: self.conn._unlock_script(
-                keys=[f"cache:lock/{key_id}"], args=[token], client=r
-            )
-        )
+        keys = [self.keys.lock(key_id)]
+        self.conn.call(lambda r: self.conn.unlock_script(keys=keys, args=[token], client=r))
 
     def refresh_lock(self, key_id, token, ttl):
+        keys, args = [self.keys.lock(key_id)], [token, int(ttl * 1000)]
         return bool(
-            self.conn.call(
-                lambda r: self.conn._refresh_script(
-                    keys=[f"cache:lock/{key_id}"], args=[token, int(ttl * 1000)], client=r
-                )
-            )
+            self.conn.call(lambda r: self.conn.refresh_script(keys=keys, args=args, client=r))
         )
 
     # --- health ---------------------------------------------------------------
     def status(self):
         out = {"backend": self.name, "redis": {"circuit": self.conn.breaker.state}}
+        if self.conn.cluster:
+            out["redis"]["cluster"] = True
         try:
             out["redis"]["ping"] = bool(self.conn.call(lambda r: r.ping()))
         except Exception as exc:  # status must answer even when Redis is down

@@ -65,6 +65,9 @@ class S3RedisBackend(RedisBackend):
         self.s3.put(key.id, body, meta.content_type, meta.to_record())
         return self._write_meta(key, meta, body if self._inline(body) else None, expire)
 
+    def _miss_blocks(self, gens) -> bool:
+        return self.settings.s3_rewarm and NO_GENERATION not in gens[:2]
+
     def _missing(self, key, want_body, gens):
         if not self.settings.s3_rewarm or NO_GENERATION in gens[:2]:
             return None  # nothing was written under "no generation"
