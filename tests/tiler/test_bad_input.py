@@ -485,6 +485,15 @@ def test_client_nodata_that_does_not_fit_an_integer_variable(client):
     expect(response, 400, "nodata value does not fit")
 
 
+@pytest.mark.parametrize("nodata", ["-2.8121284573231395e+62", "3.5e38"])
+def test_client_nodata_beyond_float32_is_a_400_on_float_data(client, nodata):
+    """Reflectance is float32 once decoded: a finite nodata beyond its range cannot be written
+    by the warp (found by schemathesis: a 500 before the check covered float data)."""
+    response = client.get(f"{ITEM}/statistics", params=B04 + [("nodata", nodata)])
+    expect(response, 400, "nodata value does not fit", "float32")
+    assert client.get(f"{ITEM}/statistics", params=B04 + [("nodata", "-9999")]).status_code == 200
+
+
 def test_read_errors_in_their_class(sample_store, caplog):
     """A MemoryError and a bug inside a read are 500s logged with the item and group, a store
     I/O failure a 502 that does not show the store's path. The exceptions are raised inside

@@ -219,7 +219,7 @@ class EOPFReader(BaseReader):
 
     def _options(self, kwargs: dict) -> dict:
         options = _reader_options(kwargs)
-        if options.get("nodata") is not None and not self._float_output:
+        if options.get("nodata") is not None:
             self._check_nodata(options["nodata"])
         if any(b.categorical for b in self.bands):
             # class codes are never averaged, whatever was asked for
@@ -228,13 +228,22 @@ class EOPFReader(BaseReader):
         return options
 
     def _check_nodata(self, nodata) -> None:
-        """A client's nodata must be a value of the integer data it masks (400 before reading)."""
+        """A client's nodata must be a value of the data it masks (400 before reading): an
+        integer in range for integer data; nan, inf or a number in range for float data (the
+        warp refuses a nodata its output dtype cannot hold)."""
         dtype = output_dtype(self.bands)
-        if dtype.kind not in "iub":
-            return
-        info = numpy.iinfo(dtype) if dtype.kind != "b" else numpy.iinfo(numpy.uint8)
         value = float(nodata)
-        if not (math.isfinite(value) and value.is_integer() and info.min <= value <= info.max):
+        if dtype.kind == "f":
+            # the stacked data keep their float32 (GeoZarr, decoded native, codecs), which the
+            # warp writes the nodata into: bound by float32 whatever the nominal output dtype
+            dtype = numpy.dtype("float32")
+            fits = not math.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)
+        elif dtype.kind in "iub":
+            info = numpy.iinfo(dtype) if dtype.kind != "b" else numpy.iinfo(numpy.uint8)
+            fits = math.isfinite(value) and value.is_integer() and info.min <= value <= info.max
+        else:
+            return
+        if not fits:
             raise ParameterError(
                 f"The nodata value does not fit the data of {self.input.location.label}: "
                 f"{nodata} is not a {dtype} value"
