@@ -28,6 +28,7 @@ from .recipe import (
     NO_STRIP_DIRS,
     PLATFORMS,
     PRUNE_DIRS,
+    PRUNE_GLOBS,
     PRUNE_PATHS,
     PRUNE_SUFFIXES,
     RUNTIME_PROVIDED,
@@ -79,6 +80,9 @@ def _prune(target: Path) -> None:
                 os.unlink(os.path.join(dirpath, name))
     for path in PRUNE_PATHS:
         shutil.rmtree(target / path, ignore_errors=True)
+    for pattern in PRUNE_GLOBS:
+        for path in target.glob(pattern):
+            path.unlink()
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: useless on Lambda
     for record in target.glob("*.dist-info/RECORD"):  # pip's install manifest, never read
         record.unlink()

@@ -14,7 +14,7 @@ REQUIREMENTS_NAME = "requirements.txt"
 
 # Bump when the processing changes: it keys the dependency cache and is part of the CDK
 # asset hash (through the bundling environment), so a change redeploys.
-BUILDER_VERSION = "5"
+BUILDER_VERSION = "6"
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes: "Unzipped size must be smaller than 262144000 bytes"
 BUNDLE_SIZE_TARGET = 200 * 1024 * 1024
@@ -60,6 +60,20 @@ PRUNE_DIRS = frozenset({"tests", "__pycache__"})
 PRUNE_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp")
 # Never imported at runtime (numpy's Fortran wrapper generator, PyInstaller hooks, docs).
 PRUNE_PATHS = ("numpy/f2py", "numpy/_pyinstaller", "numpy/doc")
+# Files never read by this app (globs): numpy's extension modules that exist only for its own
+# test suite, and GDAL data of drivers and services it never uses (ECW, ESRI State Plane,
+# NITF, GRIB2, PDF, logos). Together ~3 MB, which keeps arm64 under BUNDLE_SIZE_TARGET.
+PRUNE_GLOBS = (
+    "numpy/_core/_*_tests.cpython-*.so",
+    "numpy/_core/_simd.cpython-*.so",
+    "rasterio/gdal_data/ecw_cs.wkt",
+    "rasterio/gdal_data/esri_StatePlane_extra.wkt",
+    "rasterio/gdal_data/nitf_spec.xml",
+    "rasterio/gdal_data/grib2_*.csv",
+    "rasterio/gdal_data/pdfcomposition.xsd",
+    "rasterio/gdal_data/GDALLogo*.svg",
+    "rasterio/gdal_data/gdalicon.png",
+)
 # Shared objects that are not stripped (numpy's OpenBLAS, as titiler's own build does).
 NO_STRIP_DIRS = ("numpy.libs",)
 # Compiled without docstrings and asserts (python -OO): pandas' .pyc are two-thirds docstrings

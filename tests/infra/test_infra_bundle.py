@@ -181,6 +181,16 @@ def test_no_tests_or_caches(any_bundle):
     assert not (bundle_dir / "requirements.txt").exists()
 
 
+def test_files_the_app_never_reads_are_pruned(any_bundle):
+    """numpy's test-suite extension modules and GDAL data of unused drivers are gone, while the
+    data a warp and the image drivers need stay (the x86_64 smoke test renders a tile)."""
+    _arch, bundle_dir = any_bundle
+    left = [str(p) for pattern in recipe.PRUNE_GLOBS for p in bundle_dir.glob(pattern)]
+    assert left == []
+    assert list(bundle_dir.glob("numpy/_core/_multiarray_umath.cpython-*.so"))
+    assert (bundle_dir / "rasterio" / "gdal_data" / "gdalvrt.xsd").is_file()
+
+
 def test_bytecode_compiled_for_312(any_bundle):
     _arch, bundle_dir = any_bundle
     import importlib.util
