@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import shutil
 import subprocess
@@ -46,16 +45,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
 
-def _build_test_bundle(arch: str) -> Path:
-    """Build the bundle for ``arch`` into a fixed cache directory (serialized by a lock)."""
-    root = bundling.cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    out = root / f"test-bundle-{arch}"
-    with open(root / f".test-bundle-{arch}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        started = time.monotonic()
-        report = bundling.build_bundle(out, arch=arch)
-        print(f"\n{report.summary()} (fixture {time.monotonic() - started:.1f}s)")
+def _build_test_bundle(arch: str, out: Path) -> Path:
+    """Build the bundle for ``arch`` into this session's own directory: the slow parts come from
+    the builder's cache, and no other run (another clone, another worker) can empty the
+    directory a test is reading (a shared ``~/.cache`` output was rebuilt under a reader)."""
+    started = time.monotonic()
+    report = bundling.build_bundle(out, arch=arch)
+    print(f"\n{report.summary()} (fixture {time.monotonic() - started:.1f}s)")
     return out
 
 
@@ -92,11 +88,12 @@ def bundle_dir(cdk_assets) -> Path:
 
 
 @pytest.fixture(scope="session", params=ARCHES)
-def any_bundle(request) -> tuple[str, Path]:
+def any_bundle(request, tmp_path_factory) -> tuple[str, Path]:
     """(arch, bundle) for each Lambda architecture, each built once per session."""
     if request.param == ARCH:
         return ARCH, request.getfixturevalue("bundle_dir")
-    return request.param, _build_test_bundle(request.param)
+    out = tmp_path_factory.mktemp(f"bundle-{request.param}")
+    return request.param, _build_test_bundle(request.param, out)
 
 
 @pytest.fixture(scope="session")
