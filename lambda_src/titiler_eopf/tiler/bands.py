@@ -32,10 +32,11 @@ from titiler_eopf.tiler.product import (
     is_categorical,
     parse_variable,
 )
+from titiler_eopf.tiler.selection import listing as _listing
+from titiler_eopf.tiler.selection import text as _text
 
 MAX_BANDS = 16
 SEL_METHODS = ("nearest", "pad", "ffill", "backfill", "bfill")
-MAX_LISTED_VALUES = 20
 
 
 @attr.s(frozen=True, auto_attribs=True)
@@ -90,23 +91,6 @@ class Band:
         for dim in self.singletons:
             array = array.isel({dim: 0})
         return array
-
-
-def _text(value) -> str:
-    if isinstance(value, numpy.datetime64):
-        text = numpy.datetime_as_string(value, unit="s")
-        return text[:10] if text.endswith("T00:00:00") else text
-    if isinstance(value, numpy.generic):
-        value = value.item()
-    return str(value)
-
-
-def _listing(values) -> str:
-    texts = [_text(v) for v in values[:MAX_LISTED_VALUES]]
-    more = (
-        f", ... ({len(values) - MAX_LISTED_VALUES} more)" if len(values) > MAX_LISTED_VALUES else ""
-    )
-    return ", ".join(texts) + more
 
 
 def parse_sel(sel: Sequence[str] | None) -> dict[str, tuple[str, str | None]]:
