@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,26 +25,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from tests.support.servers import MotoProcess, RedisProcess
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} not ready")
 
 
 def renderer(render_ms: float, size: int):
@@ -141,42 +123,14 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=60_000, help="tile body bytes")
     args = ap.parse_args()
 
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-    rport, mport = free_port(), free_port()
-    procs = [
-        subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(rport),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("moto_server")),
-                "-H",
-                "127.0.0.1",
-                "-p",
-                str(mport),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        ),
-    ]
+    redis_server, moto = RedisProcess(), MotoProcess()
     try:
-        wait_port(rport)
-        wait_port(mport)
+        redis_server.start()
+        moto.start()
+        rport = redis_server.port
         import boto3
 
-        endpoint = f"http://127.0.0.1:{mport}"
+        endpoint = moto.url
         boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -216,9 +170,8 @@ def main() -> int:
         floor = floor_ms(args.n, args.size)
         bare_get = redis_get_ms(rport, args.n, args.size)
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
+        moto.stop()
+        redis_server.stop()
 
     print(
         f"n={args.n} render={args.render_ms} ms body={args.size} B  "

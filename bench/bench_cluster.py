@@ -16,19 +16,17 @@ in-process, so the figure is the cache path's, GIL included).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.testclient import TestClient
 
-from bench.bench_cache import free_port, renderer, timed, wait_port
+from bench.bench_cache import renderer, timed
 from tests.support.redis_cluster import RedisClusterProcess
+from tests.support.servers import MotoProcess, RedisProcess
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, build_cache
 from titiler_eopf.cache import invalidation as inv
 
@@ -101,35 +99,17 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=60_000, help="tile body bytes")
     args = ap.parse_args()
 
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-    rport, mport = free_port(), free_port()
-    procs = [
-        subprocess.Popen(
-            ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", ""],
-            stdout=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("moto_server")),
-                "-H",
-                "127.0.0.1",
-                "-p",
-                str(mport),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        ),
-    ]
+    redis_server, moto = RedisProcess(), MotoProcess()
     cluster = RedisClusterProcess()
     results, spread = {}, {}
     try:
         cluster.start()
-        wait_port(rport)
-        wait_port(mport)
+        redis_server.start()
+        moto.start()
+        rport = redis_server.port
         import boto3
 
-        endpoint = f"http://127.0.0.1:{mport}"
+        endpoint = moto.url
         boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -164,9 +144,8 @@ def main() -> int:
                     spread[name] = entries_per_master(cluster, ns)
     finally:
         cluster.stop()
-        for p in procs:
-            p.terminate()
-            p.wait(10)
+        moto.stop()
+        redis_server.stop()
 
     print(
         f"{args.items} items x {args.tiles} tiles of one collection, body {args.size} B, "
