@@ -267,7 +267,7 @@ class EOPFReader(BaseReader):
         for key, (level, band_indexes) in plan.items():
             with reading(self.input.location, level.path):
                 if reads[key] is not None:  # chunk by chunk, reduced as it goes
-                    array = windowed.read_level(
+                    samples = windowed.read_level(
                         self.input,
                         level,
                         [self.bands[i].name for i in band_indexes],
@@ -277,8 +277,10 @@ class EOPFReader(BaseReader):
                         nodatas=[self.bands[i].nodata for i in band_indexes],
                         nodata=self.nodata,
                     )
-                else:
-                    array = self._data_array(level, band_indexes, *window)
+                    # reprojected as XarrayReader.part would, without xarray (see warp)
+                    images.append((self._positions(band_indexes), read(samples)))
+                    continue
+                array = self._data_array(level, band_indexes, *window)
                 with XarrayReader(array, tms=self.tms) as src:
                     images.append((self._positions(band_indexes), read(src)))
         image = _stack(images, self.count)

@@ -17,7 +17,8 @@ then read chunk by chunk, keeping only the pixels the output needs:
   are fetched and decoded (:mod:`titiler_eopf.tiler.blosc_ranges`), and the decoded blocks
   are what the chunk cache keeps.
 
-The result is an in-memory DataArray on a regular grid that rio-tiler reprojects as usual.
+The result is a small in-memory stack on a regular grid (:class:`titiler_eopf.tiler.warp.Samples`)
+that is reprojected as rio-tiler's XarrayReader would, without xarray.
 Only plain 2-D (y, x) variables are planned; anything else returns None and takes the lazy path.
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy
 
-from titiler_eopf.tiler import blosc_ranges, chunkcache
+from titiler_eopf.tiler import blosc_ranges, chunkcache, warp
 
 # Raw bytes read per zarr call when decimating (zarr fetches and decodes a call's chunks
 # concurrently): ~2 native L2A chunks or 12 L1C chunks at once, bounded memory.
@@ -187,10 +188,11 @@ def plan_band(
     )
 
 
-def _decode(raw: numpy.ndarray, encoding: dict, dtype) -> numpy.ndarray:
-    """CF decoding as xarray does it: fill value -> NaN, then scale and offset."""
+def _decode(raw: numpy.ndarray, encoding: dict, out: numpy.ndarray) -> None:
+    """CF decoding as xarray does it, into ``out``: fill value -> NaN, then scale and offset."""
     fill = encoding.get("_FillValue", encoding.get("missing_value"))
-    out = raw.astype(dtype, copy=True)
+    dtype = out.dtype
+    out[...] = raw
     if raw.dtype.kind == "f":
         invalid = numpy.isnan(raw)
     else:
@@ -205,7 +207,6 @@ def _decode(raw: numpy.ndarray, encoding: dict, dtype) -> numpy.ndarray:
         out += numpy.asarray(offset, dtype=dtype)
     if invalid.any():  # (never for raw class data: no fill decoding, integer output)
         out[invalid] = numpy.nan
-    return out
 
 
 class WindowReader:
@@ -357,7 +358,7 @@ class WindowReader:
                 del block
 
 
-def to_data_array(
+def to_samples(
     plans: list[BandPlan],
     samples: list[numpy.ndarray],
     labels,
@@ -366,15 +367,12 @@ def to_data_array(
     crs,
     nodata=numpy.nan,
     nodatas=None,
-):
-    """Decoded samples of one level's bands as a (band, y, x) DataArray on their regular grid.
+) -> warp.Samples:
+    """Decoded samples of one level's bands, (band, y, x), on their regular grid.
 
     ``nodata`` is the output's (NaN for float output); raw (categorical) bands stacked into a
     float output get NaN where they hold their own nodata (``nodatas``).
     """
-    import rioxarray  # noqa: F401 - .rio accessor
-    import xarray
-
     first = plans[0]
     (x0, y0), res, f = first.origin, first.resolution, first.factor
     # the grid of the samples: pixel k sits at the centre of its factor x factor block
@@ -383,18 +381,12 @@ def to_data_array(
     float_output = isinstance(nodata, float) and math.isnan(nodata)
     dtype = numpy.result_type(*dtypes, *(["float32"] if float_output else []))
     nodatas = nodatas or [None] * len(samples)
-    planes = []
-    for raw, enc, own in zip(samples, encodings, nodatas, strict=True):
-        plane = _decode(raw, enc, dtype)
+    data = numpy.empty((len(samples), len(first.rows), len(first.cols)), dtype=dtype)
+    for plane, raw, enc, own in zip(data, samples, encodings, nodatas, strict=True):
+        _decode(raw, enc, plane)
         if float_output and own is not None and not (isinstance(own, float) and math.isnan(own)):
             plane[raw == own] = numpy.nan
-        planes.append(plane)
-    array = xarray.DataArray(
-        numpy.stack(planes),
-        dims=("band", "y", "x"),
-        coords={"band": list(labels), "y": ys, "x": xs},
-    )
-    return array.rio.write_crs(crs).rio.write_nodata(nodata)
+    return warp.Samples(data, xs, ys, crs, nodata, list(labels))
 
 
 def plan_level(
@@ -422,7 +414,7 @@ def plan_level(
 def read_level(
     product, level, names, labels, plans: list[BandPlan], raw=None, nodatas=None, nodata=numpy.nan
 ):
-    """Read planned bands of one level into a decoded (band, y, x) DataArray.
+    """Read planned bands of one level into decoded (band, y, x) samples.
 
     ``raw`` bands (classes, masks) are not CF-decoded: their values stay as they are.
     """
@@ -436,4 +428,4 @@ def read_level(
     raw = raw or [False] * len(names)
     encodings = [{} if r else dataset[name].encoding for name, r in zip(names, raw, strict=True)]
     dtypes = [dataset[name].dtype for name in names]
-    return to_data_array(plans, samples, labels, encodings, dtypes, level.crs, nodata, nodatas)
+    return to_samples(plans, samples, labels, encodings, dtypes, level.crs, nodata, nodatas)
