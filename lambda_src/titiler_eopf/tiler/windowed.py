@@ -419,12 +419,13 @@ def read_level(
     ``raw`` bands (classes, masks) are not CF-decoded: their values stay as they are.
     """
     reader = WindowReader(product.chunk_token, product.chunk_cache)
-    if len(plans) == 1:
-        samples = [reader.read(plans[0])]
-    else:  # bands fetched and decoded side by side (I/O and blosc release the GIL)
-        with ThreadPoolExecutor(max_workers=min(len(plans), BAND_READERS)) as pool:
-            samples = list(pool.map(reader.read, plans))
-    dataset = product.dataset(level)
+    # bands fetched and decoded side by side (I/O and blosc release the GIL); meanwhile this
+    # thread opens the level's dataset for the encodings (first read of a level: ~20-40 ms CPU
+    # that would otherwise come after the fetch)
+    with ThreadPoolExecutor(max_workers=min(len(plans), BAND_READERS)) as pool:
+        reads = [pool.submit(reader.read, plan) for plan in plans]
+        dataset = product.dataset(level)
+        samples = [read.result() for read in reads]
     raw = raw or [False] * len(names)
     encodings = [{} if r else dataset[name].encoding for name, r in zip(names, raw, strict=True)]
     dtypes = [dataset[name].dtype for name in names]
