@@ -17,6 +17,7 @@ its tile endpoint does; the native layout keeps its CRS in ``proj:epsg`` attribu
 titiler.xarray does not read, so the opener writes EPSG:32632 for it). Ratios are stock / ours.
 
     .venv/bin/python -m bench.bench_fullsize [--zooms 7-14] [--products l1c-native,...]
+        [--repeat 3] [--baseline ../previous-checkout]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.fullsize_children import CHILD, OPEN_CHILD
 from eopf_sample import fullsize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,158 +40,15 @@ BANDS = ["b04", "b03", "b02"]
 LATENCY = 0.02
 BANDWIDTH = 100e6
 
-CHILD = r"""
-import json, resource, sys, time
-args = json.loads(sys.argv[1])
-from tests.support.loopback import remote_reset, remote_stats
 
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-def measure(fn):
-    remote_reset(args["store"])
-    started = time.perf_counter()
-    status, extra = fn()
-    ms = (time.perf_counter() - started) * 1000
-    stats = remote_stats(args["store"])
-    return {"ms": ms, "status": status, "requests": stats["requests"], "bytes": stats["bytes"],
-            "rss_mb": rss_mb(), **extra}
-
-out = {"rss_start_mb": rss_mb()}
-if args["mode"] == "whole":  # TiTiler-EOPF with the sub-chunk path off: whole chunks
-    from titiler_eopf.tiler import blosc_ranges
-    blosc_ranges.eligible = lambda array: False
-if args["mode"] in ("ours", "whole"):
-    from fastapi.testclient import TestClient
-    from titiler_eopf.cache.settings import CacheSettings
-    from titiler_eopf.main import create_app
-    from titiler_eopf.tiler.settings import TilerSettings
-    app = create_app(TilerSettings(store_url=args["store"], store_allow_http=True),
-                     CacheSettings(backend="memory"))
-    client = TestClient(app)
-    params = [("variables", f"/measurements/reflectance:{b}") for b in args["bands"]]
-    params += [("rescale", "0,0.4")]
-    base = f"/collections/{args['collection']}/items/{args['item']}"
-    def get(path):
-        def fn():
-            r = client.get(base + path, params=params)
-            return r.status_code, {"x_cache": r.headers.get("x-cache"),
-                                   "detail": r.text[:300] if r.status_code != 200 else ""}
-        return fn
-    # the tiler is built (and rasterio, xarray, zarr imported) on the first request: not timed,
-    # as the stock process imports titiler.xarray before its first tile
-    client.get("/tileMatrixSets")
-    import rasterio, xarray, zarr  # noqa: F401
-    tj = measure(get("/WebMercatorQuad/tilejson.json"))
-    out["open"] = tj
-    tilejson = client.get(base + "/WebMercatorQuad/tilejson.json", params=params).json()
-    out["minzoom"] = tilejson["minzoom"]
-    out["tiles"] = [
-        measure(get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}.png")) for z, x, y in args["tiles"]
-    ]
-    out["hit"] = measure(get("/tiles/WebMercatorQuad/{}/{}/{}.png".format(*args["tiles"][0])))
-    from titiler_eopf.tiler import chunkcache
-    out["chunks"] = chunkcache.stats()
-    if args["mode"] == "whole":
-        print("RESULT " + json.dumps(out))
-        sys.exit(0)
-    from titiler_eopf.tiler.catalog import Catalog
-    from titiler_eopf.tiler.reader import EOPFReader
-    product = Catalog(TilerSettings(store_url=args["store"], store_allow_http=True)).open(
-        args["collection"], args["item"])
-    reader = EOPFReader(product, [f"/measurements/reflectance:{b}" for b in args["bands"]])
-    out["levels"] = [reader.tile_levels(x, y, z) for z, x, y in args["tiles"]]
-else:
-    import numpy, xarray, rioxarray
-    from datetime import timedelta
-    import obstore
-    from zarr.storage import ObjectStore
-    from titiler.xarray.io import Reader
-    from rio_tiler.models import ImageData
-
-    def opener(src_path, group=None, decode_times=True, **_):
-        # titiler.xarray's open_zarr, with allow_http for the loopback store
-        store = obstore.store.from_url(src_path, client_options={"allow_http": True,
-                                       "timeout": timedelta(seconds=120)})
-        ds = xarray.open_dataset(ObjectStore(store=store, read_only=True), engine="zarr",
-                                 group=group, decode_coords="all", decode_times=decode_times)
-        if ds.rio.crs is None:  # native EOPF has its CRS in proj:epsg attributes only
-            ds = ds.rio.write_crs(args["crs"])
-        return ds
-
-    url = f"{args['store']}/{args['collection']}/{args['item']}.zarr"
-    def tile(z, x, y, levels):
-        def fn():
-            try:
-                images = []
-                for band, level in zip(args["bands"], levels):
-                    with Reader(url, variable=band, group=f"measurements/reflectance/{level}",
-                                opener=opener) as src:
-                        images.append(src.tile(x, y, z))
-                image = ImageData.create_from_list(images)
-                image.render(img_format="PNG")
-                return 200, {}
-            except Exception as exc:
-                return 500, {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}
-        return fn
-    out["tiles"] = [
-        measure(tile(z, x, y, levels))
-        for (z, x, y), levels in zip(args["tiles"], args["levels"], strict=True)
-    ]
-print("RESULT " + json.dumps(out))
-"""
-
-# A cold container opening a product (TileJSON: metadata + coordinates), with the product's
-# metadata shared through a cache tier (files here, counted) or not.
-OPEN_CHILD = r"""
-import json, os, sys, time
-args = json.loads(sys.argv[1])
-from tests.support.loopback import remote_reset, remote_stats
-from fastapi.testclient import TestClient
-from titiler_eopf.tiler.app import create_tiler_app
-from titiler_eopf.tiler.settings import TilerSettings
-
-class FileBlobs:  # the cache tier: one file per key, round trips counted
-    def __init__(self, root):
-        self.root, self.requests = root, 0
-    def path(self, key):
-        return os.path.join(self.root, key.replace("/", "_"))
-    def get(self, key):
-        self.requests += 1
-        try:
-            return open(self.path(key), "rb").read()
-        except FileNotFoundError:
-            return None
-    def put(self, key, value):
-        self.requests += 1
-        open(self.path(key), "wb").write(value)
-
-blobs = FileBlobs(args["blobs"]) if args["blobs"] else None
-settings = TilerSettings(store_url=args["store"], store_allow_http=True)
-client = TestClient(create_tiler_app(settings, metadata_store=blobs))
-client.get("/tileMatrixSets")
-import rasterio, xarray, zarr  # noqa: F401
-params = [("variables", f"/measurements/reflectance:{b}") for b in args["bands"]]
-base = f"/collections/{args['collection']}/items/{args['item']}"
-remote_reset(args["store"])
-started = time.perf_counter()
-status = client.get(base + "/WebMercatorQuad/tilejson.json", params=params).status_code
-ms = (time.perf_counter() - started) * 1000
-stats = remote_stats(args["store"])
-out = {"ms": ms, "status": status, "store_requests": stats["requests"],
-       "version_checks": 2, "tier_requests": blobs.requests if blobs else 0}
-client.get(base + "/WebMercatorQuad/tilejson.json", params=params + [("v", "2")])  # publishes
-print("RESULT " + json.dumps(out))
-"""
-
-
-def run_child(args: dict, timeout: float, code: str = CHILD) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambda_src'}:{ROOT}"}
+def run_child(args: dict, timeout: float, code: str = CHILD, root: Path = ROOT) -> dict:
+    """``code`` in a fresh process running the code of the checkout ``root``."""
+    env = {**os.environ, "PYTHONPATH": f"{root / 'lambda_src'}:{root}"}
     try:
         done = subprocess.run(
             [sys.executable, "-c", code, json.dumps(args)],
             env=env,
-            cwd=ROOT,
+            cwd=root,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -294,6 +153,18 @@ def main() -> None:
     parser.add_argument("--products", default=",".join(fullsize.PRODUCTS))
     parser.add_argument("--data", default=str(fullsize.default_out_dir()))
     parser.add_argument("--timeout", type=float, default=180)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="fresh processes of TiTiler-EOPF per product and zoom: each figure is their median",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. a worktree of the previous commit): its tiler runs beside "
+        "this one, interleaved, same store, and a before/after table follows the goals",
+    )
     args = parser.parse_args()
     lo, hi = map(int, args.zooms.split("-"))
     data = Path(args.data)
@@ -336,7 +207,16 @@ def main() -> None:
                     "tiles": tiles,
                     "crs": "EPSG:32632",
                 }
-                ours = run_child({**common, "mode": "ours"}, args.timeout)
+                runs, before = [], []
+                for _ in range(args.repeat):  # interleaved: both see the same machine load
+                    runs.append(run_child({**common, "mode": "ours"}, args.timeout))
+                    if args.baseline:
+                        before.append(
+                            run_child({**common, "mode": "ours"}, args.timeout, root=args.baseline)
+                        )
+                ours = median_run(runs)
+                if args.baseline:
+                    ours["before"] = median_run(before)
                 if "error" in ours:
                     rows.append((name, z, ours, None, None))
                     print(f"{name} z{z}: {ours['error']}", file=sys.stderr, flush=True)
@@ -369,6 +249,8 @@ def main() -> None:
         server.wait(10)
     report(rows, lo, hi)
     goals(rows)
+    if args.baseline:
+        report_before_after(rows, args.baseline, args.repeat)
     report_opens(opens)
     chunk_cache_choice(data)
 
@@ -454,6 +336,52 @@ def chunk_cache_choice(data: Path) -> None:
         "decoded blocks: a neighbour sharing the rows decodes nothing, one below fetches only "
         "its new blocks."
     )
+
+
+def median_run(runs: list[dict]) -> dict:
+    """One child's result with every time (wall and CPU) the median over ``runs`` (bytes and
+    requests do not vary); an error if any run failed."""
+    import statistics
+
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    out = json.loads(json.dumps(runs[0]))
+    for key in ("open", "hit"):
+        out[key]["ms"] = statistics.median(r[key]["ms"] for r in runs)
+    for k, tile in enumerate(out["tiles"]):
+        for field in ("ms", "cpu_ms"):
+            tile[field] = statistics.median(r["tiles"][k][field] for r in runs)
+    return out
+
+
+def report_before_after(rows, baseline: Path, repeat: int) -> None:
+    print()
+    print(
+        f"Before/after in the same run: the tiler of {baseline.name} (before) and of this "
+        f"checkout (after), each in {repeat} fresh process(es) per product and zoom, "
+        "interleaved; medians. CPU = process time of the request (every thread)."
+    )
+    print()
+    print(
+        "| product | z | first MISS ms before | after | neighbours ms E/S/SE before | after | "
+        "CPU ms first before | after | CPU ms neighbours E/S/SE before | after |"
+    )
+    print("|" + "---|" * 10)
+    for name, z, ours, _stock, _minimum in rows:
+        before = ours.get("before") or {}
+        if "error" in ours or "error" in before or not before:
+            continue
+        a, b = ours["tiles"], before["tiles"]
+
+        def row(tiles, field):
+            return "/".join(f"{t[field]:.0f}" for t in tiles[1:])
+
+        print(
+            f"| {name} | {z} | {b[0]['ms']:.0f} | {a[0]['ms']:.0f} | {row(b, 'ms')} | "
+            f"{row(a, 'ms')} | {b[0]['cpu_ms']:.0f} | {a[0]['cpu_ms']:.0f} | "
+            f"{row(b, 'cpu_ms')} | {row(a, 'cpu_ms')} |"
+        )
 
 
 def _neighbour_mean(tiles) -> float:

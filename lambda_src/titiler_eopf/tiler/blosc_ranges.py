@@ -53,7 +53,7 @@ COALESCE_GAP = 16 * 1024
 # (the loopback store of the benchmarks paces responses the same way).
 PIECE_BYTES = 1 * 2**20
 # Pieces of one chunk fetched and decoded at once.
-PIECE_READERS = 8
+PIECE_READERS = 6
 
 
 @functools.cache
