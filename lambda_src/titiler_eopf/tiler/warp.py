@@ -105,7 +105,7 @@ class Samples:
         """rioxarray's ``clip_box``: the pixels touching ``bbox``, or None when rioxarray would
         expand the box (a window of at most one row or column)."""
         minx, miny, maxx, maxy = bbox
-        if bounds_crs != self.crs:
+        if bounds_crs is not None and bounds_crs != self.crs:  # None: the data's CRS
             minx, miny, maxx, maxy = transform_bounds(bounds_crs, self.crs, minx, miny, maxx, maxy)
         transform = self._transform(self.xs, self.ys)
         # bounds ordered as rioxarray orders them (y resolution negative: top = maxy)
