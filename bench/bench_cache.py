@@ -8,10 +8,11 @@ backend, and prints medians and ratios measured in one run (absolute times
 depend on the machine; the ratios are the point).
 
 The machine is shared, so its load drifts during a run: requests are interleaved,
-round by round, over every backend and the floor (in a rotating order), so that a
-busy second costs them all alike. ``hit/floor`` is the ratio of the medians; ``paired``
-is the median over rounds of each round's HIT / floor, and ``passes`` its range over
-the ``--passes`` passes of the HIT phase (the noise of the run).
+round by round, over every backend, the floor and a bare Redis GET (in a new random order
+each round: a request never always follows the same one), so that a busy second costs them
+all alike. ``hit/floor`` is the ratio of the medians; ``paired`` is the median over rounds
+of each round's HIT / floor, and ``passes`` its range over the ``--passes`` passes of the
+HIT phase (the noise of the run).
 
 The tile body (``--size``, 60 000 B by default) is below ``redis_body_max_bytes``
 (256 KiB): ``s3_redis`` serves it from the Redis record, like ``redis``;
@@ -95,14 +96,26 @@ def tile_urls(tag: str, n: int) -> list[str]:
     ]
 
 
-def rotated(names: list[str], i: int) -> list[str]:
-    k = i % len(names)
-    return names[k:] + names[:k]
+def shuffled(names: list[str], rng: random.Random) -> list[str]:
+    out = list(names)
+    rng.shuffle(out)
+    return out
 
 
-def measure(settings: dict[str, CacheSettings], n: int, passes: int, render_ms: float, size: int):
+def measure(
+    settings: dict[str, CacheSettings],
+    n: int,
+    passes: int,
+    render_ms: float,
+    size: int,
+    redis_port: int,
+):
     """MISS, then ``passes`` HIT passes, then 304, each interleaved round by round over
-    every backend (and the floor for HITs)."""
+    every backend (and, for HITs, the floor and a bare Redis GET of the same bytes)."""
+    import redis
+
+    bare = redis.Redis(port=redis_port)
+    bare.set("bench:bare", os.urandom(size))
     clients, urls = {}, {}
     for name, cfg in settings.items():
         app = CacheMiddleware(renderer(render_ms, size), cache=build_cache(cfg))
@@ -118,12 +131,13 @@ def measure(settings: dict[str, CacheSettings], n: int, passes: int, render_ms: 
     timed(clients["floor"], urls["floor"][0])
 
     names = list(settings)
+    rng = random.Random(0)
     miss = {name: [] for name in names}
-    hit = {name: [[] for _ in range(passes)] for name in [*names, "floor"]}
+    hit = {name: [[] for _ in range(passes)] for name in [*names, "floor", "GET"]}
     nm = {name: [] for name in names}
     etags = {name: [] for name in names}
     for i in range(n):
-        for name in rotated(names, i):
+        for name in shuffled(names, rng):
             ms, resp = timed(clients[name], urls[name][i])
             assert resp.headers.get("x-cache") == "MISS", (name, resp.headers)
             assert resp.content == tile_body(urls[name][i], size)
@@ -132,12 +146,17 @@ def measure(settings: dict[str, CacheSettings], n: int, passes: int, render_ms: 
     gc.collect()
     for p in range(passes):
         for i in range(n):
-            for name in rotated([*names, "floor"], i + p):
+            for name in shuffled([*names, "floor", "GET"], rng):
+                if name == "GET":
+                    t0 = time.perf_counter()
+                    bare.get("bench:bare")
+                    hit[name][p].append((time.perf_counter() - t0) * 1000)
+                    continue
                 ms, resp = timed(clients[name], urls[name][i])
                 assert name == "floor" or resp.headers["x-cache"] == "HIT", (name, resp.headers)
                 hit[name][p].append(ms)
     for i in range(n):
-        for name in rotated(names, i):
+        for name in shuffled(names, rng):
             ms, resp = timed(clients[name], urls[name][i], {"if-none-match": etags[name][i]})
             assert resp.status_code == 304
             nm[name].append(ms)
@@ -160,20 +179,8 @@ def measure(settings: dict[str, CacheSettings], n: int, passes: int, render_ms: 
             "paired": statistics.median(h / f for h, f in zip(hits, floor_all, strict=True)),
             "passes": (min(per_pass), max(per_pass)),
         }
-    return results, statistics.median(floor_all)
-
-
-def redis_get_ms(port: int, n: int, size: int) -> float:
-    import redis
-
-    r = redis.Redis(port=port)
-    r.set("bench:bare", os.urandom(size))
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r.get("bench:bare")
-        out.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(out)
+    bare_get = statistics.median(ms for one in hit["GET"] for ms in one)
+    return results, statistics.median(floor_all), bare_get
 
 
 def main() -> int:
@@ -213,8 +220,9 @@ def main() -> int:
             name: CacheSettings(backend=backend, namespace=f"bench-{index}", **(common | overrides))
             for index, (name, backend, overrides) in enumerate(CONFIGS)
         }
-        results, floor = measure(settings, args.n, args.passes, args.render_ms, args.size)
-        bare_get = redis_get_ms(redis_server.port, args.n, args.size)
+        results, floor, bare_get = measure(
+            settings, args.n, args.passes, args.render_ms, args.size, redis_server.port
+        )
     finally:
         moto.stop()
         redis_server.stop()
