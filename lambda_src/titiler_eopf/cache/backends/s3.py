@@ -20,9 +20,12 @@ scope is stored or when the scope is invalidated, never by a lookup. Each
 process re-reads a generation at most every ``s3_generation_refresh`` seconds
 (S3 has no cheap read to do on every request), so an invalidation reaches
 other processes within that bound (1 s by default); the process that
-invalidates sees it at once. The ``gen/`` objects expire by the bucket's
-lifecycle rules like the entries: a lost generation reads as "0", which no
-entry was written under (a miss, never a stale hit).
+invalidates sees it at once. The ``gen/`` objects have no lifecycle rule on
+purpose: a generation is written once per scope and never refreshed by the
+entries stored under it, so expiring it would turn a hot item into misses
+(one small object per collection and item costs nothing to keep). A lost or
+deleted generation reads as "0", which no entry was written under: a miss,
+never a stale hit.
 """
 
 from __future__ import annotations
