@@ -1,10 +1,12 @@
 """S3 bucket holding the cache's bodies (tiles under ``<prefix>tile/``, the others under
-``<prefix>meta/``).
+``<prefix>meta/``) and, with the S3-only cache backend, the products' shared metadata
+(``<prefix>blob/``; s3_redis keeps those in Redis).
 
 Lifecycle expiration is a garbage collector (whole days, applied once a day), not the
-TTL: the cache enforces per-entry TTLs itself. Tile bodies expire after the tile TTL
-rounded up to whole days; the other kinds after the longest of the metadata and
-preview TTLs; incomplete multipart uploads are aborted after a day.
+TTL: the cache enforces per-entry TTLs itself (a blob's expiry rides in its metadata).
+Tile bodies expire after the tile TTL rounded up to whole days; the other kinds and the
+blobs (written for the metadata TTL) after the longest of the metadata and preview TTLs;
+incomplete multipart uploads are aborted after a day.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class CacheBucket(Construct):
         self.prefix = props.prefix
         self.tile_prefix = f"{props.prefix}tile/"
         self.meta_prefix = f"{props.prefix}meta/"
+        self.blob_prefix = f"{props.prefix}blob/"
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -48,6 +51,11 @@ class CacheBucket(Construct):
                 s3.LifecycleRule(
                     id="ExpireMetadata",
                     prefix=self.meta_prefix,
+                    expiration=Duration.days(props.meta_expiration_days),
+                ),
+                s3.LifecycleRule(
+                    id="ExpireBlobs",
+                    prefix=self.blob_prefix,
                     expiration=Duration.days(props.meta_expiration_days),
                 ),
                 s3.LifecycleRule(

@@ -47,15 +47,40 @@ def test_a_hit_takes_no_worker_thread(cache_for, backend, redis_async, thread_ho
         assert len(lookups) == 2, thread_hops
 
 
-def test_s3_bodies_and_rewarm_still_go_through_a_thread(cache_for, thread_hops):
-    """s3_redis: a body kept in S3 only needs boto3, off the event loop."""
+def test_an_s3_body_is_the_only_blocking_read_of_its_hit(cache_for, thread_hops, redis_client):
+    """s3_redis: a body kept in S3 only needs boto3, off the event loop; the Redis
+    record read on the loop stands (one lookup pipeline per HIT, none again in the thread)."""
     cache = cache_for("s3_redis", redis_body_max_bytes=0)
     with client_for(cache) as client:
         url = tile_url(z=7, x=4, y=3)
-        client.get(url)
+        first = client.get(url)
         thread_hops.clear()
-        assert client.get(url).headers["x-cache"] == "HIT"
-    assert "key_and_lookup" in thread_hops
+        redis_client.config_resetstat()
+        hit = client.get(url)
+        assert hit.headers["x-cache"] == "HIT" and hit.content == first.content
+    assert thread_hops == ["_body"]
+    assert redis_client.info("commandstats")["cmdstat_hmget"]["calls"] == 1
+
+
+def test_an_inline_body_hit_asks_s3_nothing(cache_for, monkeypatch):
+    """s3_redis: a body inline in the Redis record is served like the redis backend's."""
+    cache = cache_for("s3_redis")
+    s3_calls = []
+    real_call = cache.backend.s3.call
+
+    def counting(fn, *args, **kwargs):
+        s3_calls.append(fn)
+        return real_call(fn, *args, **kwargs)
+
+    monkeypatch.setattr(cache.backend.s3, "call", counting)
+    with client_for(cache) as client:
+        url = tile_url(z=7, x=5, y=3)
+        first = client.get(url)
+        assert first.headers["x-cache"] == "MISS" and len(s3_calls) == 1  # the durable copy
+        s3_calls.clear()
+        hit = client.get(url)
+        assert hit.headers["x-cache"] == "HIT" and hit.content == first.content
+    assert s3_calls == []
 
 
 def test_async_path_fails_open_and_shares_the_breaker(thread_hops):

@@ -319,6 +319,13 @@ def test_cache_bucket_lifecycle_rules(template, ids):
         "ExpirationInDays": 1,
         "Status": "Enabled",
     }
+    # the S3-only backend's shared product metadata (blobs, written for the metadata TTL)
+    assert by_id["ExpireBlobs"] == {
+        "Id": "ExpireBlobs",
+        "Prefix": "cache/blob/",
+        "ExpirationInDays": 1,
+        "Status": "Enabled",
+    }
     abort = by_id["AbortIncompleteMultipartUploads"]
     assert (
         abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
@@ -357,6 +364,7 @@ def _cache_objects(ids) -> dict:
 
 
 def test_tile_role_get_put_under_prefix_and_secret_only(template, ids):
+    # "cache/*": every object the cache writes (tile/, meta/, gen/ and blob/ of the S3 backend)
     statements = _statements(template, ids["tile"])
     assert [(_actions(s), s["Resource"]) for s in statements] == [
         (["s3:GetObject", "s3:PutObject"], _cache_objects(ids)),

@@ -149,6 +149,7 @@ def test_lifecycle_days_derived_from_ttls(template, stack):
     }
     assert rules["ExpireTiles"]["ExpirationInDays"] == 4
     assert rules["ExpireMetadata"]["ExpirationInDays"] == 2
+    assert rules["ExpireBlobs"]["ExpirationInDays"] == 2
 
 
 def test_cors_and_throttling(template):

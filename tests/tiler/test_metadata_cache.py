@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 
 import pytest
 
 from eopf_sample import COLLECTION_GEOZARR, COLLECTION_NATIVE, ITEM_ID
+from tests.support.cache import make_settings, uses_redis, uses_s3
 from tests.support.loopback import LoopbackStore
+from tests.support.servers import s3_client
 from titiler_eopf.tiler import metadata_cache
 from titiler_eopf.tiler.catalog import Catalog
 from titiler_eopf.tiler.settings import TilerSettings
@@ -141,27 +144,46 @@ def test_a_broken_cache_tier_opens_from_the_store(product_store):
     assert pyramid.levels and catalog.open(COLLECTION_GEOZARR, ITEM_ID) is product
 
 
-def test_app_shares_product_metadata_through_the_cache(product_store):
-    """main.py passes the cache tier to the tiler: a second app (another container) sharing
-    the cache backend opens the product without reading its metadata from the store."""
+@pytest.fixture(params=["memory", "redis", "s3", "s3_redis"])
+def shared_cache_settings(request, test_aws_env):
+    """Cache settings of each backend on the session's servers (a namespace of this test's
+    own in Redis, a bucket of its own in S3)."""
+    backend = request.param
+    servers = {}
+    if uses_redis(backend):
+        servers["redis_port"] = request.getfixturevalue("redis_server").port
+    if uses_s3(backend):
+        endpoint = request.getfixturevalue("s3_server").url
+        servers |= {"s3_endpoint": endpoint, "bucket": f"meta-{uuid.uuid4().hex[:12]}"}
+        s3_client(endpoint).create_bucket(Bucket=servers["bucket"])
+    return make_settings(backend, namespace=f"meta-{uuid.uuid4().hex[:8]}", **servers)
+
+
+def test_app_shares_product_metadata_through_the_cache(product_store, shared_cache_settings):
+    """main.py passes the cache tier to the tiler: a second app (another container, with a
+    client of its own to the cache tier) opens the product without reading its metadata
+    from the store, whichever backend holds the blob."""
     from fastapi.testclient import TestClient
 
-    from titiler_eopf.cache import CacheSettings, build_cache
+    from titiler_eopf.cache import build_cache
     from titiler_eopf.main import create_app
 
     root, store = product_store
     settings = TilerSettings(store_url=store.url, store_allow_http=True)
-    cache = build_cache(CacheSettings(backend="memory"))
+    cache = build_cache(shared_cache_settings)
     base = f"/collections/{COLLECTION_NATIVE}/items/{ITEM_ID}"
     params = {"variables": "/measurements/reflectance:b04", "rescale": "0,0.4"}
     first = TestClient(create_app(settings, cache=cache))
     assert first.get(f"{base}/info").status_code == 200
     assert first.get(f"{base}/WebMercatorQuad/tilejson.json", params=params).status_code == 200
     store.reset()
-    second = TestClient(create_app(settings, cache=cache))
+    # the memory backend lives in one process: there, "another container" shares the object
+    other = cache if cache.backend.name == "memory" else build_cache(shared_cache_settings)
+    second = TestClient(create_app(settings, cache=other))
     response = second.get(f"{base}/WebMercatorQuad/tilejson.json", params={**params, "v": 2})
     assert response.status_code == 200
     assert metadata_requests(store.stats()) == {
         f"/{COLLECTION_NATIVE}/{ITEM_ID}.zarr/.zmetadata": 1,  # the version check (HEAD)
         f"/{COLLECTION_NATIVE}/{ITEM_ID}.zarr/zarr.json": 1,
     }
+    assert cache.metrics.blob_errors == other.metrics.blob_errors == 0

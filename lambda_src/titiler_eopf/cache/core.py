@@ -83,12 +83,14 @@ class TileCache:
 
     # --- raw blobs -----------------------------------------------------------
     def get_blob(self, key: str) -> bytes | None:
-        """Bytes by key for the tiler's shared product metadata (blocking; fail-open)."""
+        """Bytes by key for the tiler's shared product metadata (blocking; fail-open: the
+        cache tier down means the tiler reads the store)."""
         if self.backend is None:
             return None
         try:
             return self.backend.get_blob(key)
-        except Exception:  # noqa: BLE001 - the cache tier down: the tiler reads the store
+        except Exception as exc:  # noqa: BLE001 - never fails the request that opens a product
+            self._blob_failed("cache blob read failed; reading the store", key, exc)
             return None
 
     def put_blob(self, key: str, value: bytes) -> None:
@@ -98,8 +100,12 @@ class TileCache:
             self.backend.put_blob(
                 key, value, self.settings.metadata_ttl or self.settings.default_ttl
             )
-        except Exception:  # noqa: BLE001
-            return
+        except Exception as exc:  # noqa: BLE001 - sharing is an optimisation
+            self._blob_failed("cache blob write failed; not shared", key, exc)
+
+    def _blob_failed(self, msg: str, key: str, exc: Exception) -> None:
+        self.metrics.incr("blob_errors")
+        log.warning(msg, extra={"key": key, "backend": self.backend.name, "error": repr(exc)})
 
     # --- keys ----------------------------------------------------------------
     def key_for(self, match: RouteMatch, query_string: bytes | str, base_url: str = "") -> CacheKey:

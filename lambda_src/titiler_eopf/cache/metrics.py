@@ -29,6 +29,7 @@ class CacheMetrics:
     lock_timeouts: int = 0
     outdated: int = 0  # entries found but written under older generations or source
     unstored: int = 0  # renders not stored: an invalidation happened while they ran
+    blob_errors: int = 0  # shared product metadata not read or written (fail-open)
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def incr(self, name: str, amount: float = 1) -> None:

@@ -26,6 +26,8 @@ import logging
 from collections.abc import Iterator
 from urllib.parse import unquote
 
+import anyio.to_thread
+
 from ..clock import SYSTEM_CLOCK, Clock
 from ..keys import CacheKey, parse_id, q
 from .base import (
@@ -86,17 +88,30 @@ class RedisBackend(Backend):
 
     # --- generations ------------------------------------------------------
     def _queue_generations(self, pipe, collection: str, item: str) -> None:
-        """Four GETs (a cluster pipeline refuses MGET), two per slot."""
+        """One MGET on a node (one command to pack and one reply to parse: the HIT path
+        pays per command); four GETs on a cluster (its pipeline refuses MGET), two per
+        slot. ``_split_generations`` reads either back."""
         k = self.keys
-        pipe.get(k.gen_collection(collection))
-        pipe.get(k.purge_collection(collection))
-        pipe.get(k.gen_item(collection, item))
-        pipe.get(k.purge_item(collection, item))
+        names = (
+            k.gen_collection(collection),
+            k.purge_collection(collection),
+            k.gen_item(collection, item),
+            k.purge_item(collection, item),
+        )
+        if self.conn.cluster:
+            for name in names:
+                pipe.get(name)
+        else:
+            pipe.mget(names)
 
-    @staticmethod
-    def _gens(vals) -> tuple[str, str, str]:
+    def _split_generations(self, replies: list) -> tuple[tuple[str, str, str], list]:
+        """The generations queued by ``_queue_generations`` and the replies after them."""
+        if self.conn.cluster:
+            vals, rest = replies[:4], replies[4:]
+        else:
+            vals, rest = replies[0], replies[1:]
         gc, pc, gi, pi = (_text(v) if v else NO_GENERATION for v in vals)
-        return gc, gi, purge_token(pc, pi)
+        return (gc, gi, purge_token(pc, pi)), rest
 
     def generations(self, collection, item):
         def op(r):
@@ -104,7 +119,7 @@ class RedisBackend(Backend):
             self._queue_generations(pipe, collection, item)
             return pipe.execute()
 
-        return self._gens(self.conn.call(op))
+        return self._split_generations(self.conn.call(op))[0]
 
     @property
     def _gen_ttl(self) -> int:
@@ -158,9 +173,9 @@ class RedisBackend(Backend):
         pipe.hmget(self.keys.entry(key.id), fields)
 
     def _answer(self, fields, replies) -> tuple[tuple[str, str, str], dict]:
-        *gens, vals = replies
+        gens, (vals,) = self._split_generations(replies)
         rec = {f: v for f, v in zip(fields, vals, strict=True) if v is not None}
-        return self._gens(gens), rec
+        return gens, rec
 
     def _read(self, key: CacheKey, fields: tuple[str, ...]):
         def op(r):
@@ -199,8 +214,10 @@ class RedisBackend(Backend):
         return self.settings.redis_async and self.aio.ready
 
     async def lookup_async(self, key: CacheKey, want_body: bool):
-        """``lookup`` on the event loop; ``NEEDS_THREAD`` when the answer needs a
-        blocking call (an S3 body or an S3 re-warm, s3_redis): ask ``lookup`` then."""
+        """``lookup`` on the event loop; ``NEEDS_THREAD`` when a miss needs a blocking
+        call (the S3 re-warm of s3_redis): ask ``lookup`` then. A body kept in S3 only
+        (s3_redis) is read in a worker thread, and that read alone: the record and the
+        generations read here stand (no second Redis round trip)."""
         fields = self._fields(want_body)
 
         async def op(r):
@@ -214,7 +231,8 @@ class RedisBackend(Backend):
         if rec and "body" not in rec:
             meta = EntryMeta.from_record(rec)
             if meta is not None and self._body_elsewhere(want_body, meta, None):
-                return NEEDS_THREAD  # a large body, in S3 only
+                body = await anyio.to_thread.run_sync(self._body, key, meta)
+                return Lookup(meta, body), gens
         return self._found(key, want_body, gens, rec), gens
 
     def _miss_blocks(self, gens) -> bool:

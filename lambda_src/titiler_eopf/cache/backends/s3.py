@@ -6,6 +6,8 @@ S3 layout (under ``s3_prefix``, default ``cache/``):
 * ``{prefix}meta/{ns}/{c}/{i}/{digest}``   every other kind (tilejson, info, ...)
 * ``{prefix}gen/{ns}/{c}.gen`` and ``{prefix}gen/{ns}/{c}/{i}.gen``
                                           generation tokens (S3-only backend)
+* ``{prefix}blob/{ns}/{key}``             raw blobs (the tiler's shared product metadata,
+                                          S3-only backend; s3_redis keeps them in Redis)
 
 The object key after the prefix is the same ``id`` the Redis backend uses,
 so Redis and S3 can never disagree about which object an entry is.
@@ -18,9 +20,12 @@ scope is stored or when the scope is invalidated, never by a lookup. Each
 process re-reads a generation at most every ``s3_generation_refresh`` seconds
 (S3 has no cheap read to do on every request), so an invalidation reaches
 other processes within that bound (1 s by default); the process that
-invalidates sees it at once. The ``gen/`` objects expire by the bucket's
-lifecycle rules like the entries: a lost generation reads as "0", which no
-entry was written under (a miss, never a stale hit).
+invalidates sees it at once. The ``gen/`` objects have no lifecycle rule on
+purpose: a generation is written once per scope and never refreshed by the
+entries stored under it, so expiring it would turn a hot item into misses
+(one small object per collection and item costs nothing to keep). A lost or
+deleted generation reads as "0", which no entry was written under: a miss,
+never a stale hit.
 """
 
 from __future__ import annotations
@@ -353,6 +358,28 @@ class S3Backend(Backend):
     def discard(self, key):
         # The tile Lambda has no s3:DeleteObject: the repair is the overwrite.
         return None
+
+    # --- raw blobs (product metadata shared by the tiler) ---------------------------
+    # S3 has no TTL: the expiry (epoch seconds) rides in the object's metadata and a read
+    # past it is a miss, as in memory and Redis; the bucket's lifecycle rule on ``blob/``
+    # deletes the objects.
+    def _blob_id(self, key: str) -> str:
+        return f"blob/{self.ns}/{key}"
+
+    def get_blob(self, key):
+        got = self.s3.get(self._blob_id(key))
+        if got is None:
+            return None
+        metadata, value = got
+        try:
+            expires = float(metadata["expires"])
+        except (KeyError, ValueError):
+            return None  # not written by put_blob: never trusted
+        return value if self.clock.wall() < expires else None
+
+    def put_blob(self, key, value, expire):
+        expires = f"{self.clock.wall() + expire:.3f}"
+        self.s3.put(self._blob_id(key), value, "application/octet-stream", {"expires": expires})
 
     # --- invalidation ------------------------------------------------------------
     def scope_entries(self, collection, item) -> Iterator[IndexedEntry]:
