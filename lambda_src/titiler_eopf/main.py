@@ -20,6 +20,7 @@ which the cache never stores.
 from __future__ import annotations
 
 from titiler_eopf.cache import CacheMiddleware, CacheSettings, TileCache, build_cache
+from titiler_eopf.cache.clock import SYSTEM_CLOCK, Clock
 from titiler_eopf.cache.core import no_chunk_stats, unversioned
 from titiler_eopf.settings import Settings, SettingsError, load_settings
 from titiler_eopf.tiler.limits import RequestGuard, ResponseSizeGate
@@ -42,6 +43,7 @@ def create_app(
     cache_settings: CacheSettings | None = None,
     *,
     cache: TileCache | None = None,
+    clock: Clock | None = None,
 ):
     """The full ASGI app.
 
@@ -49,6 +51,10 @@ def create_app(
     tests pass it, the tiler section alone with ``cache_settings`` or a built ``cache``.
     Nothing given is read from the environment. The admin routes are mounted when the
     cache's settings carry an admin token (``TITILER_EOPF_ADMIN_TOKEN``), and get it here.
+    ``clock`` is where every time window of the app is read (the cache's breakers, entry
+    ages and locks, the source-version window, the origin secret's refresh); by default the
+    given ``cache``'s clock, else the system's. Tests pass a ``ManualClock`` and move it past
+    a window instead of sleeping through it.
     """
     from titiler_eopf.tiler import chunkcache  # light: no numpy, zarr or rasterio
     from titiler_eopf.tiler.versions import SourceVersions
@@ -56,12 +62,15 @@ def create_app(
     if isinstance(settings, Settings):
         settings, cache_settings = settings.tiler, cache_settings or settings.cache
     settings = settings or TilerSettings()
-    versions = SourceVersions(settings)
+    if clock is None:
+        clock = cache.clock if cache is not None else SYSTEM_CLOCK
+    versions = SourceVersions(settings, clock=clock.monotonic)
     if cache is None:
         cache = build_cache(
             cache_settings or CacheSettings(),
             source_version=versions,
             chunk_stats=chunkcache.stats,
+            clock=clock,
         )
     else:
         if cache.source_version is unversioned:
@@ -114,7 +123,9 @@ def create_app(
         from titiler_eopf.origin import OriginVerifyMiddleware, secret_from_settings
 
         origin_secret = secret_from_settings(
-            settings.origin_verify_secret_arn, settings.origin_verify_refresh_seconds
+            settings.origin_verify_secret_arn,
+            settings.origin_verify_refresh_seconds,
+            clock=clock.monotonic,
         )
         app = OriginVerifyMiddleware(app, origin_secret)
     app.cache = cache  # for handlers and tests: the cache behind this app

@@ -103,11 +103,16 @@ class OriginSecret:
             return self._value
 
 
-def secret_from_settings(arn: str, refresh_seconds: float) -> OriginSecret:
-    """The secret the stack generated (a bare string; see ``infrastructure/api.py``)."""
+def secret_from_settings(
+    arn: str, refresh_seconds: float, clock: Callable[[], float] = time.monotonic
+) -> OriginSecret:
+    """The secret the stack generated (a bare string; see ``infrastructure/api.py``);
+    ``clock``: the app's, for the refresh interval."""
     from titiler_eopf.aws import read_secret
 
-    return OriginSecret(lambda: read_secret(arn), refresh_seconds=refresh_seconds, source=arn)
+    return OriginSecret(
+        lambda: read_secret(arn), refresh_seconds=refresh_seconds, source=arn, clock=clock
+    )
 
 
 def header_value(scope) -> bytes | None:

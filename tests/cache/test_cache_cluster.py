@@ -11,7 +11,9 @@ import time
 import pytest
 
 from tests.support.cache import client_for, redis_of, tile_url
+from tests.support.redis_cluster import wait_for
 from titiler_eopf.cache import invalidation as inv
+from titiler_eopf.cache.clock import ManualClock
 
 
 @pytest.fixture
@@ -108,8 +110,10 @@ def test_pattern_listing_and_purge_walk_every_master(cache_for, backend):
 
 def test_breaker_closes_after_a_master_is_replaced(cache_for, cluster):
     """A master dies: its keys fail (fail open, the breaker opens), the replica is
-    promoted, the breaker's probe re-reads the slot map and closes on its success."""
-    cache = cache_for("redis_cluster", breaker_failures=2, breaker_reset=0.2)
+    promoted, the breaker's probe re-reads the slot map and closes on its success. The
+    breaker reads a ``ManualClock``: it stays open until the test moves it."""
+    clock = ManualClock()
+    cache = cache_for("redis_cluster", breaker_failures=2, breaker_reset=0.2, clock=clock)
     items = [f"f-{n:02d}" for n in range(30)]
     with client_for(cache) as client:
         for item in items:
@@ -123,18 +127,20 @@ def test_breaker_closes_after_a_master_is_replaced(cache_for, cluster):
             states = [client.get(item_url(victim_item)) for _ in range(3)]
             assert all(s.status_code == 200 for s in states)
             assert {s.headers["x-cache"] for s in states} <= {"ERROR", "BYPASS"}
+            assert cache.public_status()["circuits"]["redis"] == "open"
             promoted = cluster.wait_promoted(dead)
             assert promoted != dead
 
-            def hit_again():
+            def probe_succeeds():
+                clock.advance(0.25)  # past breaker_reset: this request is the probe
                 resp = client.get(item_url(victim_item))
                 assert resp.status_code == 200
                 return resp.headers["x-cache"] in ("HIT", "MISS")
 
-            deadline = time.monotonic() + 15
-            while not hit_again():
-                assert time.monotonic() < deadline, "the breaker stayed open after the promotion"
-                time.sleep(0.05)
+            # The nodes learn of the promotion by gossip: a probe that reads the slot map
+            # before they agree fails and re-opens the breaker, so poll (bounded) for the
+            # first probe that closes it.
+            wait_for("the breaker closed after the promotion", probe_succeeds, 15)
             assert cache.public_status()["circuits"]["redis"] == "closed"
             # the replica had the entries: HITs, without a re-render, on every item
             assert client.get(item_url(victim_item)).headers["x-cache"] == "HIT"

@@ -54,7 +54,7 @@ def test_lock_wait_is_bounded_then_renders_uncached(cache_for, redis_client):
     t0 = time.perf_counter()
     (resp,) = fire([SLOW_TILE], transport=httpx.ASGITransport(app=cached_app(cache)))
     assert resp.status_code == 200 and resp.headers["x-cache"] == "MISS"
-    assert time.perf_counter() - t0 >= 0.3
+    assert time.perf_counter() - t0 >= 0.3  # a lower bound: load lengthens a wait, never cuts it
     assert cache.metrics.lock_timeouts == 1
     assert not redis_client.exists(f"cache:{key.id}")  # uncached render: not stored
     assert redis_client.get(f"cache:lock/{key.id}") == b"someone-else"  # not ours to release

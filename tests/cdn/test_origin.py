@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +12,7 @@ from tests.support.cdn import COLLECTION, ITEM, RGB, TILE, LiveServer
 from titiler_eopf.admin.actions import SeedRequest
 from titiler_eopf.admin.service import AdminService
 from titiler_eopf.cache import CacheSettings
+from titiler_eopf.cache.clock import ManualClock
 from titiler_eopf.main import create_app
 from titiler_eopf.origin import OriginSecret, OriginVerifyMiddleware, secret_from_settings
 from titiler_eopf.tiler.settings import TilerSettings
@@ -20,13 +20,18 @@ from titiler_eopf.tiler.settings import TilerSettings
 HEADER = "X-Origin-Verify"
 
 
-def locked_app(sample_store, arn: str):
+REFRESH_SECONDS = 1
+
+
+def locked_app(sample_store, arn: str, clock=None):
+    """The app behind its origin check; ``clock``: a ``ManualClock`` to move past the
+    secret's refresh interval instead of sleeping through it."""
     settings = TilerSettings(
         store_url=str(sample_store),
         origin_verify_secret_arn=arn,
-        origin_verify_refresh_seconds=1,
+        origin_verify_refresh_seconds=REFRESH_SECONDS,
     )
-    return create_app(settings, CacheSettings(backend="memory"))
+    return create_app(settings, CacheSettings(backend="memory"), clock=clock)
 
 
 def test_only_requests_with_the_cdn_header_reach_the_app(sample_store, origin_secret):
@@ -50,11 +55,14 @@ def test_only_requests_with_the_cdn_header_reach_the_app(sample_store, origin_se
 
 def test_a_rotated_secret_is_read_again(sample_store, origin_secret, secrets):
     arn, old = origin_secret
-    client = TestClient(locked_app(sample_store, arn))
+    clock = ManualClock()
+    client = TestClient(locked_app(sample_store, arn, clock))
     assert client.get("/cache/status", headers={HEADER: old}).status_code == 200
     new = old[::-1]
     secrets.put_secret_value(SecretId=arn, SecretString=new)
-    time.sleep(1.1)  # origin_verify_refresh_seconds=1: a differing header may read it again
+    # inside the refresh interval the value read stays: the rotated header is refused
+    assert client.get("/cache/status", headers={HEADER: new}).status_code == 403
+    clock.advance(REFRESH_SECONDS)  # past it, a differing header reads the secret again
     assert client.get("/cache/status", headers={HEADER: new}).status_code == 200
     assert client.get("/cache/status", headers={HEADER: old}).status_code == 403
 
@@ -66,7 +74,8 @@ def test_unreachable_secrets_manager_fails_closed_and_recovers(
     from tests.support.servers import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
-    client = TestClient(locked_app(sample_store, arn))
+    clock = ManualClock()
+    client = TestClient(locked_app(sample_store, arn, clock))
     with caplog.at_level(logging.ERROR, logger="titiler_eopf.origin"):
         closed = client.get("/cache/status", headers={HEADER: value})
     assert closed.status_code == 503
@@ -78,7 +87,9 @@ def test_unreachable_secrets_manager_fails_closed_and_recovers(
     # without the header: refused as always, and Secrets Manager is not asked
     assert client.get("/cache/status").status_code == 403
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env)  # reachable again
-    time.sleep(1.1)
+    # not asked again inside the retry interval: still closed
+    assert client.get("/cache/status", headers={HEADER: value}).status_code == 503
+    clock.advance(REFRESH_SECONDS)
     assert client.get("/cache/status", headers={HEADER: value}).status_code == 200
 
 

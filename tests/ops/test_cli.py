@@ -180,10 +180,12 @@ def test_seed_resumes_after_an_interruption(cli, ops, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The state file is first written when a request is done: interrupted from then on, the
+    # run has done some of the job, and not all of it (hundreds of requests, one at a time).
     deadline = time.monotonic() + 60
     while not state.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    time.sleep(0.2)
+    assert state.exists() and proc.poll() is None, proc.communicate(timeout=60)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, (out, err)

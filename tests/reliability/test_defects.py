@@ -23,6 +23,7 @@ from eopf_sample import BOUNDS_LONLAT, COLLECTION_GEOZARR, COLLECTION_NATIVE, IT
 from tests.support.reliability import B04, RGB, cache_settings, centre_tile, item, tile_path
 from tests.support.servers import RedisProcess, s3_client
 from titiler_eopf.cache import build_cache
+from titiler_eopf.cache.clock import ManualClock
 from titiler_eopf.main import create_app
 from titiler_eopf.tiler.settings import TilerSettings
 
@@ -122,34 +123,29 @@ def rewrite_band(store, collection=COLLECTION_NATIVE, band="b04", factor=0.5):
 
 
 def test_rewritten_product_serves_new_bytes_within_the_window(product_copy, backend, redis_server):
-    cache = make_cache(backend, redis_server)
+    """Inside ``source_revalidate_seconds`` a HIT asks the store nothing (the rewrite is not
+    seen yet); once the window has passed the next request sees it: new bytes. The window
+    is moved by the app's ``ManualClock``, so a loaded machine cannot reach it early."""
+    clock = ManualClock()
+    cache = build_cache(cache_settings(backend, redis_port=redis_server.port), clock=clock)
     window = 2.0
     with client_for(product_copy, cache, source_revalidate_seconds=window) as client:
         versions = client.app.versions
-        started = time.monotonic()
         old = client.get(tile_path(), params=B04)
         assert old.status_code == 200 and old.headers["x-cache"] == "MISS"
         checks = versions.checks
         hit = client.get(tile_path(), params=B04)
         assert hit.headers["x-cache"] == "HIT"
-        if time.monotonic() - started < window:  # (a very slow machine may already be past it)
-            assert versions.checks == checks  # inside the window a HIT asks the store nothing
+        assert versions.checks == checks  # inside the window a HIT asks the store nothing
         rewrite_band(product_copy)
-        changed_at = time.monotonic()
-        while True:
-            resp = client.get(tile_path(), params=B04)
-            if resp.content != old.content:
-                break
-            assert time.monotonic() - changed_at < window + 1.0, (
-                "rewritten product still served old bytes"
-            )
-            time.sleep(0.1)
-        served_new_after = time.monotonic() - changed_at
-        print(
-            f"rewritten product served new bytes after {served_new_after:.2f} s "
-            f"(window {window} s), store checks while serving HITs inside the window: 0"
-        )
-        assert resp.headers["x-cache"] == "MISS" and served_new_after <= window + 0.5
+        clock.advance(window - 0.5)
+        inside = client.get(tile_path(), params=B04)
+        assert inside.headers["x-cache"] == "HIT" and inside.content == old.content
+        assert versions.checks == checks  # the rewrite is not looked for yet
+        clock.advance(0.5)  # the window has passed: the next request asks the store
+        resp = client.get(tile_path(), params=B04)
+        assert resp.headers["x-cache"] == "MISS" and resp.content != old.content
+        assert versions.checks > checks  # the store was asked for the version again
         again = client.get(tile_path(), params=B04)
         assert again.headers["x-cache"] == "HIT" and again.content == resp.content
         # the opened product was replaced too: an uncached read shows the new data
@@ -161,48 +157,64 @@ def test_rewritten_product_serves_new_bytes_within_the_window(product_copy, back
 
 
 # --- 4. orphaned stampede locks -------------------------------------------------------------------
-def test_waiters_recover_after_a_lost_lock_release(monkeypatch):
-    """Redis pauses while the lock holder finishes: its store and its release
-    fail. Later requests for the URL must not wait out a long lock TTL."""
-    from tests.support import standin
+def test_waiters_recover_after_a_lost_lock_release():
+    """Redis pauses while the lock holder finishes: its store and its release fail. The
+    lock it leaves lives on for ``lock_ttl`` at most (not the 30 s of the defect), so a
+    later request for the URL takes it over instead of waiting out ``lock_wait``.
+
+    Events order the steps (the render has started under the lock, Redis is stopped, the
+    render ends, Redis resumes) and the breaker reads a ``ManualClock``: no step depends on
+    how long another one took."""
+    import redis as redis_py
+
+    from tests.support.redis_cluster import wait_for
+    from tests.support.standin import StandIn
     from titiler_eopf.cache import CacheMiddleware
 
-    monkeypatch.setenv("STANDIN_SLOW", "0.6")
     redis = RedisProcess().start()
     try:
-        cache = build_cache(
-            cache_settings(
-                "redis",
-                redis_port=redis.port,
-                redis_read_timeout=0.1,
-                redis_connect_timeout=0.1,
-                breaker_failures=1,
-                breaker_reset=0.3,
-                lock_ttl=1.0,
-                lock_wait=10,
-            )
+        clock = ManualClock()
+        settings = cache_settings(
+            "redis",
+            redis_port=redis.port,
+            breaker_failures=1,
+            breaker_reset=0.3,
+            lock_ttl=1.0,
+            lock_wait=10,
         )
-        client = TestClient(CacheMiddleware(standin.create_app(), cache=cache))
+        cache = build_cache(settings, clock=clock)
+        standin = StandIn(finish=threading.Event())
+        client = TestClient(CacheMiddleware(standin.app(), cache=cache))
         url = "/collections/c/items/slow/tiles/WebMercatorQuad/3/1/1.png"
-        holder = threading.Thread(target=client.get, args=(url,))
+        lock_key = cache.backend.keys.lock(cache.key_for_url(url).id)
+        direct = redis_py.Redis(port=redis.port, socket_timeout=5)
+        answers = []
+        holder = threading.Thread(target=lambda: answers.append(client.get(url)))
         holder.start()
-        time.sleep(0.45)  # the holder is rendering, lock taken
+        assert standin.rendering.wait(30), "the holder never started rendering"
+        assert direct.get(lock_key) is not None  # it renders under the stampede lock
         os.kill(redis.proc.pid, signal.SIGSTOP)
-        time.sleep(0.35)  # its store and release time out
-        os.kill(redis.proc.pid, signal.SIGCONT)
-        holder.join(5)
-        time.sleep(0.35)  # breaker half-open again
-        timings = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            resp = client.get(url)
-            timings.append(time.perf_counter() - t0)
-            assert resp.status_code == 200
-        # before: 10.7, 10.4 and 2.7 s (lock_wait, then the 30 s TTL); now at most
-        # the short lock TTL plus one render, and a HIT after that
-        # (margin for a loaded machine: still far below the 10 s of the defect)
-        assert max(timings) < 1.0 + 0.6 + 1.5, timings
+        try:
+            standin.finish.set()  # the render ends while Redis is stopped
+            holder.join(30)
+            assert not holder.is_alive()
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        assert answers[0].status_code == 200  # the cache failed open
+        assert (cache.metrics.writes, cache.metrics.write_errors) == (0, 1)
+        assert [b.state for b in cache.backend.breakers()] == ["open"]
+        # the lock the holder could not release: at most lock_ttl left (-2: already expired)
+        assert direct.pttl(lock_key) <= 1000
+        clock.advance(settings.breaker_reset)
+        # One probe closes the breaker. The holder's background release retries may be
+        # probing at this moment (a refused call): poll until one of ours succeeds.
+        wait_for("the breaker closed", lambda: cache.backend.conn.call(lambda r: r.ping()), 10)
+        resp = client.get(url)
+        assert resp.status_code == 200 and resp.headers["x-cache"] == "MISS"
+        # the orphaned lock was taken over (expired or released late), not waited out
+        assert cache.metrics.lock_timeouts == 0 and cache.metrics.writes == 1
         assert client.get(url).headers["x-cache"] == "HIT"
+        assert direct.exists(lock_key) == 0  # released after the store
     finally:
         redis.proc.send_signal(signal.SIGCONT)
         redis.stop()
@@ -292,28 +304,38 @@ def test_zero_padded_tile_coordinates_share_the_entry(sample_store, backend, red
 def test_s3_invalidation_reaches_other_processes_within_the_refresh(
     sample_store, s3_server, bucket
 ):
+    """Another process keeps the generations it read for ``s3_generation_refresh`` (no S3
+    request per lookup), then reads the bumped one. Both processes' caches read one
+    ``ManualClock``, moved past the refresh instead of sleeping through it."""
     refresh = 0.5
-    one = build_cache(
-        cache_settings("s3", s3_url=s3_server.url, bucket=bucket, s3_generation_refresh=refresh)
-    )
-    other = build_cache(
-        cache_settings("s3", s3_url=s3_server.url, bucket=bucket, s3_generation_refresh=refresh)
+    clock = ManualClock()
+    one, other = (
+        build_cache(
+            cache_settings(
+                "s3", s3_url=s3_server.url, bucket=bucket, s3_generation_refresh=refresh
+            ),
+            clock=clock,
+        )
+        for _ in range(2)
     )
     from titiler_eopf.cache.invalidation import invalidate_scope
 
     with client_for(sample_store, one) as a, client_for(sample_store, other) as b:
         assert a.get(tile_path(), params=B04).headers["x-cache"] == "MISS"
         assert b.get(tile_path(), params=B04).headers["x-cache"] == "HIT"
+        seen_by_other = other.backend.generations(COLLECTION_NATIVE, ITEM_ID)
         invalidate_scope(one, COLLECTION_NATIVE, ITEM_ID)
         assert (
             a.get(tile_path(), params=B04).headers["x-cache"] == "MISS"
         )  # at once where it was bumped
-        time.sleep(refresh + 0.05)
+        bumped = one.backend.generations(COLLECTION_NATIVE, ITEM_ID)
+        assert bumped != seen_by_other
+        # inside the refresh the other process still holds what it read (no S3 request)
+        assert other.backend.generations(COLLECTION_NATIVE, ITEM_ID) == seen_by_other
+        clock.advance(refresh)
         # the other process re-read the generation: a's new entry is valid for it too
+        assert other.backend.generations(COLLECTION_NATIVE, ITEM_ID) == bumped
         assert b.get(tile_path(), params=B04).headers["x-cache"] == "HIT"
-        assert b.app.cache.backend.generations(
-            COLLECTION_NATIVE, ITEM_ID
-        ) == one.backend.generations(COLLECTION_NATIVE, ITEM_ID)
 
 
 # --- the HIT path: one round trip -----------------------------------------------------------

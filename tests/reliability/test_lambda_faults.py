@@ -6,6 +6,7 @@ invocations and restarted. No 5xx, and every body equals the uncached render.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 import pytest
@@ -15,6 +16,7 @@ from tests.support.events import FakeContext, http_api_event
 from tests.support.harness import kill9, restart
 from tests.support.reliability import B04, RGB, item, tile_path
 from tests.support.servers import RedisProcess
+from titiler_eopf.cache.clock import ManualClock
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 
@@ -61,6 +63,10 @@ def test_warm_handler_survives_redis_killed_between_invocations(
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(tile, "_adapter", None)
     monkeypatch.setattr(tile, "_cache", None)
+    # The handler builds its app as deployed, on a ManualClock: the breakers open when Redis
+    # dies and stay open until the test moves the clock past breaker_reset.
+    clock = ManualClock()
+    monkeypatch.setattr(tile, "_build", functools.partial(tile._build, clock=clock))
     # The uncached truth: the tiler alone, with the same public URL.
     reference = TestClient(
         create_tiler_app(TilerSettings(store_url=str(sample_store), public_url=PUBLIC))
@@ -96,11 +102,11 @@ def test_warm_handler_survives_redis_killed_between_invocations(
         kill9(redis)
         round_("redis down")
         round_("redis down")
+        assert _breakers(tile) == {"redis": "open", "s3": "closed"}  # Redis alone was down
         restart(redis)
-        import time
-
-        time.sleep(0.6)  # breaker_reset
+        clock.advance(0.5)  # breaker_reset: the next call is the probe
         round_("redis back")
+        assert _breakers(tile) == {"redis": "closed", "s3": "closed"}
         round_("redis back")
     finally:
         redis.stop()
@@ -111,3 +117,7 @@ def test_warm_handler_survives_redis_killed_between_invocations(
     assert set(by_phase["warm"]) == {"HIT"}
     assert "HIT" not in by_phase["redis down"]
     assert by_phase["redis back"][-len(REQUESTS) :] == ["HIT"] * len(REQUESTS)
+
+
+def _breakers(tile) -> dict[str, str]:
+    return {b.name: b.state for b in tile._cache.backend.breakers()}

@@ -88,3 +88,21 @@ def cached_app(cache, *, standin: StandIn | None = None, compress_outer=True, co
 
 def client_for(cache, **kwargs) -> TestClient:
     return TestClient(cached_app(cache, **kwargs))
+
+
+def store(client, cache, url: str, attempts: int = 5) -> str:
+    """GET ``url`` until its entry is in the cache; the X-Cache that showed it (a MISS
+    that was written, or a HIT).
+
+    One GET does not prove a write: on a loaded machine a lookup can time out, and the
+    cache then fails open by design (``ERROR``: rendered, not stored). The write counter
+    says whether the entry landed. Bounded: a cache that never stores fails here, with the
+    answers it gave."""
+    answers = []
+    for _ in range(attempts):
+        writes = cache.metrics.writes
+        answer = client.get(url).headers.get("x-cache")
+        answers.append(answer)
+        if answer == "HIT" or (answer == "MISS" and cache.metrics.writes > writes):
+            return answer
+    raise AssertionError(f"{url} was not stored after {attempts} GETs: {answers}")

@@ -169,12 +169,14 @@ def reference_digests(base_url: str, urls: list[str], host: str) -> dict[str, st
 # --- a TCP proxy that can delay every reply ---------------------------------------------------
 class DelayProxy:
     """Loopback TCP proxy in front of a server; ``delay`` seconds are added
-    before each chunk the server sends back (0: a plain pipe)."""
+    before each chunk the server sends back (0: a plain pipe). ``sent`` counts the
+    chunks clients sent through it: a test sees whether a request asked the server."""
 
     def __init__(self, target_port: int):
         self.target_port = target_port
         self.port = free_port()
         self.delay = 0.0
+        self.sent = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server = None
@@ -200,7 +202,9 @@ class DelayProxy:
         async def pipe(src, dst, delayed: bool):
             try:
                 while data := await src.read(65536):
-                    if delayed and self.delay:
+                    if not delayed:
+                        self.sent += 1
+                    elif self.delay:
                         await asyncio.sleep(self.delay)
                     dst.write(data)
                     await dst.drain()

@@ -9,8 +9,9 @@ appended to that file so renders in other processes can be counted too.
 Behaviour switches (deterministic by path, so they work across processes):
 item ``empty`` -> tiles 204; ``missing`` -> 404 (unknown item); ``outside`` -> 404
 marked ``X-Tile-Empty``; ``boom`` -> 500; ``slow`` ->
-sleeps ``STANDIN_SLOW`` seconds (default 0.3) before answering. Switches of one app
-(``fail``, ``version``) are attributes of its ``StandIn``.
+sleeps ``STANDIN_SLOW`` seconds (default 0.3) before answering, or, in one process, waits for
+its ``StandIn.finish`` event when a test gave one. Switches of one app
+(``fail``, ``version``, ``finish``) are attributes of its ``StandIn``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class StandIn:
     version: int = 1
     renders: int = 0
     render_log: str | None = field(default_factory=lambda: os.environ.get("STANDIN_RENDER_LOG"))
+    # A test's hand on ``slow`` renders: ``rendering`` is set when one starts and, when
+    # ``finish`` is given, the render lasts until the test sets it (instead of a sleep), so
+    # a fault can be injected at a known step of a render.
+    rendering: threading.Event = field(default_factory=threading.Event, repr=False)
+    finish: threading.Event | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def note_render(self, desc: str) -> None:
@@ -109,7 +115,12 @@ def body_for(doc: dict, size: int = 2048, version: int = 1) -> bytes:
 def _behaviour(request: Request) -> Response | None:
     item = request.path_params.get("item")
     if item == "slow":
-        time.sleep(float(os.environ.get("STANDIN_SLOW", "0.3")))
+        standin = _standin(request)
+        standin.rendering.set()
+        if standin.finish is None:
+            time.sleep(float(os.environ.get("STANDIN_SLOW", "0.3")))
+        elif not standin.finish.wait(60):
+            return Response(b"the test never ended this render", status_code=500)
     if _standin(request).fail or item == "boom":
         return Response(b"render failed", status_code=500, media_type="text/plain")
     if item == "missing":  # an unknown item: not cacheable

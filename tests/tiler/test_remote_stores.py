@@ -18,6 +18,10 @@ from titiler_eopf.tiler.settings import TilerSettings
 
 BUCKET = "eopf-products"
 PREFIX = "zarr"
+# "Never a hang": a failing store's request must end well inside the tile Lambda's 28 s
+# timeout. Not a timing test: with the 1-2 s store timeouts below these requests take 2-3 s
+# on a loaded 2-core machine; the bound is over 5x that, so only a hang can reach it.
+NO_HANG_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +106,7 @@ def test_unreachable_store_is_a_clear_5xx(aws_env, caplog):
     detail = response.json()["detail"]
     # the client learns the item and the kind of failure; the store's URL stays in the log
     assert ITEM_ID in detail and "s3://" not in detail and "127.0.0.1" not in detail
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < NO_HANG_SECONDS
     assert any(
         ITEM_ID in record.getMessage() and f"s3://{BUCKET}/{PREFIX}" in record.getMessage()
         for record in caplog.records
@@ -150,7 +154,7 @@ def test_hanging_store_times_out(aws_env, silent_server):
     elapsed = time.monotonic() - started
     assert response.status_code in (502, 504), response.text
     assert ITEM_ID in response.json()["detail"]
-    assert elapsed < 15, f"a hanging store held the request for {elapsed:.1f}s"
+    assert elapsed < NO_HANG_SECONDS, f"a hanging store held the request for {elapsed:.1f}s"
 
 
 def test_corrupt_chunk_is_a_502_naming_the_item_and_is_never_cached(sample_store, tmp_path):

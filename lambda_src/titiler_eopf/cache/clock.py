@@ -21,19 +21,28 @@ class Clock:
 
 
 class ManualClock(Clock):
-    """A clock that moves only when told to (both readings together)."""
+    """A clock that moves only when told to (both readings together).
+
+    ``monotonic`` counts the seconds advanced from 0, so an interval is the exact sum of the
+    steps: on epoch seconds, ``1.7e9 + 0.3 - 1.7e9`` is 0.29999995, and a window of 0.3 s
+    moved by 0.3 would not be past."""
 
     def __init__(self, start: float | None = None):
-        self.now = time.time() if start is None else start
+        self.start = time.time() if start is None else start
+        self.elapsed = 0.0
+
+    @property
+    def now(self) -> float:
+        return self.start + self.elapsed
 
     def monotonic(self) -> float:
-        return self.now
+        return self.elapsed
 
     def wall(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
-        self.now += seconds
+        self.elapsed += seconds
 
 
 SYSTEM_CLOCK = Clock()

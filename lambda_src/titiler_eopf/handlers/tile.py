@@ -54,14 +54,16 @@ class _StageRoot:
         await self.app(scope, receive, send)
 
 
-def _build():
+def _build(clock=None):
+    """The adapter and the app, from the environment's settings (``clock``: the app's, see
+    ``create_app``; the system clock when None)."""
     from mangum import Mangum
 
     from titiler_eopf.main import create_app
     from titiler_eopf.settings import load_settings
 
     settings = load_settings()
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     adapter = Mangum(
         _StageRoot(app, settings.tiler.root_path),
         lifespan="off",

@@ -7,6 +7,9 @@ that window, and a product rewritten under the same id is noticed within it:
 the tile cache folds the version into every entry's validity, and the
 catalog reopens a product whose version moved.
 
+The window is read from ``clock`` (a ``() -> seconds`` callable, ``time.monotonic`` by
+default): the app passes its own, so a test moves past the window instead of sleeping.
+
 Light module (no numpy, zarr or rasterio): the cache's HIT path uses it.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from cachetools import LRUCache
 
@@ -30,9 +34,15 @@ UNKNOWN = "unknown"  # the store could not be asked (yet)
 class SourceVersions:
     """``versions(collection, item, fresh=False) -> str``, thread-safe and bounded."""
 
-    def __init__(self, settings: TilerSettings, maxsize: int = 4096):
+    def __init__(
+        self,
+        settings: TilerSettings,
+        maxsize: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.settings = settings
         self.interval = settings.source_revalidate_seconds
+        self.clock = clock
         self._memo: LRUCache = LRUCache(maxsize=maxsize)
         self._lock = threading.Lock()
         self.checks = 0  # store requests made (for tests and metrics)
@@ -41,7 +51,7 @@ class SourceVersions:
         if not (ID_PATTERN.match(collection) and ID_PATTERN.match(item)):
             return "absent"
         key = (collection, item)
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             known = self._memo.get(key)
         if known is not None and not fresh and now - known[1] < self.interval:
@@ -67,7 +77,7 @@ class SourceVersions:
             return "absent"
         with self._lock:
             known = self._memo.get((collection, item))
-        if known is not None and time.monotonic() - known[1] < self.interval:
+        if known is not None and self.clock() - known[1] < self.interval:
             return known[0]
         return None
 

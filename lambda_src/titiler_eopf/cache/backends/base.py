@@ -16,7 +16,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from ..keys import CacheKey
@@ -265,18 +265,20 @@ class Backend:
 
 
 class LocalLocks:
-    """Per-process stampede lock, for backends without a shared lock store."""
+    """Per-process stampede lock, for backends without a shared lock store. A lock's TTL
+    is read from ``clock`` (the backend's ``Clock.monotonic``)."""
 
-    def __init__(self):
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._locks: dict[str, tuple[str, float]] = {}
         self._mutex = threading.Lock()
+        self._clock = clock
 
     def try_lock(self, key_id, token, ttl):
         with self._mutex:
             held = self._locks.get(key_id)
-            if held and held[1] > time.monotonic():
+            if held and held[1] > self._clock():
                 return False
-            self._locks[key_id] = (token, time.monotonic() + ttl)
+            self._locks[key_id] = (token, self._clock() + ttl)
             return True
 
     def unlock(self, key_id, token):
@@ -288,5 +290,5 @@ class LocalLocks:
         with self._mutex:
             if self._locks.get(key_id, ("",))[0] != token:
                 return False
-            self._locks[key_id] = (token, time.monotonic() + ttl)
+            self._locks[key_id] = (token, self._clock() + ttl)
             return True

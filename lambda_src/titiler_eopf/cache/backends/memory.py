@@ -40,7 +40,7 @@ class MemoryBackend(Backend):
         self._entries: OrderedDict[str, tuple[EntryMeta, bytes, float]] = OrderedDict()
         self._gens: OrderedDict[tuple, str] = OrderedDict()
         self._index: dict[tuple[str, str], dict[str, str]] = {}
-        self._locks = LocalLocks()  # one process: no shared lock store needed
+        self._locks = LocalLocks(clock.monotonic)  # one process: no shared lock store needed
         self._mutex = threading.RLock()
         self._blobs: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 import threading
-import time
 from collections.abc import Iterator
 
 from ..circuit import CacheRejected, CircuitBreaker
@@ -247,12 +246,13 @@ class S3Backend(Backend):
         self.ns = settings.namespace
         self.s3 = conn or S3Connection(settings, clock)
         self.clock = clock
-        # Per-process memo of generations read from S3, bounded (LRU).
+        # Per-process memo of generations read from S3, bounded (LRU), re-read after
+        # ``s3_generation_refresh`` seconds of ``clock``.
         from cachetools import LRUCache
 
         self._gens: LRUCache = LRUCache(maxsize=4096)
         self._gens_lock = threading.Lock()
-        self._locks = LocalLocks()
+        self._locks = LocalLocks(clock.monotonic)
 
     # --- generations ---------------------------------------------------------
     def _gen_id(self, collection, item=None):
@@ -266,20 +266,20 @@ class S3Backend(Backend):
         if (
             not fresh
             and cached
-            and time.monotonic() - cached[1] < self.settings.s3_generation_refresh
+            and self.clock.monotonic() - cached[1] < self.settings.s3_generation_refresh
         ):
             return cached[0]
         got = self.s3.get(self._gen_id(collection, item))
         gen = got[1].decode() if got else NO_GENERATION
         with self._gens_lock:
-            self._gens[ck] = (gen, time.monotonic())
+            self._gens[ck] = (gen, self.clock.monotonic())
         return gen
 
     def _remember(self, collection, item, gen) -> None:
         with self._gens_lock:
             self._gens[(collection,) if item is None else (collection, item)] = (
                 gen,
-                time.monotonic(),
+                self.clock.monotonic(),
             )
 
     def generations(self, collection, item):
