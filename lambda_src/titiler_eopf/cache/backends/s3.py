@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import threading
 from collections.abc import Iterator
 
@@ -378,7 +379,9 @@ class S3Backend(Backend):
         return value if self.clock.wall() < expires else None
 
     def put_blob(self, key, value, expire):
-        expires = f"{self.clock.wall() + expire:.3f}"
+        # Rounded down to the millisecond written: rounding to nearest could keep a blob up
+        # to 0.5 ms past its TTL (a test on a clock moved by exactly the TTL saw it half the time).
+        expires = f"{math.floor((self.clock.wall() + expire) * 1000) / 1000:.3f}"
         self.s3.put(self._blob_id(key), value, "application/octet-stream", {"expires": expires})
 
     # --- invalidation ------------------------------------------------------------
