@@ -24,6 +24,7 @@ SETTINGS = [
     ("zstd", 3, numcodecs.Blosc.BITSHUFFLE, 4096, "<u1"),
 ]
 SHAPE, CHUNKS = (1500, 1100), (700, 500)  # edge chunks on both axes
+ONE_CHUNK_ZSTD = ("zstd", 3, numcodecs.Blosc.BITSHUFFLE, 0, "<u2")  # blocksize 0: blosc's own
 
 
 @pytest.fixture(autouse=True)
@@ -40,13 +41,13 @@ def values(dtype: str, shape=SHAPE) -> numpy.ndarray:
     return out
 
 
-def write_array(path, setting, data=None):
+def write_array(path, setting, data=None, chunks=CHUNKS):
     cname, clevel, shuffle, blocksize, dtype = setting
     data = values(dtype) if data is None else data
     array = zarr.create_array(
         store=str(path),
         shape=data.shape,
-        chunks=CHUNKS,
+        chunks=chunks,
         dtype=dtype,
         zarr_format=2,
         compressors=numcodecs.Blosc(
@@ -157,17 +158,7 @@ def test_blocks_out_of_order_end_at_the_next_offset():
 def test_fetches_only_the_blocks_of_the_rows_and_caches_them(tmp_path):
     big = values("<u2", (1400, 2000))
     path = tmp_path / "a"
-    array = zarr.create_array(
-        store=str(path),
-        shape=big.shape,
-        chunks=(1400, 2000),
-        dtype="<u2",
-        zarr_format=2,
-        compressors=numcodecs.Blosc("zstd", 3, numcodecs.Blosc.BITSHUFFLE),
-        fill_value=0,
-    )
-    array[...] = big
-    array = zarr.open_array(str(path), mode="r")
+    array, _ = write_array(path, ONE_CHUNK_ZSTD, big, chunks=big.shape)
     cache = chunkcache.ChunkCache(2**30)
     reader = blosc_ranges.BloscChunkReader(array, cache, ("t",))
     band = reader.read_rows(0, 0, 500, 560)
@@ -196,17 +187,7 @@ def test_long_runs_of_blocks_come_in_pieces_side_by_side(tmp_path, monkeypatch):
     monkeypatch.setattr(blosc_ranges, "PIECE_BYTES", 64 * 1024)
     big = values("<u2", (1400, 2000))
     path = tmp_path / "a"
-    array = zarr.create_array(
-        store=str(path),
-        shape=big.shape,
-        chunks=(1400, 2000),
-        dtype="<u2",
-        zarr_format=2,
-        compressors=numcodecs.Blosc("zstd", 3, numcodecs.Blosc.BITSHUFFLE),
-        fill_value=0,
-    )
-    array[...] = big
-    array = zarr.open_array(str(path), mode="r")
+    array, _ = write_array(path, ONE_CHUNK_ZSTD, big, chunks=big.shape)
     reader = blosc_ranges.BloscChunkReader(array, chunkcache.ChunkCache(2**30), ("t",))
     header = reader.header(0, 0)
     before = dict(reader.stats)
