@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.servers import launch_redis
+
 BUS_OFFSET = 10000  # the cluster bus listens on port + 10000
 NODE_TIMEOUT_MS = 1000
 
@@ -95,34 +97,13 @@ class RedisClusterProcess:
 
     def _launch(self, node: ClusterNode) -> None:
         exe = shutil.which("redis-server")
-        node.proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(node.port),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                f"nodes-{node.port}.conf",
-                "--cluster-node-timeout",
-                str(NODE_TIMEOUT_MS),
-                "--cluster-require-full-coverage",
-                "no",
-                "--cluster-replica-validity-factor",
-                "0",
-                "--dir",
-                str(self.dir),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        node.proc = launch_redis(
+            exe,
+            node.port,
+            *("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{node.port}.conf"),
+            *("--cluster-node-timeout", str(NODE_TIMEOUT_MS)),
+            *("--cluster-require-full-coverage", "no", "--cluster-replica-validity-factor", "0"),
+            *("--dir", str(self.dir)),
         )
 
     def start(self) -> RedisClusterProcess:

@@ -37,6 +37,17 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing listening on {port} after {timeout}s")
 
 
+def launch_redis(exe: str, port: int, *options: str) -> subprocess.Popen:
+    """A redis-server on 127.0.0.1:``port`` that keeps nothing on disk, in the foreground,
+    with ``options`` beside (cluster mode, its config file...)."""
+    return subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", *options]
+        + ["--save", "", "--appendonly", "no", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 class RedisProcess:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
@@ -46,23 +57,7 @@ class RedisProcess:
         exe = shutil.which("redis-server")
         if not exe:
             pytest.skip("redis-server not on PATH")
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.proc = launch_redis(exe, self.port)
         wait_port(self.port)
         return self
 
