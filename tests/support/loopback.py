@@ -5,7 +5,8 @@
 - ``latency``: seconds slept before each answer (a request's time to first byte);
   ``bandwidth``: bytes per second per response (bodies are sent in blocks at that pace), so a
   benchmark through it pays per request and per byte as it would from object storage.
-- Counters of requests and bytes served, per path: ``GET /_loopback/stats`` (JSON) and
+- Counters of requests and bytes served, per path, and the first byte of each answer (0 for a
+  whole object; a blosc chunk's header read starts there too): ``GET /_loopback/stats`` (JSON) and
   ``POST /_loopback/reset``, or ``store.stats()``/``store.reset()`` in-process.
 - Ranges are read with seek: a range of a 300 MB shard costs the range, not the shard.
 
@@ -43,11 +44,13 @@ class Counters:
         with self._lock:
             self.requests: dict[str, int] = defaultdict(int)
             self.bytes: dict[str, int] = defaultdict(int)
+            self.starts: dict[str, list[int]] = defaultdict(list)
 
-    def add(self, path: str, nbytes: int) -> None:
+    def add(self, path: str, nbytes: int, start: int = 0) -> None:
         with self._lock:
             self.requests[path] += 1
             self.bytes[path] += nbytes
+            self.starts[path].append(start)
 
     def snapshot(self) -> dict:
         with self._lock:
@@ -55,6 +58,7 @@ class Counters:
                 "requests": sum(self.requests.values()),
                 "bytes": sum(self.bytes.values()),
                 "paths": {p: [self.requests[p], self.bytes[p]] for p in sorted(self.requests)},
+                "starts": {p: sorted(self.starts[p]) for p in sorted(self.requests)},
             }
 
 
@@ -150,7 +154,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
             self.server.counters.add(request_path, 0)
             return
         self._send_body(path, first, length)
-        self.server.counters.add(request_path, length)
+        self.server.counters.add(request_path, length, first)
 
     def _send_body(self, path: Path, first: int, length: int) -> None:
         started = time.perf_counter()

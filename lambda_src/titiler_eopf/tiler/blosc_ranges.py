@@ -12,7 +12,9 @@ A c-blosc1 chunk (what numcodecs' ``Blosc`` writes: the native EOPF layout, zarr
 
 A native Sentinel-2 r10m chunk is 5490 x 5490 uint16 (60 MB) in 128 KiB blocks of ~12 rows: a
 tile at z14 needs ~15 of its 460 blocks. :class:`BloscChunkReader` reads the header and table
-(one small range, cached per chunk of an opened product), then the byte ranges of the blocks
+(one small range, cached per chunk of an opened product, and shared across containers per
+product version through the cache tier: :mod:`titiler_eopf.tiler.shared_headers`), then the
+byte ranges of the blocks
 holding the rows asked for (neighbouring ranges coalesced into pieces of up to 1 MiB, fetched
 side by side, each decoded as soon as it arrives), and decodes each block alone with c-blosc's
 own ``blosc_getitem`` (from the library numcodecs ships) over a compact copy of the chunk: the
@@ -160,6 +162,23 @@ def parse_header(table: bytes) -> BloscHeader | None:
     return BloscHeader(typesize, nbytes, blocksize, cbytes, bytes(table[:size]), starts, ends)
 
 
+def checked_header(table: bytes, decoded_size: int, typesize: int) -> BloscHeader | None:
+    """The header of a table read from elsewhere than the chunk (the cache tier): exactly the
+    header and table of a chunk of ``decoded_size`` bytes of items of ``typesize``, its
+    offsets inside the chunk and its compressed size within what c-blosc can write (each
+    block's splits stored raw at worst); None otherwise."""
+    header = parse_header(table)
+    if (
+        header is None
+        or len(table) != len(header.table)
+        or header.decoded_size != decoded_size
+        or header.typesize != typesize
+    ):
+        return None
+    worst = decoded_size + len(header.table) + 4 * header.blocks * (1 + typesize)
+    return header if header.cbytes <= worst else None
+
+
 def decode_blocks(header: BloscHeader, fetched: dict[int, bytes]) -> dict[int, numpy.ndarray]:
     """Decode blocks from their compressed bytes: ``{block: bytes}`` -> ``{block: uint8}``.
 
@@ -233,12 +252,15 @@ class BloscChunkReader:
     ``cache``: a ``chunkcache.ChunkCache`` (or None); keys start with ``key`` (the opened
     product's token, the level and the variable), so headers and blocks are cached per chunk
     of one opened product (a product rewritten in place is reopened under a new token).
-    ``stats`` counts what was fetched (tests and benchmarks)."""
+    ``shared``: the product version's headers in the cache tier
+    (``shared_headers.SharedHeaders``, or None): asked before the store, given what the store
+    answered. ``stats`` counts what was fetched (tests and benchmarks)."""
 
-    def __init__(self, array, cache, key: tuple):
+    def __init__(self, array, cache, key: tuple, shared=None):
         self.array = array
         self.cache = cache
         self.key = key
+        self.shared = shared
         self.dtype = numpy.dtype(array.dtype)
         self.chunk_shape = tuple(int(c) for c in array.chunks)
         self.stats = {"requests": 0, "bytes": 0, "blocks_decoded": 0}
@@ -289,6 +311,16 @@ class BloscChunkReader:
             return cached if isinstance(cached, BloscHeader) else None
         key = self._chunk_key(i, j)
         decoded = int(numpy.prod(self.chunk_shape)) * self.dtype.itemsize
+        if self.shared is not None:  # a container read it already: no store round trip
+            table = self.shared.get(key)
+            header = None
+            if table is not None:
+                header = checked_header(table, decoded, self.dtype.itemsize)
+                if header is None:
+                    logger.warning("shared blosc header of %s does not fit the chunk: ignored", key)
+            if header is not None:
+                self._keep((i, j, "header"), header)
+                return header
         (prefix,) = self._fetch(key, [(0, table_prefix(decoded))])
         if prefix is None:
             return False
@@ -302,6 +334,8 @@ class BloscChunkReader:
         ):
             header = None
         self._keep((i, j, "header"), header if header is not None else _NOT_BLOCKWISE)
+        if header is not None and self.shared is not None:
+            self.shared.put(key, header.table)
         return header
 
     # -- rows --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import threading
 
 from cachetools import LRUCache
 
-from titiler_eopf.tiler import chunkcache, metadata_cache
+from titiler_eopf.tiler import chunkcache, metadata_cache, shared_headers
 from titiler_eopf.tiler.budget import ReadLimits
 from titiler_eopf.tiler.errors import InternalError, not_found, reading
 from titiler_eopf.tiler.product import Product
@@ -101,4 +101,5 @@ class Catalog:
                 chunk_cache=chunkcache.process_cache(settings.chunk_cache_bytes)
                 if settings.chunk_cache_bytes
                 else None,
+                shared_headers=shared_headers.for_product(self.metadata_store, *ids, version),
             )

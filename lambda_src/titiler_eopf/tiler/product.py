@@ -195,6 +195,7 @@ class Product:
     read_limits: ReadLimits = field(default_factory=ReadLimits)
     chunk_token: int = field(default_factory=chunkcache.new_token)  # its chunks' cache key
     chunk_cache: Any = None  # chunkcache.ChunkCache shared by the process, or None
+    shared_headers: Any = None  # shared_headers.SharedHeaders of its version, or None
 
     def __post_init__(self):
         root_group = self.root

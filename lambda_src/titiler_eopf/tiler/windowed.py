@@ -213,11 +213,13 @@ def _decode(raw: numpy.ndarray, encoding: dict, out: numpy.ndarray) -> None:
 
 
 class WindowReader:
-    """Reads planned bands; ``cache`` None reads around the chunk cache."""
+    """Reads planned bands; ``cache`` None reads around the chunk cache; ``shared``: the
+    product version's blosc headers in the cache tier (``shared_headers``), or None."""
 
-    def __init__(self, token: int, cache: chunkcache.ChunkCache | None):
+    def __init__(self, token: int, cache: chunkcache.ChunkCache | None, shared=None):
         self.token = token
         self.cache = cache
+        self.shared = shared
 
     def read(self, plan: BandPlan) -> numpy.ndarray:
         """Raw (undecoded) samples of the band, shape (len(rows), len(cols))."""
@@ -254,7 +256,7 @@ class WindowReader:
         ch, cw = plan.chunk_shape
         height, width = plan.array.shape
         key = (self.token, plan.level_path, plan.name)
-        reader = blosc_ranges.BloscChunkReader(plan.array, self.cache, key)
+        reader = blosc_ranges.BloscChunkReader(plan.array, self.cache, key, self.shared)
 
         def read_one(ij):
             i, j = ij
@@ -421,7 +423,7 @@ def read_level(
 
     ``raw`` bands (classes, masks) are not CF-decoded: their values stay as they are.
     """
-    reader = WindowReader(product.chunk_token, product.chunk_cache)
+    reader = WindowReader(product.chunk_token, product.chunk_cache, product.shared_headers)
     # bands fetched and decoded side by side (I/O and blosc release the GIL); meanwhile this
     # thread opens the level's dataset for the encodings (first read of a level: ~20-40 ms CPU
     # that would otherwise come after the fetch)
