@@ -17,7 +17,11 @@ its tile endpoint does; the native layout keeps its CRS in ``proj:epsg`` attribu
 titiler.xarray does not read, so the opener writes EPSG:32632 for it). Ratios are stock / ours.
 
     .venv/bin/python -m bench.bench_fullsize [--zooms 7-14] [--products l1c-native,...]
-        [--repeat 3] [--baseline ../previous-checkout]
+        [--repeat 3] [--baseline ../previous-checkout] [--known-only]
+
+Then, for the native products, a cold container's first tile of a known product with nothing,
+its metadata, or its metadata and chunk headers shared through the cache tier
+(:mod:`bench.fullsize_known`; ``--known-only``: that table alone).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import time
 from pathlib import Path
 
 from bench.fullsize_children import CHILD, OPEN_CHILD
+from bench.fullsize_known import known_product_tiles, report_known
 from eopf_sample import fullsize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,6 +170,11 @@ def main() -> None:
         help="another checkout (e.g. a worktree of the previous commit): its tiler runs beside "
         "this one, interleaved, same store, and a before/after table follows the goals",
     )
+    parser.add_argument(
+        "--known-only",
+        action="store_true",
+        help="only the table of cold containers on a known product (shared metadata, headers)",
+    )
     args = parser.parse_args()
     lo, hi = map(int, args.zooms.split("-"))
     data = Path(args.data)
@@ -192,8 +202,9 @@ def main() -> None:
     import morecantile
 
     rows = []
+    names = [] if args.known_only else args.products.split(",")
     try:
-        for name in args.products.split(","):
+        for name in names:
             product = fullsize.PRODUCTS[name]
             product_dir = fullsize.product_path(data, name)
             for z in range(lo, hi + 1):
@@ -243,15 +254,22 @@ def main() -> None:
                     file=sys.stderr,
                     flush=True,
                 )
-        opens = cold_opens(store, args.products.split(","), args.timeout)
+        opens = cold_opens(store, names, args.timeout)
+        known = known_product_tiles(
+            store, args.products.split(","), range(lo, hi + 1), args.repeat, args.timeout, BANDS
+        )
     finally:
         server.terminate()
         server.wait(10)
+    if args.known_only:
+        report_known(known, args.repeat)
+        return
     report(rows, lo, hi)
     goals(rows)
     if args.baseline:
         report_before_after(rows, args.baseline, args.repeat)
     report_opens(opens)
+    report_known(known, args.repeat)
     chunk_cache_choice(data)
 
 

@@ -150,3 +150,67 @@ out = {"ms": ms, "status": status, "store_requests": stats["requests"],
 client.get(base + "/WebMercatorQuad/tilejson.json", params=params + [("v", "2")])  # publishes
 print("RESULT " + json.dumps(out))
 """
+
+# A cold container's TileJSON and first tile (MISS: no tile cache) of a product, with nothing
+# shared (no cache tier), with its metadata shared, or with its metadata and its chunks' blosc
+# headers shared (``share``: none / metadata / headers). The cache tier is a directory, one
+# file per key, each request paying ``tier_latency`` s (a Redis GET in a VPC); round trips
+# counted. ``publish``: afterwards, publish what was read (metadata, headers) for the next.
+KNOWN_CHILD = r"""
+import json, os, re, sys, time
+args = json.loads(sys.argv[1])
+from tests.support.loopback import remote_reset, remote_stats
+from fastapi.testclient import TestClient
+from titiler_eopf.tiler import shared_headers
+from titiler_eopf.tiler.app import create_tiler_app
+from titiler_eopf.tiler.settings import TilerSettings
+
+class FileBlobs:
+    def __init__(self, root, latency):
+        self.root, self.latency, self.requests = root, latency, 0
+    def path(self, key):
+        return os.path.join(self.root, key.replace("/", "_"))
+    def get(self, key):
+        self.requests += 1
+        time.sleep(self.latency)
+        try:
+            return open(self.path(key), "rb").read()
+        except FileNotFoundError:
+            return None
+    def put(self, key, value):
+        self.requests += 1
+        time.sleep(self.latency)
+        open(self.path(key), "wb").write(value)
+
+if args["share"] == "metadata":  # the tiler before chunk headers were shared
+    shared_headers.for_product = lambda *a, **k: None
+blobs = FileBlobs(args["blobs"], args["tier_latency"]) if args["share"] != "none" else None
+settings = TilerSettings(store_url=args["store"], store_allow_http=True)
+client = TestClient(create_tiler_app(settings, metadata_store=blobs))
+client.get("/tileMatrixSets")
+import rasterio, xarray, zarr  # noqa: F401
+params = [("variables", f"/measurements/reflectance:{b}") for b in args["bands"]]
+params += [("rescale", "0,0.4")]
+base = f"/collections/{args['collection']}/items/{args['item']}"
+chunk = re.compile(r"/measurements/reflectance/r\d+m/b\w+/\d+\.\d+$")
+
+def measure(path):
+    remote_reset(args["store"])
+    tier = blobs.requests if blobs else 0
+    started = time.perf_counter()
+    status = client.get(base + path, params=params).status_code
+    ms = (time.perf_counter() - started) * 1000
+    stats = remote_stats(args["store"])
+    starts = [s for p, s in stats["starts"].items() if chunk.search(p)]
+    return {"ms": ms, "status": status, "requests": stats["requests"], "bytes": stats["bytes"],
+            "chunks": len(starts), "header_reads": sum(s.count(0) for s in starts),
+            "tier_requests": (blobs.requests if blobs else 0) - tier}
+
+out = {"open": measure("/WebMercatorQuad/tilejson.json")}
+z, x, y = args["tile"]
+out["tile"] = measure(f"/tiles/WebMercatorQuad/{z}/{x}/{y}.png")
+if args.get("publish"):
+    client.get(base + "/WebMercatorQuad/tilejson.json", params=params + [("v", "2")])
+    shared_headers.drain()
+print("RESULT " + json.dumps(out))
+"""

@@ -143,6 +143,11 @@ class CacheBlobs:
 
     def __init__(self, cache: TileCache):
         self.cache = cache
+        # Chunk headers (one small blob per chunk, asked for before the store) are shared
+        # only where a blob costs less than the store's own range read: Redis (sub-ms) or
+        # this process's memory; an S3-only tier would add a round trip as slow as the store.
+        backend = getattr(cache.backend, "name", None)
+        self.chunk_headers = backend in ("memory", "redis", "s3_redis")
 
     def get(self, key: str) -> bytes | None:
         return self.cache.get_blob(key)

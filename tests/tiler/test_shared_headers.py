@@ -135,6 +135,18 @@ def test_blob_round_trip_and_damage():
     assert one.key("a/0.0") != other.key("a/0.0")
 
 
+def test_no_chunk_headers_in_an_s3_only_tier():
+    """Blobs in S3 cost what the store's range read costs: metadata is shared, headers not."""
+    from titiler_eopf.cache import build_cache
+    from titiler_eopf.main import CacheBlobs
+
+    version = ".zmetadata:1:2"
+    s3 = make_settings("s3", s3_endpoint="http://127.0.0.1:9", bucket="never-asked")
+    assert shared_headers.for_product(CacheBlobs(build_cache(s3)), "c", "i", version) is None
+    memory = CacheBlobs(memory_cache())
+    assert shared_headers.for_product(memory, "c", "i", version) is not None
+
+
 def test_checked_header_rejects_tables_of_another_chunk():
     data = numpy.arange(700 * 500, dtype="<u2").reshape(700, 500)
     raw = numcodecs.Blosc("zstd", 3, numcodecs.Blosc.BITSHUFFLE, blocksize=8192).encode(data)

@@ -57,8 +57,11 @@ def decode(key: str, blob: bytes) -> bytes | None:
 def for_product(
     blobs: BlobStore | None, collection: str, item: str, version: str | None
 ) -> SharedHeaders | None:
-    """The shared headers of one version of a product; None when nothing may be shared."""
+    """The shared headers of one version of a product; None when nothing may be shared (no
+    version, or a blob store whose ``chunk_headers`` is False: blobs as slow as the store)."""
     if blobs is None or not version or version in NOT_VERSIONED:
+        return None
+    if not getattr(blobs, "chunk_headers", True):
         return None
     digest = hashlib.sha256(version.encode()).hexdigest()[:32]
     return SharedHeaders(blobs, f"blosc-header/v1/{collection}/{item}/{digest}")
