@@ -41,6 +41,8 @@ def test_ranges_and_counters(files):
         stats = remote_stats(store.url)
         assert stats["paths"]["/a/blob"] == [5, len(data) + 10 + 16 + 6]
         assert stats["paths"]["/a/missing"] == [1, 0]
+        # the first byte of each answer (the 416 answers nothing: counted at 0)
+        assert stats["starts"]["/a/blob"] == [0, 0, 10, len(data) - 16, 1048570]
         assert stats == store.stats()
         remote_reset(store.url)
         assert store.stats()["requests"] == 0
