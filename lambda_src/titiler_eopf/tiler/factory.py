@@ -21,7 +21,6 @@ from starlette.responses import HTMLResponse, Response
 from titiler.core.factory import TilerFactory, img_endpoint_params
 from titiler.core.resources.enums import ImageType, OptionalHeader
 from titiler.core.resources.responses import JSONResponse
-from titiler.core.utils import render_image
 
 from titiler_eopf.paths import ID_PATTERN, ITEM_PREFIX, MAX_ZOOM, PARAM_PATTERNS, RENDER, RENDERS
 from titiler_eopf.tiler import budget, checks
@@ -38,6 +37,7 @@ from titiler_eopf.tiler.html import templates
 from titiler_eopf.tiler.http_errors import ClassifiedRoute
 from titiler_eopf.tiler.layers import LayerReader
 from titiler_eopf.tiler.limits import LimitSettings
+from titiler_eopf.tiler.png import render_image
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.reader import EOPFReader
 from titiler_eopf.tiler.renders import get_render, item_renders, render_entry
