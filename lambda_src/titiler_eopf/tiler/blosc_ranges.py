@@ -14,11 +14,10 @@ A native Sentinel-2 r10m chunk is 5490 x 5490 uint16 (60 MB) in 128 KiB blocks o
 tile at z14 needs ~15 of its 460 blocks. :class:`BloscChunkReader` reads the header and table
 (one small range, cached per chunk of an opened product, and shared across containers per
 product version through the cache tier: :mod:`titiler_eopf.tiler.shared_headers`), then the
-byte ranges of the blocks
-holding the rows asked for (neighbouring ranges coalesced into pieces of up to 1 MiB, fetched
-side by side, each decoded as soon as it arrives), and decodes each block alone with c-blosc's
-own ``blosc_getitem`` (from the library numcodecs ships) over a compact copy of the chunk: the
-header, a table pointing at the fetched blocks, the blocks.
+byte ranges of the blocks holding the rows asked for (neighbouring ranges coalesced into
+pieces of up to 1 MiB, fetched side by side, each decoded as soon as it arrives), and decodes
+each block alone with c-blosc's own ``blosc_getitem`` (from the library numcodecs ships) over
+a compact copy of the chunk: the header, a table pointing at the fetched blocks, the blocks.
 Every codec, shuffle and block size c-blosc writes decodes exactly as a whole-chunk decode
 would (tests compare them). Decoded blocks go into the chunk cache, so neighbouring tiles
 reuse them.
@@ -298,6 +297,9 @@ class BloscChunkReader:
     def _cached(self, suffix: tuple):
         return self.cache.get((*self.key, *suffix)) if self.cache is not None else None
 
+    def _held(self, suffix: tuple) -> bool:
+        return self.cache is not None and (*self.key, *suffix) in self.cache
+
     def _keep(self, suffix: tuple, value) -> None:
         if self.cache is not None:
             self.cache.put((*self.key, *suffix), value)
@@ -339,9 +341,14 @@ class BloscChunkReader:
         return header
 
     # -- rows --------------------------------------------------------------------------
-    def read_rows(self, i: int, j: int, row0: int, row1: int) -> numpy.ndarray | None:
+    def read_rows(
+        self, i: int, j: int, row0: int, row1: int, around: int = 0
+    ) -> numpy.ndarray | None:
         """Rows [row0, row1) of chunk (i, j) (chunk-local rows, full chunk width); None when
-        the chunk must be read whole."""
+        the chunk must be read whole. When blocks must be fetched anyway, those of the
+        ``around`` rows above and below that are not cached come in the same ranges (and go
+        into the cache): a neighbour east or west, whose rows are a little higher or lower
+        on a grid turned against the tiles', then finds all its rows cached."""
         header = self.header(i, j)
         ch, cw = self.chunk_shape
         if header is False:  # absent chunk: the fill value, as zarr reads it
@@ -355,7 +362,12 @@ class BloscChunkReader:
         blocks = {b: self._cached((i, j, "block", b)) for b in span}
         missing = [b for b, v in blocks.items() if v is None]
         if missing:
-            pieces = header.ranges(missing, max_bytes=PIECE_BYTES)
+            ch = self.chunk_shape[0]
+            wider = header.block_span(
+                max(0, row0 - around) * row_bytes, min(ch, row1 + around) * row_bytes
+            )
+            ahead = [b for b in wider if b not in blocks and not self._held((i, j, "block", b))]
+            pieces = header.ranges(missing + ahead, max_bytes=PIECE_BYTES)
             key = self._chunk_key(i, j)
 
             def fetch_and_decode(piece) -> dict[int, numpy.ndarray] | None:
@@ -384,6 +396,18 @@ class BloscChunkReader:
         )
         rows = joined[start - first : end - first].view(self.dtype)
         return rows.reshape(row1 - row0, cw)
+
+    def rows_cached(self, i: int, j: int, row0: int, row1: int) -> bool:
+        """Rows [row0, row1) of chunk (i, j) are all in the cache: ``read_rows`` would make
+        no store request."""
+        if self.cache is None:
+            return False
+        header = self.cache.get((*self.key, i, j, "header"))
+        if not isinstance(header, BloscHeader):
+            return False
+        row_bytes = self.chunk_shape[1] * self.dtype.itemsize
+        span = header.block_span(row0 * row_bytes, row1 * row_bytes)
+        return all(self._held((i, j, "block", b)) for b in span)
 
 
 class _NotBlockwise:
