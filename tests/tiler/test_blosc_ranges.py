@@ -181,6 +181,32 @@ def test_fetches_only_the_blocks_of_the_rows_and_caches_them(tmp_path):
     assert reader.stats["blocks_decoded"] - before["blocks_decoded"] == len(set(new) - set(span))
 
 
+def test_rows_cached_says_whether_a_read_would_fetch(tmp_path):
+    """What a neighbour's read decides on (copies from the cache, no threads): True only
+    when every block of the rows is cached."""
+    big = values("<u2", (1400, 2000))
+    array, _ = write_array(tmp_path / "a", ONE_CHUNK_ZSTD, big, chunks=big.shape)
+    cache = chunkcache.ChunkCache(2**30)
+    reader = blosc_ranges.BloscChunkReader(array, cache, ("t",))
+    assert not reader.rows_cached(0, 0, 500, 560)  # nothing read yet: not even the header
+    reader.read_rows(0, 0, 500, 560)
+    assert reader.rows_cached(0, 0, 500, 560)
+    assert reader.rows_cached(0, 0, 510, 550)
+    assert not reader.rows_cached(0, 0, 540, 620)  # rows below: new blocks
+    # a cache holding one such band: reading rows further south evicts the first ones
+    held = cache.stats()["bytes"]
+    small = chunkcache.ChunkCache(int(held * 1.2))
+    reader = blosc_ranges.BloscChunkReader(array, small, ("t",))
+    reader.read_rows(0, 0, 500, 560)
+    assert reader.rows_cached(0, 0, 500, 560)
+    reader.read_rows(0, 0, 900, 960)
+    assert reader.rows_cached(0, 0, 900, 960)
+    assert not reader.rows_cached(0, 0, 500, 560)
+    before = dict(reader.stats)
+    numpy.testing.assert_array_equal(reader.read_rows(0, 0, 500, 560), big[500:560])
+    assert reader.stats["requests"] == before["requests"] + 1
+
+
 def test_long_runs_of_blocks_come_in_pieces_side_by_side(tmp_path, monkeypatch):
     # 800 rows of 4000 bytes: with 64 KiB pieces, many ranges fetched and decoded at once,
     # the same rows as a whole-chunk read, no byte fetched twice

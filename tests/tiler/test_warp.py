@@ -127,3 +127,22 @@ def test_one_row_window_goes_through_xarray_reader():
     bbox = (s.xs[10], y - 1, s.xs[200], y + 1)
     fast, slow = both(s, bbox, True, dst_crs=UTM, bounds_crs=UTM, height=4, width=64)
     assert_same(fast, slow)
+
+
+def test_tile_matrix_sets_are_shared_not_copied():
+    """The routes' registry answers one object per identifier (morecantile's deep-copies it
+    on every request, and the copy recomputes its CRS): equal to morecantile's, and an
+    unknown identifier is refused as morecantile refuses it."""
+    import morecantile
+    from morecantile.errors import InvalidIdentifier
+
+    from titiler_eopf.tiler.matrix_sets import shared_tile_matrix_sets
+
+    shared = shared_tile_matrix_sets()
+    assert shared.list() == morecantile.tms.list()
+    first = shared.get("WebMercatorQuad")
+    assert shared.get("WebMercatorQuad") is first
+    assert first == morecantile.tms.get("WebMercatorQuad")
+    assert first.rasterio_crs == morecantile.tms.get("WebMercatorQuad").rasterio_crs
+    with pytest.raises(InvalidIdentifier):
+        shared.get("NoSuchMatrixSet")

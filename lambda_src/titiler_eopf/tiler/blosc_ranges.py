@@ -351,6 +351,18 @@ class BloscChunkReader:
         rows = joined[start - first : end - first].view(self.dtype)
         return rows.reshape(row1 - row0, cw)
 
+    def rows_cached(self, i: int, j: int, row0: int, row1: int) -> bool:
+        """Rows [row0, row1) of chunk (i, j) are all in the cache: ``read_rows`` would make
+        no store request."""
+        if self.cache is None:
+            return False
+        header = self.cache.get((*self.key, i, j, "header"))
+        if not isinstance(header, BloscHeader):
+            return False
+        row_bytes = self.chunk_shape[1] * self.dtype.itemsize
+        span = header.block_span(row0 * row_bytes, row1 * row_bytes)
+        return all((*self.key, i, j, "block", b) in self.cache for b in span)
+
 
 class _NotBlockwise:
     """Cached marker: this chunk is read whole."""

@@ -46,6 +46,11 @@ class ChunkCache:
             self.hits += 1
             return value
 
+    def __contains__(self, key) -> bool:
+        """Held now (not counted as a hit or miss, not moved up the LRU)."""
+        with self._lock:
+            return key in self._entries
+
     def put(self, key, value) -> None:
         size = int(value.nbytes)
         if size > self.max_bytes:

@@ -21,7 +21,6 @@ from starlette.responses import HTMLResponse, Response
 from titiler.core.factory import TilerFactory, img_endpoint_params
 from titiler.core.resources.enums import ImageType, OptionalHeader
 from titiler.core.resources.responses import JSONResponse
-from titiler.core.utils import render_image
 
 from titiler_eopf.paths import ID_PATTERN, ITEM_PREFIX, MAX_ZOOM, PARAM_PATTERNS, RENDER, RENDERS
 from titiler_eopf.tiler import budget, checks
@@ -38,11 +37,14 @@ from titiler_eopf.tiler.html import templates
 from titiler_eopf.tiler.http_errors import ClassifiedRoute
 from titiler_eopf.tiler.layers import LayerReader
 from titiler_eopf.tiler.limits import LimitSettings
+from titiler_eopf.tiler.matrix_sets import shared_tile_matrix_sets
+from titiler_eopf.tiler.png import render_image
 from titiler_eopf.tiler.product import Product
 from titiler_eopf.tiler.reader import EOPFReader
 from titiler_eopf.tiler.renders import get_render, item_renders, render_entry
 from titiler_eopf.tiler.stac import StacClient, StacItemLocation, item_location, render_selection
 
+SHARED_TILE_MATRIX_SETS = shared_tile_matrix_sets()
 TILE = "/tiles/{tileMatrixSetId}/{z}/{x}/{y}"
 
 
@@ -125,6 +127,7 @@ def _options(factory, limits: LimitSettings) -> dict:
         "colormap_dependency": bounded_colormap(colormap_dependency(), limits),  # + EOPF's (scl)
         "process_dependency": algorithm_dependency(factory.process_dependency),
         "render_func": safe_render(render_image),
+        "supported_tms": SHARED_TILE_MATRIX_SETS,
     }
 
 

@@ -275,11 +275,35 @@ class WindowReader:
                 self.cache.put((*key, i, j), chunk)
 
         chunks = [(int(i), int(j)) for i in plan.chunk_rows for j in plan.chunk_cols]
-        if len(chunks) == 1:
-            read_one(chunks[0])
+        if len(chunks) == 1 or self._all_cached(plan, reader, chunks):
+            for ij in chunks:  # copies from the cache: threads would cost more than they do
+                read_one(ij)
         else:  # headers and blocks of the chunks fetched side by side
             with ThreadPoolExecutor(max_workers=min(len(chunks), CHUNK_READERS)) as pool:
                 list(pool.map(read_one, chunks))
+
+    def _all_cached(self, plan: BandPlan, reader, chunks) -> bool:
+        """Every chunk's rows (or the whole chunk) are in the chunk cache."""
+        if self.cache is None:
+            return False
+        key = (self.token, plan.level_path, plan.name)
+        return all(
+            (*key, i, j) in self.cache or reader.rows_cached(i, j, *self._chunk_rows(plan, i))
+            for i, j in chunks
+        )
+
+    def cached(self, plan: BandPlan) -> bool:
+        """Reading the plan makes no store request: its samples are in the chunk cache (whole
+        chunks, or the blosc blocks holding its rows)."""
+        if self.cache is None:
+            return False
+        chunks = [(int(i), int(j)) for i in plan.chunk_rows for j in plan.chunk_cols]
+        if plan.depth == 1 and blosc_ranges.eligible(plan.array):
+            key = (self.token, plan.level_path, plan.name)
+            reader = blosc_ranges.BloscChunkReader(plan.array, self.cache, key)
+            return self._all_cached(plan, reader, chunks)
+        key = (self.token, plan.level_path, plan.name)
+        return all((*key, i, j) in self.cache for i, j in chunks)
 
     # a few whole chunks, through the cache ------------------------------------------------
     def _read_cached(self, plan: BandPlan, out: numpy.ndarray) -> None:
@@ -425,10 +449,14 @@ def read_level(
     # bands fetched and decoded side by side (I/O and blosc release the GIL); meanwhile this
     # thread opens the level's dataset for the encodings (first read of a level: ~20-40 ms CPU
     # that would otherwise come after the fetch)
-    with ThreadPoolExecutor(max_workers=min(len(plans), BAND_READERS)) as pool:
-        reads = [pool.submit(reader.read, plan) for plan in plans]
+    if all(reader.cached(plan) for plan in plans):  # a neighbour's: copies from the cache
+        samples = [reader.read(plan) for plan in plans]
         dataset = product.dataset(level)
-        samples = [read.result() for read in reads]
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(plans), BAND_READERS)) as pool:
+            reads = [pool.submit(reader.read, plan) for plan in plans]
+            dataset = product.dataset(level)
+            samples = [read.result() for read in reads]
     raw = raw or [False] * len(names)
     encodings = [{} if r else dataset[name].encoding for name, r in zip(names, raw, strict=True)]
     dtypes = [dataset[name].dtype for name in names]
