@@ -47,6 +47,7 @@ def test_commands_are_resp_arrays_of_bulk_strings():
 
 REPLIES = (
     b"*4\r\n$1\r\n7\r\n$-1\r\n_\r\n$0\r\n\r\n"  # MGET: a value, RESP2 and RESP3 nulls, ""
+    b">2\r\n$6\r\nMOVING\r\n:1\r\n"  # a RESP3 push message: no reply, skipped
     b"*3\r\n$6\r\nstatus\r\n:42\r\n$12\r\nbody\r\n\r\nbody\r\n"  # a body holding CRLFs
 )
 PARSED = [[b"7", None, None, b""], [b"status", 42, b"body\r\n\r\nbody"]]

@@ -10,7 +10,8 @@ parsed from the bytes read so far, reading more only when they are incomplete.
 
 RESP2 and RESP3 replies alike (the connection speaks what redis-py negotiated):
 bulk strings as bytes, nulls (``$-1``, ``*-1``, ``_``) as None, integers, simple
-strings; an error reply raises ``ReplyError`` once all replies are read.
+strings; an error reply raises ``ReplyError`` once all replies are read. A RESP3
+push message (``>``: e.g. a maintenance notification) is no reply: it is skipped.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _parse(buf: bytes, pos: int):
         if len(buf) < pos + size + 2:
             raise _Incomplete
         return buf[pos : pos + size], pos + size + 2
-    if kind == b"*":
+    if kind == b"*" or kind == b">":
         count = int(line)
         if count < 0:
             return None, pos
@@ -91,9 +92,11 @@ async def read_replies(reader: asyncio.StreamReader, count: int) -> list:
         buf += chunk
         try:
             replies, pos = [], 0
-            for _ in range(count):
+            while len(replies) < count:
+                push = buf.startswith(b">", pos)
                 value, pos = _parse(buf, pos)
-                replies.append(value)
+                if not push:
+                    replies.append(value)
         except _Incomplete:
             continue
         if pos != len(buf):
