@@ -341,3 +341,25 @@ def test_tiles_are_identical_to_whole_chunk_reads(l1c_b04, monkeypatch):
         assert (a[-1] > 0).any()  # not an empty tile
     # the chunk cache held blocks (small entries), not 6.7 MB chunks
     assert stats["entries"] > 0 and stats["bytes"] / stats["entries"] < 2**20
+
+
+def test_rows_around_come_with_a_fetch_not_alone(tmp_path):
+    big = values("<u2", (1400, 2000))
+    array, _ = write_array(tmp_path / "a", ONE_CHUNK_ZSTD, big, chunks=big.shape)
+    reader = blosc_ranges.BloscChunkReader(array, chunkcache.ChunkCache(2**30), ("t",))
+    numpy.testing.assert_array_equal(reader.read_rows(0, 0, 500, 560, around=20), big[500:560])
+    header = reader.header(0, 0)
+    wider = header.block_span(480 * 4000, 580 * 4000)
+    assert reader.stats["blocks_decoded"] == len(wider)
+    assert len(header.block_span(500 * 4000, 560 * 4000)) < len(wider)
+    # a neighbour east, its rows 15 higher: all cached, nothing fetched
+    assert reader.rows_cached(0, 0, 485, 545)
+    before = dict(reader.stats)
+    numpy.testing.assert_array_equal(reader.read_rows(0, 0, 485, 545, around=20), big[485:545])
+    assert reader.stats == before
+    # rows already cached are not read again for the rows around: only what is missing
+    reader.read_rows(0, 0, 570, 600, around=20)
+    assert reader.stats["blocks_decoded"] - before["blocks_decoded"] == len(
+        set(header.block_span(550 * 4000, 620 * 4000)) - set(wider)
+    )
+    assert reader.rows_cached(0, 0, 550, 620)

@@ -276,6 +276,9 @@ class BloscChunkReader:
     def _cached(self, suffix: tuple):
         return self.cache.get((*self.key, *suffix)) if self.cache is not None else None
 
+    def _held(self, suffix: tuple) -> bool:
+        return self.cache is not None and (*self.key, *suffix) in self.cache
+
     def _keep(self, suffix: tuple, value) -> None:
         if self.cache is not None:
             self.cache.put((*self.key, *suffix), value)
@@ -305,9 +308,14 @@ class BloscChunkReader:
         return header
 
     # -- rows --------------------------------------------------------------------------
-    def read_rows(self, i: int, j: int, row0: int, row1: int) -> numpy.ndarray | None:
+    def read_rows(
+        self, i: int, j: int, row0: int, row1: int, around: int = 0
+    ) -> numpy.ndarray | None:
         """Rows [row0, row1) of chunk (i, j) (chunk-local rows, full chunk width); None when
-        the chunk must be read whole."""
+        the chunk must be read whole. When blocks must be fetched anyway, those of the
+        ``around`` rows above and below that are not cached come in the same ranges (and go
+        into the cache): a neighbour east or west, whose rows are a little higher or lower
+        on a grid turned against the tiles', then finds all its rows cached."""
         header = self.header(i, j)
         ch, cw = self.chunk_shape
         if header is False:  # absent chunk: the fill value, as zarr reads it
@@ -321,7 +329,12 @@ class BloscChunkReader:
         blocks = {b: self._cached((i, j, "block", b)) for b in span}
         missing = [b for b, v in blocks.items() if v is None]
         if missing:
-            pieces = header.ranges(missing, max_bytes=PIECE_BYTES)
+            ch = self.chunk_shape[0]
+            wider = header.block_span(
+                max(0, row0 - around) * row_bytes, min(ch, row1 + around) * row_bytes
+            )
+            ahead = [b for b in wider if b not in blocks and not self._held((i, j, "block", b))]
+            pieces = header.ranges(missing + ahead, max_bytes=PIECE_BYTES)
             key = self._chunk_key(i, j)
 
             def fetch_and_decode(piece) -> dict[int, numpy.ndarray] | None:
@@ -361,7 +374,7 @@ class BloscChunkReader:
             return False
         row_bytes = self.chunk_shape[1] * self.dtype.itemsize
         span = header.block_span(row0 * row_bytes, row1 * row_bytes)
-        return all((*self.key, i, j, "block", b) in self.cache for b in span)
+        return all(self._held((i, j, "block", b)) for b in span)
 
 
 class _NotBlockwise:
