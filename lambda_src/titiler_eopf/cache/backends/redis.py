@@ -5,15 +5,15 @@ The keys, the hash tags and the write scripts are described in
 ``redis_layout``: per collection a generation and a purge token, per item a
 generation, a purge token, an index of its entries and the entries.
 
-A HIT is one pipeline: the collection's generation and purge token, the
-item's, and the entry, read together (one round trip on a node, at most two
-in parallel on a cluster), and the entry counts only if it was written under
-those generations. Generation keys are created when the first entry of a
-scope is stored (a lookup creates nothing) and carry a TTL at least as long as
-any entry written under them, so every key this backend writes expires
-(ElastiCache's ``volatile-lru`` can evict all of them). A lost generation
-reads as ``0``, which no entry was written under: losing it is a miss, never
-a stale hit.
+A HIT is one round trip: the collection's generation and purge token, the
+item's, and the entry, read together (on a node two commands written at once,
+on a cluster a pipeline: at most two round trips in parallel), and the entry
+counts only if it was written under those generations. Generation keys are
+created when the first entry of a scope is stored (a lookup creates nothing)
+and carry a TTL at least as long as any entry written under them, so every key
+this backend writes expires (ElastiCache's ``volatile-lru`` can evict all of
+them). A lost generation reads as ``0``, which no entry was written under:
+losing it is a miss, never a stale hit.
 
 A write stores only if the scope's generations are still those the render
 started under (a render racing an invalidation is never stored after it), and
@@ -22,6 +22,7 @@ a reader never sees half a record (each script is atomic).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from urllib.parse import unquote
@@ -44,6 +45,7 @@ from .base import (
 from .redis_async import AsyncRedis
 from .redis_client import RedisConnection
 from .redis_layout import RedisLayout, purge_token, split_purge_token
+from .redis_wire import command, packed_args
 
 log = logging.getLogger("titiler_eopf.cache.redis")
 
@@ -61,6 +63,11 @@ META_FIELDS = (
     "gens",
     "src",
 )
+# The HMGET's field names, packed once (the asyncio lookup on one node: ``_lookup_request``).
+PACKED_FIELDS = {
+    False: (packed_args(META_FIELDS), len(META_FIELDS)),
+    True: (packed_args(META_FIELDS + ("body",)), len(META_FIELDS) + 1),
+}
 BATCH = 500
 # Key listing cursors (see ``RedisBackend.scan``): the master scanned (on a cluster) and the
 # SCAN cursor there.
@@ -85,24 +92,29 @@ class RedisBackend(Backend):
         self.conn = conn or RedisConnection(settings, clock)
         self.keys = RedisLayout(self.ns, self.conn.cluster)
         self.aio = AsyncRedis(self.conn)
+        # The generations' MGET of a scope, packed once (key names are a function of it).
+        self._generations_request = functools.lru_cache(maxsize=1024)(self._mget_generations)
 
     # --- generations ------------------------------------------------------
     def _queue_generations(self, pipe, collection: str, item: str) -> None:
         """One MGET on a node (one command to pack and one reply to parse: the HIT path
         pays per command); four GETs on a cluster (its pipeline refuses MGET), two per
         slot. ``_split_generations`` reads either back."""
-        k = self.keys
-        names = (
-            k.gen_collection(collection),
-            k.purge_collection(collection),
-            k.gen_item(collection, item),
-            k.purge_item(collection, item),
-        )
+        names = self._generation_keys(collection, item)
         if self.conn.cluster:
             for name in names:
                 pipe.get(name)
         else:
             pipe.mget(names)
+
+    def _generation_keys(self, collection: str, item: str) -> tuple[str, str, str, str]:
+        k = self.keys
+        return (
+            k.gen_collection(collection),
+            k.purge_collection(collection),
+            k.gen_item(collection, item),
+            k.purge_item(collection, item),
+        )
 
     def _split_generations(self, replies: list) -> tuple[tuple[str, str, str], list]:
         """The generations queued by ``_queue_generations`` and the replies after them."""
@@ -215,17 +227,23 @@ class RedisBackend(Backend):
 
     async def lookup_async(self, key: CacheKey, want_body: bool):
         """``lookup`` on the event loop; ``NEEDS_THREAD`` when a miss needs a blocking
-        call (the S3 re-warm of s3_redis): ask ``lookup`` then. A body kept in S3 only
+        call (the S3 re-warm of s3_redis): ask ``lookup`` then. On one node the commands
+        go as bytes (``AsyncRedis.exchange``: redis-py's pipeline costs more than the round
+        trip), on a cluster as redis-py's pipeline (slots, MOVED). A body kept in S3 only
         (s3_redis) is read in a worker thread, and that read alone: the record and the
         generations read here stand (no second Redis round trip)."""
         fields = self._fields(want_body)
+        if self.conn.cluster:
 
-        async def op(r):
-            pipe = r.pipeline(transaction=False)
-            self._queue_lookup(pipe, key, fields)
-            return await pipe.execute()
+            async def op(r):
+                pipe = r.pipeline(transaction=False)
+                self._queue_lookup(pipe, key, fields)
+                return await pipe.execute()
 
-        gens, rec = self._answer(fields, await self.aio.call(op))
+            replies = await self.aio.call(op)
+        else:
+            replies = await self.aio.exchange(self._lookup_request(key, want_body), 2)
+        gens, rec = self._answer(fields, replies)
         if not rec and self._miss_blocks(gens):
             return NEEDS_THREAD
         if rec and "body" not in rec:
@@ -234,6 +252,17 @@ class RedisBackend(Backend):
                 body = await anyio.to_thread.run_sync(self._body, key, meta)
                 return Lookup(meta, body), gens
         return self._found(key, want_body, gens, rec), gens
+
+    def _lookup_request(self, key: CacheKey, want_body: bool) -> bytes:
+        """``_queue_lookup``'s commands on one node, as bytes: the MGET of the
+        generations and the HMGET of the entry's fields."""
+        tail, count = PACKED_FIELDS[want_body]
+        return self._generations_request(*key.scope) + command(
+            "HMGET", self.keys.entry(key.id), tail=tail, tail_count=count
+        )
+
+    def _mget_generations(self, collection: str, item: str) -> bytes:
+        return command("MGET", *self._generation_keys(collection, item))
 
     def _miss_blocks(self, gens) -> bool:
         """Would ``_missing`` make a blocking call (s3_redis: the S3 copy)?"""
