@@ -160,7 +160,6 @@ def main() -> None:
                 same[n] = bool(numpy.array_equal(pixels(a), pixels(b)))
 
     print(f"{what}; {args.rounds} rounds, CPU ms per encode (medians), 256 x 256 tiles")
-    print("```text")
     print(
         f"{'render':24} {'GDAL ms':>8} {'ours ms':>8} {'speed-up':>9} {'GDAL B':>8} {'ours B':>8} "
         f"{'size':>6}  same pixels"
@@ -169,7 +168,6 @@ def main() -> None:
         g, o = (statistics.median(times[(n, e)]) for e in encoders)
         gb, ob = sizes[n]
         print(f"{n:24} {g:8.2f} {o:8.2f} {g / o:8.1f}x {gb:8d} {ob:8d} {ob / gb:6.3f}  {same[n]}")
-    print("```")
 
     # Whole tiles whose blocks are cached: the same request again and again, two apps.
     original = factory.render_image
@@ -186,7 +184,6 @@ def main() -> None:
         "A tile whose data is cached (the floor of a neighbour's MISS): "
         "wall and CPU ms per tile, medians"
     )
-    print("```text")
     print(
         f"{'render':24} {'GDAL ms':>8} {'ours ms':>8} {'GDAL CPU':>9} {'ours CPU':>9} "
         f"{'ours/GDAL':>10}"
@@ -206,7 +203,6 @@ def main() -> None:
                 samples[e][1].append((time.process_time() - cpu) * 1000)
         (gw, gc), (ow, oc) = ((statistics.median(s) for s in samples[e]) for e in apps)
         print(f"{n:24} {gw:8.1f} {ow:8.1f} {gc:9.1f} {oc:9.1f} {ow / gw:10.2f}")
-    print("```")
 
 
 if __name__ == "__main__":
