@@ -1,6 +1,8 @@
-"""PNG encode benchmark: titiler's ``render_image`` (GDAL's PNG driver, zlib level 6) against
-TiTiler-EOPF's (tiler/png.py: one "Sub" filter, libdeflate level 6), side by side on the same
-prepared images, and what it changes for a whole tile whose data is already read.
+"""PNG encode benchmark: GDAL's PNG driver against TiTiler-EOPF's libdeflate writer, side by side.
+
+titiler's ``render_image`` (GDAL's PNG driver, zlib level 6) against TiTiler-EOPF's
+(tiler/png.py: one "Sub" filter, libdeflate level 6) on the same prepared images, and what it
+changes for a whole tile whose data is already read.
 
 The images are tiles of the full-size products (``make bench-data``; the small sample
 products when they are missing), taken as the app's ``.npy`` (the bands and the mask before
