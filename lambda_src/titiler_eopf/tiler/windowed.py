@@ -227,14 +227,15 @@ class WindowReader:
         self.cache = cache
         self.shared = shared
 
-    def read(self, plan: BandPlan) -> numpy.ndarray:
-        """Raw (undecoded) samples of the band, shape (len(rows), len(cols))."""
+    def read(self, plan: BandPlan, cached: bool = False) -> numpy.ndarray:
+        """Raw (undecoded) samples of the band, shape (len(rows), len(cols)); ``cached``: the
+        caller found them all in the chunk cache (``cached``): copied without threads."""
         out = numpy.empty((len(plan.rows), len(plan.cols)), dtype=plan.array.dtype)
         decoded = plan.pixels * plan.array.dtype.itemsize
         banded = self._row_band_bytes(plan)
         limit = self.cache.max_bytes // 4 if self.cache is not None else BLOCK_BYTES
         if banded is not None and banded <= ROW_BAND_SHARE * decoded and banded <= limit:
-            self._read_row_bands(plan, out)
+            self._read_row_bands(plan, out, cached)
         # Through the cache when the chunks fit in a quarter of it (a tile and its neighbours);
         # bigger reads (a whole band at low zoom) would only flush it: decimated block by block.
         elif self.cache is not None and decoded <= self.cache.max_bytes // 4:
@@ -258,7 +259,7 @@ class WindowReader:
         rows = sum(r1 - r0 for r0, r1 in map(lambda i: self._chunk_rows(plan, i), plan.chunk_rows))
         return rows * plan.chunk_shape[1] * len(plan.chunk_cols) * plan.array.dtype.itemsize
 
-    def _read_row_bands(self, plan: BandPlan, out: numpy.ndarray) -> None:
+    def _read_row_bands(self, plan: BandPlan, out: numpy.ndarray, cached: bool) -> None:
         ch, cw = plan.chunk_shape
         height, width = plan.array.shape
         key = (self.token, plan.level_path, plan.name)
@@ -284,35 +285,27 @@ class WindowReader:
                 self.cache.put((*key, i, j), chunk)
 
         chunks = [(int(i), int(j)) for i in plan.chunk_rows for j in plan.chunk_cols]
-        if len(chunks) == 1 or self._all_cached(plan, reader, chunks):
+        if cached or len(chunks) == 1:
             for ij in chunks:  # copies from the cache: threads would cost more than they do
                 read_one(ij)
         else:  # headers and blocks of the chunks fetched side by side
             with ThreadPoolExecutor(max_workers=min(len(chunks), CHUNK_READERS)) as pool:
                 list(pool.map(read_one, chunks))
 
-    def _all_cached(self, plan: BandPlan, reader, chunks) -> bool:
-        """Every chunk's rows (or the whole chunk) are in the chunk cache."""
-        if self.cache is None:
-            return False
-        key = (self.token, plan.level_path, plan.name)
-        return all(
-            (*key, i, j) in self.cache or reader.rows_cached(i, j, *self._chunk_rows(plan, i))
-            for i, j in chunks
-        )
-
     def cached(self, plan: BandPlan) -> bool:
         """Reading the plan makes no store request: its samples are in the chunk cache (whole
         chunks, or the blosc blocks holding its rows)."""
         if self.cache is None:
             return False
-        chunks = [(int(i), int(j)) for i in plan.chunk_rows for j in plan.chunk_cols]
-        if plan.depth == 1 and blosc_ranges.eligible(plan.array):
-            key = (self.token, plan.level_path, plan.name)
-            reader = blosc_ranges.BloscChunkReader(plan.array, self.cache, key)
-            return self._all_cached(plan, reader, chunks)
         key = (self.token, plan.level_path, plan.name)
-        return all((*key, i, j) in self.cache for i, j in chunks)
+        blockwise = plan.depth == 1 and blosc_ranges.eligible(plan.array)
+        reader = blosc_ranges.BloscChunkReader(plan.array, self.cache, key) if blockwise else None
+        return all(
+            (*key, i, j) in self.cache
+            or (reader is not None and reader.rows_cached(i, j, *self._chunk_rows(plan, i)))
+            for i in map(int, plan.chunk_rows)
+            for j in map(int, plan.chunk_cols)
+        )
 
     # a few whole chunks, through the cache ------------------------------------------------
     def _read_cached(self, plan: BandPlan, out: numpy.ndarray) -> None:
@@ -459,7 +452,7 @@ def read_level(
     # thread opens the level's dataset for the encodings (first read of a level: ~20-40 ms CPU
     # that would otherwise come after the fetch)
     if all(reader.cached(plan) for plan in plans):  # a neighbour's: copies from the cache
-        samples = [reader.read(plan) for plan in plans]
+        samples = [reader.read(plan, cached=True) for plan in plans]
         dataset = product.dataset(level)
     else:
         with ThreadPoolExecutor(max_workers=min(len(plans), BAND_READERS)) as pool:
