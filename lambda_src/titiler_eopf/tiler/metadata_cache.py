@@ -46,9 +46,13 @@ class BlobStore(Protocol):
     def put(self, key: str, value: bytes) -> None: ...
 
 
+def version_digest(version: str) -> str:
+    """A product's source version as a part of a cache-tier key."""
+    return hashlib.sha256(version.encode()).hexdigest()[:32]
+
+
 def blob_key(collection: str, item: str, version: str) -> str:
-    digest = hashlib.sha256(version.encode()).hexdigest()[:32]
-    return f"product-metadata/v1/{collection}/{item}/{digest}"
+    return f"product-metadata/v1/{collection}/{item}/{version_digest(version)}"
 
 
 def shared_object(key: str) -> bool:

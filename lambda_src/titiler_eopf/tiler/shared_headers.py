@@ -23,7 +23,7 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from titiler_eopf.tiler.metadata_cache import NOT_VERSIONED, BlobStore
+from titiler_eopf.tiler.metadata_cache import NOT_VERSIONED, BlobStore, version_digest
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ def for_product(
         return None
     if not getattr(blobs, "chunk_headers", True):
         return None
-    digest = hashlib.sha256(version.encode()).hexdigest()[:32]
-    return SharedHeaders(blobs, f"blosc-header/v1/{collection}/{item}/{digest}")
+    return SharedHeaders(blobs, f"blosc-header/v1/{collection}/{item}/{version_digest(version)}")
 
 
 class SharedHeaders:
