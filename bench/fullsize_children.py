@@ -111,27 +111,14 @@ print("RESULT " + json.dumps(out))
 # A cold container opening a product (TileJSON: metadata + coordinates), with the product's
 # metadata shared through a cache tier (files here, counted) or not.
 OPEN_CHILD = r"""
-import json, os, sys, time
+import json, sys, time
 args = json.loads(sys.argv[1])
 from tests.support.loopback import remote_reset, remote_stats
 from fastapi.testclient import TestClient
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 
-class FileBlobs:  # the cache tier: one file per key, round trips counted
-    def __init__(self, root):
-        self.root, self.requests = root, 0
-    def path(self, key):
-        return os.path.join(self.root, key.replace("/", "_"))
-    def get(self, key):
-        self.requests += 1
-        try:
-            return open(self.path(key), "rb").read()
-        except FileNotFoundError:
-            return None
-    def put(self, key, value):
-        self.requests += 1
-        open(self.path(key), "wb").write(value)
+from bench.file_blobs import FileBlobs
 
 blobs = FileBlobs(args["blobs"]) if args["blobs"] else None
 settings = TilerSettings(store_url=args["store"], store_allow_http=True)
@@ -157,7 +144,7 @@ print("RESULT " + json.dumps(out))
 # file per key, each request paying ``tier_latency`` s (a Redis GET in a VPC); round trips
 # counted. ``publish``: afterwards, publish what was read (metadata, headers) for the next.
 KNOWN_CHILD = r"""
-import json, os, re, sys, time
+import json, re, sys, time
 args = json.loads(sys.argv[1])
 from tests.support.loopback import remote_reset, remote_stats
 from fastapi.testclient import TestClient
@@ -165,22 +152,7 @@ from titiler_eopf.tiler import shared_headers
 from titiler_eopf.tiler.app import create_tiler_app
 from titiler_eopf.tiler.settings import TilerSettings
 
-class FileBlobs:
-    def __init__(self, root, latency):
-        self.root, self.latency, self.requests = root, latency, 0
-    def path(self, key):
-        return os.path.join(self.root, key.replace("/", "_"))
-    def get(self, key):
-        self.requests += 1
-        time.sleep(self.latency)
-        try:
-            return open(self.path(key), "rb").read()
-        except FileNotFoundError:
-            return None
-    def put(self, key, value):
-        self.requests += 1
-        time.sleep(self.latency)
-        open(self.path(key), "wb").write(value)
+from bench.file_blobs import FileBlobs
 
 if args["share"] == "metadata":  # the tiler before chunk headers were shared
     shared_headers.for_product = lambda *a, **k: None
